@@ -1,0 +1,1 @@
+"""Infrastructure behind small interfaces: database, repositories, and later the stock view."""

@@ -1,0 +1,166 @@
+"""Repositories: the only place that knows how aggregates are stored.
+
+Bulk writes use one statement per batch (INSERT .. ON CONFLICT), the same on SQLite and
+PostgreSQL; rows are sorted by key first so that concurrent batches lock rows in the
+same order on PostgreSQL and cannot deadlock each other.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from promo.adapters.orm import ApiKey, Customer, Interaction, Location, Product, utcnow
+
+
+def _insert(session: Session, table: Table):  # type: ignore[no-untyped-def]
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def upsert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], key: str) -> None:
+    """Insert rows, or update every given column of the row with the same ``key``."""
+    if not rows:
+        return
+    rows = sorted(rows, key=lambda row: row[key])
+    stmt = _insert(session, table)
+    columns = [name for name in rows[0] if name != key]
+    stmt = stmt.on_conflict_do_update(index_elements=[key], set_={c: stmt.excluded[c] for c in columns})
+    session.execute(stmt, rows)
+
+
+def insert_new_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], key: str) -> set[Any]:
+    """Insert the rows whose ``key`` is not stored yet; return the keys actually inserted."""
+    if not rows:
+        return set()
+    rows = sorted(rows, key=lambda row: row[key])
+    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+    return set(session.scalars(stmt, rows).all())
+
+
+def _ids_by(session: Session, key_column: Any, id_column: Any, keys: Iterable[Any]) -> dict[Any, Any]:
+    """{key: id} for the keys that exist (``id_column`` may be any column to map to)."""
+    keys = list(set(keys))
+    found: dict[Any, Any] = {}
+    # Keep well under SQLite's limit on bound parameters per statement.
+    for start in range(0, len(keys), 5000):
+        chunk = keys[start:start + 5000]
+        found.update(session.execute(select(key_column, id_column).where(key_column.in_(chunk))).tuples().all())
+    return found
+
+
+class ProductRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
+        now = utcnow()
+        upsert_rows(self.session, Product.__table__, [{**row, "updated_at": now} for row in rows], "sku")
+
+    def get(self, sku: str) -> Product | None:
+        return self.session.scalars(select(Product).where(Product.sku == sku)).one_or_none()
+
+    def page(self, *, after: str | None, limit: int, category: str | None = None,
+             text: str | None = None) -> list[Product]:
+        query = select(Product).order_by(Product.sku).limit(limit)
+        if after is not None:
+            query = query.where(Product.sku > after)
+        if category is not None:
+            query = query.where(Product.category == category)
+        if text:
+            query = query.where(Product.name.icontains(text, autoescape=True))
+        return list(self.session.scalars(query))
+
+    def ids_for(self, skus: Iterable[str]) -> dict[str, int]:
+        return _ids_by(self.session, Product.sku, Product.id, skus)
+
+
+class LocationRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
+        now = utcnow()
+        upsert_rows(self.session, Location.__table__, [{**row, "updated_at": now} for row in rows], "code")
+
+    def get(self, code: str) -> Location | None:
+        return self.session.scalars(select(Location).where(Location.code == code)).one_or_none()
+
+    def page(self, *, after: str | None, limit: int, kind: str | None = None) -> list[Location]:
+        query = select(Location).order_by(Location.code).limit(limit)
+        if after is not None:
+            query = query.where(Location.code > after)
+        if kind is not None:
+            query = query.where(Location.kind == kind)
+        return list(self.session.scalars(query))
+
+    def ids_for(self, codes: Iterable[str]) -> dict[str, int]:
+        return _ids_by(self.session, Location.code, Location.id, codes)
+
+    def codes_by_id(self, ids: Iterable[int]) -> dict[int, str]:
+        return _ids_by(self.session, Location.id, Location.code, ids)
+
+
+class CustomerRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
+        now = utcnow()
+        upsert_rows(self.session, Customer.__table__, [{**row, "updated_at": now} for row in rows], "external_id")
+
+    def get(self, external_id: str) -> Customer | None:
+        return self.session.scalars(select(Customer).where(Customer.external_id == external_id)).one_or_none()
+
+    def page(self, *, after: str | None, limit: int) -> list[Customer]:
+        query = select(Customer).order_by(Customer.external_id).limit(limit)
+        if after is not None:
+            query = query.where(Customer.external_id > after)
+        return list(self.session.scalars(query))
+
+    def ids_for(self, external_ids: Iterable[str]) -> dict[str, int]:
+        return _ids_by(self.session, Customer.external_id, Customer.id, external_ids)
+
+    def ensure(self, external_ids: Iterable[str]) -> dict[str, int]:
+        """Ids of the given customers, creating the unknown ones with no attributes."""
+        wanted = set(external_ids)
+        now = utcnow()
+        insert_new_rows(self.session, Customer.__table__, [
+            {"external_id": ext, "attributes": {}, "opted_out": False, "created_at": now, "updated_at": now}
+            for ext in wanted
+        ], "external_id")
+        return self.ids_for(wanted)
+
+
+class InteractionRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add_new(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Store interactions whose event_id is new; return the event_ids stored."""
+        now = utcnow()
+        return insert_new_rows(self.session, Interaction.__table__,
+                               [{**row, "recorded_at": now} for row in rows], "event_id")
+
+    def count_for_customer(self, customer_id: int) -> int:
+        return self.session.scalar(
+            select(func.count()).select_from(Interaction).where(Interaction.customer_id == customer_id)) or 0
+
+
+class ApiKeyRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, key: ApiKey) -> None:
+        self.session.add(key)
+
+    def by_prefix(self, prefix: str) -> ApiKey | None:
+        return self.session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).one_or_none()
+
+    def by_name(self, name: str) -> ApiKey | None:
+        return self.session.scalars(select(ApiKey).where(ApiKey.name == name)).one_or_none()
+
+    def all(self) -> list[ApiKey]:
+        return list(self.session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)))

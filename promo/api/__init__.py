@@ -1,0 +1,37 @@
+"""The HTTP API: flask-smorest blueprints under /v1, public operational endpoints, errors."""
+from __future__ import annotations
+
+from flask import Flask
+
+from promo.api import customers, interactions, locations, products
+from promo.api.errors import PromoApi, register_error_handlers
+from promo.api.health import READINESS_CHECKS, blueprint as operations_blueprint, database_check
+
+RESOURCES = (products.blp, locations.blp, customers.blp, interactions.blp)
+
+API_SETTINGS = {
+    "API_TITLE": "promo",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "docs",
+    "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
+    "API_SPEC_OPTIONS": {
+        "info": {"description": "Stock-aware promotion targeting and personalisation. "
+                                "Send `Authorization: Bearer <API key>` on every /v1 call."},
+        "security": [{"bearerAuth": []}],
+        "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+    },
+}
+
+
+def init_api(app: Flask) -> PromoApi:
+    app.config.update(API_SETTINGS)
+    api = PromoApi(app)
+    for blueprint in RESOURCES:
+        api.register_blueprint(blueprint)
+    app.register_blueprint(operations_blueprint)
+    app.extensions[READINESS_CHECKS] = {"database": database_check}
+    register_error_handlers(app, api)
+    return api

@@ -1,0 +1,80 @@
+"""Every error leaves as JSON {code, status, message, errors} (plus reason on 409).
+
+Domain exceptions are mapped to HTTP statuses here and nowhere else. Unexpected
+exceptions are logged with the request id and answered with a bare 500: no stack trace
+ever reaches a client.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import flask_smorest
+from flask import Flask, g, jsonify
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from promo.api.schemas import ErrorSchema
+from promo.domain.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    PromoError,
+)
+
+log = logging.getLogger("promo.api")
+
+STATUS_OF: list[tuple[type[PromoError], int]] = [
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (AuthenticationFailed, 401),
+    (PermissionDenied, 403),
+]
+
+
+def error_body(status: int, name: str, message: str, errors: Any = None, **extra: Any) -> dict[str, Any]:
+    return {"code": status, "status": name, "message": message, "errors": errors or {}, **extra}
+
+
+class PromoApi(flask_smorest.Api):
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException):  # type: ignore[no-untyped-def]
+        data = getattr(error, "data", None) or {}
+        errors = data.get("errors", data.get("messages"))
+        body = error_body(error.code or 500, error.name, data.get("message") or error.description or error.name, errors)
+        if isinstance(data.get("reason"), str):
+            body["reason"] = data["reason"]
+        headers = dict(data.get("headers") or {})
+        if error.code == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="promo"'
+        if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+            headers["Allow"] = ", ".join(error.valid_methods)
+        return jsonify(body), error.code, headers
+
+
+def register_error_handlers(app: Flask, api: PromoApi) -> None:
+    def handle_domain_error(error: PromoError):  # type: ignore[no-untyped-def]
+        status = next(code for kind, code in STATUS_OF if isinstance(error, kind))
+        extra: dict[str, Any] = {}
+        errors: Any = None
+        if isinstance(error, InvalidInput):
+            errors = {"json": error.errors}
+        if isinstance(error, Conflict):
+            extra["reason"] = error.reason
+        name = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
+                422: "Unprocessable Entity"}[status]
+        headers = {"WWW-Authenticate": 'Bearer realm="promo"'} if status == 401 else {}
+        return jsonify(error_body(status, name, error.message, errors, **extra)), status, headers
+
+    def handle_unexpected(error: Exception):  # type: ignore[no-untyped-def]
+        if isinstance(error, HTTPException):
+            return api.handle_http_exception(error)
+        log.exception("unhandled error", extra={"request_id": g.get("request_id")})
+        return api.handle_http_exception(InternalServerError(
+            description="internal error; quote the X-Request-Id header when reporting it"))
+
+    app.register_error_handler(PromoError, handle_domain_error)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,59 @@
+"""Public operational endpoints: liveness, readiness, metrics, and the docs page's assets."""
+from __future__ import annotations
+
+from typing import Callable
+
+from flask import Blueprint, current_app, jsonify, send_from_directory
+from sqlalchemy import text
+
+from promo.adapters.migrations import head_revision, schema_problem
+from promo.api.context import runtime
+from promo.observability import metrics_response
+
+blueprint = Blueprint("operations", __name__)
+
+# A readiness check answers (ok, detail). Capabilities add their own (the stock view's lag,
+# for one) to app.extensions[READINESS_CHECKS].
+ReadinessCheck = Callable[[], tuple[bool, str]]
+READINESS_CHECKS = "promo.readiness_checks"
+
+
+def database_check() -> tuple[bool, str]:
+    engine = runtime().engine
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        problem = schema_problem(engine)
+    except Exception as exc:  # any failure to reach the database means not ready
+        return False, f"database unreachable: {type(exc).__name__}"
+    return (False, problem) if problem else (True, f"schema at {head_revision(engine)}")
+
+
+@blueprint.get("/healthz")
+def healthz():  # type: ignore[no-untyped-def]
+    """The process is alive and answering."""
+    return jsonify(status="ok")
+
+
+@blueprint.get("/readyz")
+def readyz():  # type: ignore[no-untyped-def]
+    """Ready to serve: the database answers and its schema is current (503 otherwise)."""
+    checks = {name: check() for name, check in current_app.extensions[READINESS_CHECKS].items()}
+    ready = all(ok for ok, _ in checks.values())
+    body = {"status": "ready" if ready else "not ready",
+            "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()}}
+    return jsonify(body), 200 if ready else 503
+
+
+@blueprint.get("/metrics")
+def metrics():  # type: ignore[no-untyped-def]
+    """Prometheus metrics."""
+    return metrics_response()
+
+
+@blueprint.get("/docs/assets/<path:filename>")
+def docs_asset(filename: str):  # type: ignore[no-untyped-def]
+    """Swagger UI's files, served from the installed package so /docs works offline."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    return send_from_directory(str(swagger_ui_path), filename, max_age=86400)

@@ -1,0 +1,43 @@
+"""Products: bulk upsert, one by sku, and a filtered, paginated listing."""
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from promo.api.auth import requires
+from promo.api.context import uow
+from promo.api.pagination import limit_batch, page_args, page_body
+from promo.api.schemas import ProductPageSchema, ProductQuerySchema, ProductSchema, UpsertResultSchema
+from promo.domain.access import Permission
+from promo.services import catalog
+
+blp = Blueprint("products", __name__, url_prefix="/v1/products", description="The product catalog")
+
+
+@blp.route("")
+class Products(MethodView):
+    @requires(Permission.CATALOG_WRITE)
+    @blp.arguments(ProductSchema(many=True))
+    @blp.response(200, UpsertResultSchema)
+    def put(self, items):
+        """Create or replace up to max_batch_items products by sku (all or nothing)"""
+        return catalog.upsert_products(uow(write=True), limit_batch(items))
+
+    @requires(Permission.CATALOG_READ)
+    @blp.arguments(ProductQuerySchema, location="query")
+    @blp.response(200, ProductPageSchema)
+    def get(self, args):
+        """List products by sku, optionally by category or text in the name"""
+        after, limit = page_args(args, "products")
+        page = catalog.list_products(uow(), after=after, limit=limit, category=args.get("category"),
+                                     text=args.get("q"))
+        return page_body(page, "products")
+
+
+@blp.route("/<string:sku>")
+class ProductBySku(MethodView):
+    @requires(Permission.CATALOG_READ)
+    @blp.response(200, ProductSchema)
+    def get(self, sku):
+        """One product"""
+        return catalog.get_product(uow(), sku)

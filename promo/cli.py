@@ -1,0 +1,172 @@
+"""The `promo` command: database, API keys, demo data."""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import Any
+
+import click
+
+from promo.bootstrap import Runtime, bootstrap
+from promo.config import ConfigError
+from promo.domain.access import Role
+from promo.domain.errors import PromoError
+
+
+class _Context:
+    """Builds the runtime on first use, so `promo --help` needs no database."""
+
+    def __init__(self) -> None:
+        self._runtime: Runtime | None = None
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            try:
+                self._runtime = bootstrap()
+            except ConfigError as exc:
+                raise click.ClickException(f"configuration error: {exc}") from None
+        return self._runtime
+
+
+pass_context = click.make_pass_decorator(_Context, ensure=True)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except PromoError as exc:
+        click.echo(f"promo: {exc.message}", err=True)
+        sys.exit(1)
+
+
+@click.group()
+@click.version_option(package_name="promo")
+def cli() -> None:
+    """promo: stock-aware promotion targeting and personalisation."""
+
+
+# --- database -------------------------------------------------------------------------
+
+@cli.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@pass_context
+def db_upgrade(ctx: _Context, revision: str) -> None:
+    """Apply migrations up to REVISION."""
+    from promo.adapters import migrations
+
+    migrations.upgrade(ctx.runtime.engine, revision)
+    click.echo(f"database at revision {migrations.current_revision(ctx.runtime.engine)}")
+
+
+@db.command("current")
+@pass_context
+def db_current(ctx: _Context) -> None:
+    """Show the database's revision and whether it is the code's head."""
+    from promo.adapters import migrations
+
+    engine = ctx.runtime.engine
+    current, head = migrations.current_revision(engine), migrations.head_revision(engine)
+    click.echo(f"current: {current or '(none: empty database)'}\nhead:    {head}")
+    if current != head:
+        click.echo(migrations.UPGRADE_HINT)
+        sys.exit(1)
+
+
+@db.command("revision")
+@click.option("-m", "--message", required=True, help="What the change does.")
+@pass_context
+def db_revision(ctx: _Context, message: str) -> None:
+    """(Developers) autogenerate a migration from the ORM mappings; review it before committing."""
+    from promo.adapters import migrations
+
+    migrations.new_revision(ctx.runtime.engine, message)
+
+
+# --- API keys -------------------------------------------------------------------------
+
+@cli.group()
+def keys() -> None:
+    """API keys (stored hashed; a key is shown once, when created)."""
+
+
+def _print_new_key(view: dict[str, Any], token: str) -> None:
+    click.echo(f"{view['name']:<20} role={view['role']:<10} {token}")
+
+
+@keys.command("create")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--name", required=True, help="Unique name, used to revoke the key.")
+@pass_context
+def keys_create(ctx: _Context, role: str, name: str) -> None:
+    """Create a key and print it (this is the only time it is shown)."""
+    from promo.services import api_keys
+
+    view, token = api_keys.create_key(ctx.runtime.unit_of_work(write=True), name=name, role=role)
+    _print_new_key(view, token)
+
+
+@keys.command("list")
+@pass_context
+def keys_list(ctx: _Context) -> None:
+    """List keys (names, roles, state; never the secrets)."""
+    from promo.services import api_keys
+
+    for key in api_keys.list_keys(ctx.runtime.unit_of_work()):
+        state = f"revoked {key['revoked_at']:%Y-%m-%d %H:%M}" if key["revoked_at"] else "active"
+        click.echo(f"{key['name']:<20} {key['role']:<10} promo_{key['prefix']}_…  "
+                   f"created {key['created_at']:%Y-%m-%d %H:%M}  {state}")
+
+
+@keys.command("revoke")
+@click.argument("name")
+@pass_context
+def keys_revoke(ctx: _Context, name: str) -> None:
+    """Revoke the key called NAME; it stops working at once."""
+    from promo.services import api_keys
+
+    api_keys.revoke_key(ctx.runtime.unit_of_work(write=True), name)
+    click.echo(f"revoked {name}")
+
+
+@keys.command("demo")
+@pass_context
+def keys_demo(ctx: _Context) -> None:
+    """Create one demo key per role (demo-<role>) unless they exist."""
+    from promo.services import api_keys
+
+    created = api_keys.ensure_demo_keys(lambda: ctx.runtime.unit_of_work(write=True))
+    if created:
+        click.echo("Demo API keys (shown only now; keep them):")
+        for view, token in created:
+            _print_new_key(view, token)
+    else:
+        click.echo("Demo API keys exist already (their secrets were shown when they were created). "
+                   "Make another with: promo keys create --role admin --name me")
+
+
+# --- demo data ------------------------------------------------------------------------
+
+@cli.group()
+def demo() -> None:
+    """The Complete Journey demo dataset."""
+
+
+@demo.command("load")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Load only what happened before this date (YYYY-MM-DD).")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already holds products.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@pass_context
+def demo_load(ctx: _Context, as_of: dt.datetime | None, if_empty: bool, quiet: bool) -> None:
+    """Load The Complete Journey (2,469 households, 92k products, 1.47M purchases)."""
+    from promo.services import demo_data
+
+    as_of_utc = as_of.replace(tzinfo=dt.timezone.utc) if as_of else None
+    report = demo_data.load_demo(ctx.runtime, as_of=as_of_utc, if_empty=if_empty, progress=not quiet)
+    click.echo(report.summary())

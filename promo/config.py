@@ -1,0 +1,118 @@
+"""Settings: config/default.toml, then the file named by PROMO_CONFIG, then PROMO_* variables.
+
+Every setting is declared once, as a field of :class:`Settings`, and documented once, in
+``config/default.toml``; the defaults live only in that file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config" / "default.toml"
+ENV_PREFIX = "PROMO_"
+ENVIRONMENTS = ("development", "test", "production")
+INSECURE_SECRET_KEYS = {"dev-insecure-secret-change-me", "CHANGE-ME", ""}
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    env: str
+    database_url: str
+    secret_key: str
+    model_dir: str
+    max_request_bytes: int
+    max_batch_items: int
+    default_page_size: int
+    max_page_size: int
+    log_level: str
+    pool_size: int
+    pool_max_overflow: int
+    sqlite_busy_timeout_ms: int
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def validate(self) -> "Settings":
+        if self.env not in ENVIRONMENTS:
+            raise ConfigError(f"setting 'env' must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}")
+        if self.is_production and self.secret_key in INSECURE_SECRET_KEYS:
+            raise ConfigError(
+                "setting 'secret_key' must be set to a real secret in production "
+                "(PROMO_SECRET_KEY or secret_key in the PROMO_CONFIG file)"
+            )
+        if self.is_production and len(self.secret_key) < 32:
+            raise ConfigError("setting 'secret_key' must be at least 32 characters in production")
+        if not self.database_url.startswith(("sqlite", "postgresql")):
+            raise ConfigError("setting 'database_url' must be a sqlite:// or postgresql+psycopg:// URL")
+        for name in ("max_request_bytes", "max_batch_items", "default_page_size", "max_page_size", "pool_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"setting {name!r} must be at least 1")
+        if self.default_page_size > self.max_page_size:
+            raise ConfigError("setting 'default_page_size' must not exceed 'max_page_size'")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(f"setting 'log_level' is not a logging level: {self.log_level!r}")
+        return self
+
+
+def _coerce(name: str, kind: type, raw: Any, source: str) -> Any:
+    if kind is int:
+        if isinstance(raw, bool):
+            raise ConfigError(f"setting {name!r} from {source} must be a whole number, not {raw!r}")
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"setting {name!r} from {source} must be a whole number, not {raw!r}") from None
+    if not isinstance(raw, str):
+        raise ConfigError(f"setting {name!r} from {source} must be a string, not {raw!r}")
+    return raw
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Build validated settings; ``overrides`` (used by tests) win over everything."""
+    environ = os.environ if environ is None else environ
+    fields = {f.name: f.type for f in dataclasses.fields(Settings)}
+    kinds = {name: int if kind in ("int", int) else str for name, kind in fields.items()}
+
+    layers: list[tuple[str, Mapping[str, Any]]] = [(str(DEFAULT_CONFIG_FILE), _read_toml(DEFAULT_CONFIG_FILE))]
+    if environ.get("PROMO_CONFIG"):
+        path = Path(environ["PROMO_CONFIG"])
+        layers.append((str(path), _read_toml(path)))
+    layers.append(("the environment", {
+        name: environ[ENV_PREFIX + name.upper()] for name in fields if ENV_PREFIX + name.upper() in environ
+    }))
+    if overrides:
+        layers.append(("overrides", overrides))
+
+    values: dict[str, Any] = {}
+    for source, layer in layers:
+        for name, raw in layer.items():
+            if name not in fields:
+                raise ConfigError(f"unknown setting {name!r} in {source}")
+            values[name] = _coerce(name, kinds[name], raw, source)
+    missing = sorted(set(fields) - set(values))
+    if missing:
+        raise ConfigError(f"settings missing from {DEFAULT_CONFIG_FILE}: {', '.join(missing)}")
+    return Settings(**values).validate()

@@ -1,0 +1,1 @@
+"""Plain-Python rules of the product. Imports neither Flask nor SQLAlchemy."""

@@ -1,0 +1,37 @@
+"""Rules shared by every bulk write."""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+
+def repeated_key_errors(items: Sequence[Mapping[str, Any]], field: str) -> dict[int, dict[str, list[str]]]:
+    """Per-index errors for items whose ``field`` value already appeared earlier in the batch."""
+    first_seen: dict[Any, int] = {}
+    errors: dict[int, dict[str, list[str]]] = {}
+    for index, item in enumerate(items):
+        value = item[field]
+        if value in first_seen:
+            errors[index] = {field: [f"{value!r} appears more than once in this batch (first at item {first_seen[value]})"]}
+        else:
+            first_seen[value] = index
+    return errors
+
+
+def unknown_reference_errors(items: Sequence[Mapping[str, Any]], field: str, known: Iterable[Any],
+                             describe: Callable[[Any], str]) -> dict[int, dict[str, list[str]]]:
+    """Per-index errors for items whose ``field`` (when given) is not among ``known``."""
+    known = set(known)
+    return {
+        index: {field: [describe(item[field])]}
+        for index, item in enumerate(items)
+        if item.get(field) is not None and item[field] not in known
+    }
+
+
+def merge_item_errors(*error_maps: Mapping[int, Mapping[str, list[str]]]) -> dict[int, dict[str, list[str]]]:
+    merged: dict[int, dict[str, list[str]]] = {}
+    for errors in error_maps:
+        for index, fields in errors.items():
+            for field, messages in fields.items():
+                merged.setdefault(index, {}).setdefault(field, []).extend(messages)
+    return dict(sorted(merged.items()))

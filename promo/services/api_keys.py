@@ -1,0 +1,91 @@
+"""API keys: creation, listing, revocation and authentication.
+
+A key reads ``promo_<prefix>_<secret>``. The prefix finds the row; only a SHA-256 hash of
+the secret is stored. The secret carries 256 random bits, so a fast hash is enough: there
+is nothing to guess, and a slow password hash would only cost every request time.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from typing import Any
+
+from promo.adapters.orm import ApiKey, utcnow
+from promo.domain.access import Role
+from promo.domain.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from promo.services.unit_of_work import UnitOfWork
+
+TOKEN_PATTERN = re.compile(r"^promo_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+DEMO_KEY_PREFIX = "demo-"
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _key_view(key: ApiKey) -> dict[str, Any]:
+    return {"name": key.name, "role": key.role, "prefix": key.prefix,
+            "created_at": key.created_at, "revoked_at": key.revoked_at}
+
+
+def create_key(uow: UnitOfWork, *, name: str, role: str) -> tuple[dict[str, Any], str]:
+    """Create a key; return its description and the token, which is shown only this once."""
+    if role not in {r.value for r in Role}:
+        raise InvalidInput("invalid role", {"role": [f"must be one of {', '.join(r.value for r in Role)}"]})
+    if not NAME_PATTERN.match(name):
+        raise InvalidInput("invalid name", {"name": ["1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"]})
+    prefix, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    with uow:
+        if uow.api_keys.by_name(name) is not None:
+            raise Conflict(f"a key named {name!r} exists already", reason="key_name_taken")
+        key = ApiKey(name=name, role=role, prefix=prefix, secret_hash=_hash(secret), created_at=utcnow())
+        uow.api_keys.add(key)
+        uow.commit()
+        return _key_view(key), f"promo_{prefix}_{secret}"
+
+
+def list_keys(uow: UnitOfWork) -> list[dict[str, Any]]:
+    with uow:
+        return [_key_view(key) for key in uow.api_keys.all()]
+
+
+def revoke_key(uow: UnitOfWork, name: str) -> dict[str, Any]:
+    """Revoke a key by name; revoking a revoked key changes nothing."""
+    with uow:
+        key = uow.api_keys.by_name(name)
+        if key is None:
+            raise NotFound(f"no key named {name!r}")
+        if key.revoked_at is None:
+            key.revoked_at = utcnow()
+            uow.commit()
+        return _key_view(key)
+
+
+def authenticate(uow: UnitOfWork, token: str | None) -> tuple[str, Role]:
+    """The name and role of a valid, unrevoked key; AuthenticationFailed otherwise."""
+    match = TOKEN_PATTERN.match(token or "")
+    if not match:
+        raise AuthenticationFailed("missing or malformed API key: send 'Authorization: Bearer promo_...'")
+    prefix, secret = match.groups()
+    with uow:
+        key = uow.api_keys.by_prefix(prefix)
+        if key is None or not hmac.compare_digest(key.secret_hash, _hash(secret)):
+            raise AuthenticationFailed("unknown API key")
+        if key.revoked_at is not None:
+            raise AuthenticationFailed("this API key has been revoked")
+        return key.name, Role(key.role)
+
+
+def ensure_demo_keys(uow_factory: Any) -> list[tuple[dict[str, Any], str]]:
+    """Create one demo key per role unless it exists; return only the ones created now."""
+    created = []
+    for role in Role:
+        name = f"{DEMO_KEY_PREFIX}{role.value}"
+        try:
+            created.append(create_key(uow_factory(), name=name, role=role.value))
+        except Conflict:
+            continue
+    return created

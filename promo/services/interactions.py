@@ -1,0 +1,44 @@
+"""Recording what customers do: views, carts and purchases."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from promo.domain.batches import merge_item_errors, unknown_reference_errors
+from promo.domain.errors import InvalidInput
+from promo.services.unit_of_work import UnitOfWork
+
+
+def record_interactions(uow: UnitOfWork, events: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Store new interaction events, idempotent by ``event_id``; all or nothing.
+
+    Unknown customers are created on the fly (a first visit is how most customers become
+    known); unknown skus or locations are an error for that item and nothing is written.
+    """
+    with uow:
+        product_ids = uow.products.ids_for(event["sku"] for event in events)
+        location_ids = uow.locations.ids_for(event["location"] for event in events if event.get("location"))
+        errors = merge_item_errors(
+            unknown_reference_errors(events, "sku", product_ids, lambda sku: f"unknown sku {sku!r}"),
+            unknown_reference_errors(events, "location", location_ids, lambda code: f"unknown location {code!r}"),
+        )
+        if errors:
+            raise InvalidInput("some events are invalid; nothing was written", {"events": errors})
+        customer_ids = uow.customers.ensure(event["customer"] for event in events)
+        stored = uow.interactions.add_new([
+            {
+                "event_id": event["event_id"],
+                "customer_id": customer_ids[event["customer"]],
+                "product_id": product_ids[event["sku"]],
+                "type": event["type"],
+                "quantity": event.get("quantity", 1),
+                "value": event.get("value"),
+                "discount": event.get("discount"),
+                "coupon_discount": event.get("coupon_discount"),
+                "channel": event["channel"],
+                "location_id": location_ids.get(event.get("location")),
+                "occurred_at": event["occurred_at"],
+            }
+            for event in events
+        ])
+        uow.commit()
+    return {"accepted": len(stored), "duplicates": len(events) - len(stored)}

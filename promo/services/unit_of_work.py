@@ -1,0 +1,51 @@
+"""The unit of work: one database transaction and the repositories that work inside it."""
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from promo.adapters.database import WRITE_INTENT
+from promo.adapters.repositories import (
+    ApiKeyRepository,
+    CustomerRepository,
+    InteractionRepository,
+    LocationRepository,
+    ProductRepository,
+)
+
+
+class UnitOfWork:
+    """``with uow: ...; uow.commit()``. Leaving the block without commit rolls back.
+
+    ``write=True`` declares up front that the transaction will write, so SQLite takes its
+    write lock at BEGIN (BEGIN IMMEDIATE) rather than failing on a later lock upgrade.
+    """
+
+    session: Session
+
+    def __init__(self, session_factory: sessionmaker[Session], *, write: bool = False):
+        self._session_factory = session_factory
+        self._write = write
+
+    def __enter__(self) -> "UnitOfWork":
+        self.session = self._session_factory()
+        if self._write:
+            self.session.connection(execution_options={WRITE_INTENT: True})
+        self.products = ProductRepository(self.session)
+        self.locations = LocationRepository(self.session)
+        self.customers = CustomerRepository(self.session)
+        self.interactions = InteractionRepository(self.session)
+        self.api_keys = ApiKeyRepository(self.session)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
