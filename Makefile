@@ -1,0 +1,40 @@
+# promo: `make run` serves the demo on http://127.0.0.1:8000, `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROMO := $(BIN)/promo
+STAMP := $(VENV)/.installed
+
+.PHONY: install run serve test test-pg bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Install, migrate, load the demo data (first time only), create demo keys, serve.
+run: install
+	$(PROMO) db upgrade
+	$(PROMO) demo load --if-empty
+	$(PROMO) keys demo
+	$(MAKE) --no-print-directory serve
+
+serve: install
+	@echo "promo: serving on http://127.0.0.1:8000 (API docs at /docs); Ctrl-C stops"
+	$(BIN)/gunicorn -c config/gunicorn.conf.py
+
+## The whole suite on SQLite.
+test: install
+	$(BIN)/pytest -q
+
+## The whole suite on a throwaway PostgreSQL cluster.
+test-pg: install
+	.ci/with-postgres $(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python bench/demo_load.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,0 +1,101 @@
+"""Fixtures shared by every test.
+
+The suite runs on SQLite by default and on PostgreSQL when PROMO_TEST_DATABASE_URL names
+one (`make test-pg` does). The schema is migrated once per session; each test then starts
+from empty tables (rows are deleted after it), never from a recreated schema.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterator
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, create_engine, text
+
+from promo import create_app
+from promo.adapters import migrations
+from promo.adapters.orm import Base
+from promo.api.context import EXTENSION
+from promo.bootstrap import Runtime
+from promo.services import api_keys
+
+PG_URL = os.environ.get("PROMO_TEST_DATABASE_URL")
+
+
+def database_kind() -> str:
+    return "postgresql" if PG_URL else "sqlite"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database for the whole session."""
+    url = PG_URL or f"sqlite:///{tmp_path_factory.mktemp('db') / 'promo-test.db'}"
+    engine = create_engine(url)
+    try:
+        migrations.upgrade(engine)
+    finally:
+        engine.dispose()
+    yield url
+
+
+def empty_all_tables(engine: Engine) -> None:
+    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                connection.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def settings_overrides(database_url: str) -> dict[str, object]:
+    return {"env": "test", "database_url": database_url, "log_level": "WARNING"}
+
+
+@pytest.fixture
+def app(settings_overrides: dict[str, object]) -> Iterator[Flask]:
+    app = create_app(settings_overrides)
+    runtime: Runtime = app.extensions[EXTENSION]
+    try:
+        yield app
+    finally:
+        empty_all_tables(runtime.engine)
+        runtime.close()
+
+
+@pytest.fixture
+def runtime(app: Flask) -> Runtime:
+    return app.extensions[EXTENSION]
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def cli_runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def headers_for(runtime: Runtime) -> Callable[[str], dict[str, str]]:
+    """Authorization headers for a fresh key of the given role."""
+    made: dict[str, dict[str, str]] = {}
+
+    def make(role: str) -> dict[str, str]:
+        if role not in made:
+            _, token = api_keys.create_key(runtime.unit_of_work(write=True), name=f"test-{role}", role=role)
+            made[role] = {"Authorization": f"Bearer {token}"}
+        return made[role]
+
+    return make
+
+
+@pytest.fixture
+def admin(headers_for: Callable[[str], dict[str, str]]) -> dict[str, str]:
+    return headers_for("admin")
