@@ -13,9 +13,18 @@ workers = int(os.environ.get("PROMO_WORKERS", "2"))
 threads = int(os.environ.get("PROMO_THREADS", "1"))
 timeout = 60
 graceful_timeout = 20
-# Our own JSON request log (with request ids) replaces gunicorn's access log.
+# Our own JSON request log (with request ids) replaces gunicorn's access log, and
+# gunicorn's own messages are JSON lines too.
 accesslog = None
 errorlog = "-"
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "promo.observability.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "root": {"handlers": ["stderr"], "level": "INFO"},
+    "loggers": {"gunicorn.error": {"handlers": [], "propagate": True, "level": "INFO"}},
+}
 
 # Prometheus counts per worker; this directory lets /metrics add them up. It must be set
 # before any worker imports prometheus_client, so it is set here, in the master.

@@ -29,7 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         TESTING=settings.env == "test",
     )
-    runtime: Runtime = bootstrap(settings)
+    runtime: Runtime = bootstrap(settings, follow_stock=True)
     app.extensions[EXTENSION] = runtime
     instrument(app)
     init_api(app)

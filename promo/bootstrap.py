@@ -1,4 +1,4 @@
-"""Wiring that both the web app and the CLI need: settings -> engine -> sessions."""
+"""Wiring that both the web app and the CLI need: settings -> engine -> sessions -> stock."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,8 +6,13 @@ import dataclasses
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from promo.adapters.catalog_index import CatalogIndex
 from promo.adapters.database import create_db_engine, create_session_factory
+from promo.adapters.stock_follower import StockFollower
+from promo.adapters.stock_view import StockView
 from promo.config import Settings, load_settings
+from promo.services.signals import SignalBus
+from promo.services.stock import StockContext
 from promo.services.unit_of_work import UnitOfWork
 
 
@@ -18,15 +23,32 @@ class Runtime:
     settings: Settings
     engine: Engine
     session_factory: sessionmaker[Session]
+    stock: StockContext
 
     def unit_of_work(self, *, write: bool = False) -> UnitOfWork:
         return UnitOfWork(self.session_factory, write=write)
 
     def close(self) -> None:
+        self.stock.follower.stop()
         self.engine.dispose()
 
 
-def bootstrap(settings: Settings | None = None) -> Runtime:
+def bootstrap(settings: Settings | None = None, *, follow_stock: bool = False) -> Runtime:
+    """Build the runtime; ``follow_stock`` loads the stock view and keeps it caught up
+    (the web app does; one-shot commands read the database instead)."""
     settings = settings or load_settings()
     engine = create_db_engine(settings)
-    return Runtime(settings=settings, engine=engine, session_factory=create_session_factory(engine))
+    session_factory = create_session_factory(engine)
+    view = StockView()
+    stock = StockContext(
+        view=view,
+        follower=StockFollower(engine, session_factory, view, poll_interval=settings.stock_poll_interval_ms / 1000),
+        catalog=CatalogIndex(session_factory),
+        signals=SignalBus(),
+        low_stock_threshold=settings.low_stock_threshold,
+        max_wait_seconds=settings.stock_max_wait_ms / 1000,
+    )
+    runtime = Runtime(settings=settings, engine=engine, session_factory=session_factory, stock=stock)
+    if follow_stock:
+        stock.follower.start()
+    return runtime

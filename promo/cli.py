@@ -26,7 +26,14 @@ class _Context:
                 self._runtime = bootstrap()
             except ConfigError as exc:
                 raise click.ClickException(f"configuration error: {exc}") from None
+            # Close the database connections when the command ends, however it ends.
+            click.get_current_context().find_root().call_on_close(self._close)
         return self._runtime
+
+    def _close(self) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
 
 
 pass_context = click.make_pass_decorator(_Context, ensure=True)

@@ -36,6 +36,10 @@ class Settings:
     pool_size: int
     pool_max_overflow: int
     sqlite_busy_timeout_ms: int
+    stock_poll_interval_ms: int
+    stock_max_lag_ms: int
+    stock_max_wait_ms: int
+    low_stock_threshold: int
 
     @property
     def is_production(self) -> bool:
@@ -57,9 +61,12 @@ class Settings:
             raise ConfigError("setting 'secret_key' must be at least 32 characters in production")
         if not self.database_url.startswith(("sqlite", "postgresql")):
             raise ConfigError("setting 'database_url' must be a sqlite:// or postgresql+psycopg:// URL")
-        for name in ("max_request_bytes", "max_batch_items", "default_page_size", "max_page_size", "pool_size"):
+        for name in ("max_request_bytes", "max_batch_items", "default_page_size", "max_page_size", "pool_size",
+                     "stock_poll_interval_ms", "stock_max_lag_ms"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name!r} must be at least 1")
+        if self.stock_max_wait_ms < 0 or self.low_stock_threshold < 0:
+            raise ConfigError("settings 'stock_max_wait_ms' and 'low_stock_threshold' must not be negative")
         if self.default_page_size > self.max_page_size:
             raise ConfigError("setting 'default_page_size' must not exceed 'max_page_size'")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -69,7 +76,8 @@ class Settings:
 
 def _coerce(name: str, kind: type, raw: Any, source: str) -> Any:
     if kind is int:
-        if isinstance(raw, bool):
+        # A bool is an int to Python, and int() would silently truncate 2.5 (and crash on inf).
+        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
             raise ConfigError(f"setting {name!r} from {source} must be a whole number, not {raw!r}")
         try:
             return int(raw)

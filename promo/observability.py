@@ -49,10 +49,9 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str) -> None:
     logging.Formatter.converter = time.gmtime
     root = logging.getLogger()
-    if not any(getattr(h, "promo_json", False) for h in root.handlers):
+    if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
-        handler.promo_json = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level.upper())
 

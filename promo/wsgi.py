@@ -10,15 +10,26 @@ from promo.adapters.migrations import schema_problem
 from promo.api.context import EXTENSION
 from promo.config import ConfigError
 
+# gunicorn stops altogether (rather than restarting the worker forever) when a worker
+# exits with this code while booting.
+WORKER_BOOT_ERROR = 3
+
+
+def _refuse(message: str) -> None:
+    print(f"promo: {message}", file=sys.stderr, flush=True)
+    sys.exit(WORKER_BOOT_ERROR)
+
 
 def build() -> Flask:
     try:
         app = create_app()
     except ConfigError as exc:
-        sys.exit(f"promo: configuration error: {exc}")
-    problem = schema_problem(app.extensions[EXTENSION].engine)
+        _refuse(f"configuration error: {exc}")
+    runtime = app.extensions[EXTENSION]
+    problem = schema_problem(runtime.engine)
     if problem:
-        sys.exit(f"promo: refusing to serve: {problem}")
+        runtime.close()
+        _refuse(f"refusing to serve: {problem}")
     return app
 
 

@@ -41,19 +41,30 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield url
 
 
+# Tables whose rows the migrations create and the tests must keep.
+SEEDED = {"stock_sequence"}
+
+
 def empty_all_tables(engine: Engine) -> None:
-    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    tables = [table.name for table in reversed(Base.metadata.sorted_tables) if table.name not in SEEDED]
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
             for name in tables:
                 connection.execute(text(f"DELETE FROM {name}"))
+        connection.execute(text("UPDATE stock_sequence SET last_seq = 0"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "settings(**values): override settings for the app this test builds")
 
 
 @pytest.fixture
-def settings_overrides(database_url: str) -> dict[str, object]:
-    return {"env": "test", "database_url": database_url, "log_level": "WARNING"}
+def settings_overrides(database_url: str, request: pytest.FixtureRequest) -> dict[str, object]:
+    """Settings for the `app` fixture; `@pytest.mark.settings(max_batch_items=3)` changes some."""
+    marker = request.node.get_closest_marker("settings")
+    return {"env": "test", "database_url": database_url, "log_level": "WARNING", **(marker.kwargs if marker else {})}
 
 
 @pytest.fixture
@@ -99,3 +110,14 @@ def headers_for(runtime: Runtime) -> Callable[[str], dict[str, str]]:
 @pytest.fixture
 def admin(headers_for: Callable[[str], dict[str, str]]) -> dict[str, str]:
     return headers_for("admin")
+
+
+@pytest.fixture
+def row_count(runtime: Runtime) -> Callable[[str], int]:
+    """How many rows a table holds now, read straight from the database."""
+    def count(table: str) -> int:
+        assert table in Base.metadata.tables
+        with runtime.engine.connect() as connection:
+            return connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+
+    return count

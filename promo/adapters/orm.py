@@ -136,3 +136,94 @@ class Interaction(Base):
     location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"))
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- stock ------------------------------------------------------------------------------
+
+class StockSequence(Base):
+    """One row holding the last stock sequence number handed out.
+
+    A stock write increments it in its own transaction and holds the row lock until it
+    commits, so sequence numbers are gapless and in commit order: a reader that has seen
+    seq N can never later find a committed event below N that it missed.
+    """
+
+    __tablename__ = "stock_sequence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class StockEvent(Base):
+    """The append-only stock log; every event the service accepted, applied or refused."""
+
+    __tablename__ = "stock_events"
+    __table_args__ = (
+        Index("ix_stock_events_position_seq", "product_id", "location_id", "seq"),
+        Index("ix_stock_events_location_occurred", "location_id", "occurred_at"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
+    type: Mapped[str] = mapped_column(String(16))
+    quantity: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    reservation_id: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    eta: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # None when applied; otherwise the refusal code (a repeat of the event gets it again).
+    refusal: Mapped[str | None] = mapped_column(String(40))
+    anomaly: Mapped[bool] = mapped_column(Boolean, default=False)
+    delta_on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    delta_reserved: Mapped[int] = mapped_column(Integer, default=0)
+    delta_safety_stock: Mapped[int] = mapped_column(Integer, default=0)
+    delta_inbound: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StockPosition(Base):
+    """The snapshot: the sum of the log's deltas per product and location."""
+
+    __tablename__ = "stock_positions"
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    safety_stock: Mapped[int] = mapped_column(Integer, default=0)
+    inbound: Mapped[int] = mapped_column(Integer, default=0)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StockReservation(Base):
+    __tablename__ = "stock_reservations"
+    __table_args__ = (
+        Index("ix_stock_reservations_open_position", "product_id", "location_id", "state"),
+    )
+
+    reservation_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(10))
+    opened_seq: Mapped[int] = mapped_column(BigInteger)
+    closed_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class StockInbound(Base):
+    """Expected receipts, for availability-to-promise (the position keeps their total)."""
+
+    __tablename__ = "stock_inbound"
+    __table_args__ = (
+        Index("ix_stock_inbound_position_eta", "product_id", "location_id", "eta"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    eta: Mapped[dt.datetime] = mapped_column(UTCDateTime)

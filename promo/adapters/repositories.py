@@ -6,9 +6,10 @@ same order on PostgreSQL and cannot deadlock each other.
 """
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -44,10 +45,15 @@ def _ids_by(session: Session, key_column: Any, id_column: Any, keys: Iterable[An
     """{key: id} for the keys that exist (``id_column`` may be any column to map to)."""
     keys = list(set(keys))
     found: dict[Any, Any] = {}
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter: a 10,000-item IN list costs more to send and parse than to run.
+        wanted = bindparam("keys", keys, type_=postgresql.ARRAY(key_column.type))
+        found.update(session.execute(select(key_column, id_column).where(key_column == any_(wanted))).all())
+        return found
     # Keep well under SQLite's limit on bound parameters per statement.
     for start in range(0, len(keys), 5000):
         chunk = keys[start:start + 5000]
-        found.update(session.execute(select(key_column, id_column).where(key_column.in_(chunk))).tuples().all())
+        found.update(session.execute(select(key_column, id_column).where(key_column.in_(chunk))).all())
     return found
 
 
@@ -126,12 +132,16 @@ class CustomerRepository:
     def ensure(self, external_ids: Iterable[str]) -> dict[str, int]:
         """Ids of the given customers, creating the unknown ones with no attributes."""
         wanted = set(external_ids)
-        now = utcnow()
-        insert_new_rows(self.session, Customer.__table__, [
-            {"external_id": ext, "attributes": {}, "opted_out": False, "created_at": now, "updated_at": now}
-            for ext in wanted
-        ], "external_id")
-        return self.ids_for(wanted)
+        found = self.ids_for(wanted)
+        missing = wanted - found.keys()
+        if missing:
+            now = utcnow()
+            insert_new_rows(self.session, Customer.__table__, [
+                {"external_id": ext, "attributes": {}, "opted_out": False, "created_at": now, "updated_at": now}
+                for ext in missing
+            ], "external_id")
+            found.update(self.ids_for(missing))
+        return found
 
 
 class InteractionRepository:
@@ -141,8 +151,39 @@ class InteractionRepository:
     def add_new(self, rows: Sequence[dict[str, Any]]) -> set[str]:
         """Store interactions whose event_id is new; return the event_ids stored."""
         now = utcnow()
+        if self.session.get_bind().dialect.name == "postgresql":
+            return self._add_new_by_copy(rows, now)
         return insert_new_rows(self.session, Interaction.__table__,
                                [{**row, "recorded_at": now} for row in rows], "event_id")
+
+    _COPY_COLUMNS = ("event_id", "customer_id", "product_id", "type", "quantity", "value", "discount",
+                     "coupon_discount", "channel", "location_id", "occurred_at", "recorded_at")
+
+    def _add_new_by_copy(self, rows: Sequence[dict[str, Any]], now: dt.datetime) -> set[str]:
+        """PostgreSQL: COPY into a session-local staging table, then one INSERT .. ON CONFLICT.
+
+        Several times faster than a multi-row INSERT for big batches (the demo's 1.47M
+        purchases), with the same outcome: new event_ids stored, repeats skipped.
+        """
+        columns = ", ".join(self._COPY_COLUMNS)
+        naive_utc = lambda value: value.astimezone(dt.timezone.utc).replace(tzinfo=None)  # noqa: E731
+        cursor = self.session.connection().connection.driver_connection.cursor()
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS interactions_incoming (event_id text, customer_id integer, "
+            "product_id integer, type text, quantity integer, value numeric, discount numeric, "
+            "coupon_discount numeric, channel text, location_id integer, occurred_at timestamp, "
+            "recorded_at timestamp) ON COMMIT DELETE ROWS")
+        with cursor.copy(f"COPY interactions_incoming ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row((row["event_id"], row["customer_id"], row["product_id"], row["type"],
+                                row["quantity"], row["value"], row["discount"], row["coupon_discount"],
+                                row["channel"], row["location_id"], naive_utc(row["occurred_at"]), naive_utc(now)))
+        cursor.execute(
+            f"INSERT INTO interactions ({columns}) SELECT {columns} FROM interactions_incoming "
+            "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING RETURNING event_id")
+        stored = {event_id for (event_id,) in cursor.fetchall()}
+        cursor.execute("TRUNCATE interactions_incoming")
+        return stored
 
     def count_for_customer(self, customer_id: int) -> int:
         return self.session.scalar(

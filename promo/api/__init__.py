@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from promo.api import customers, interactions, locations, products
+from promo.api import customers, interactions, locations, products, stock
 from promo.api.errors import PromoApi, register_error_handlers
-from promo.api.health import READINESS_CHECKS, blueprint as operations_blueprint, database_check
+from promo.api.health import READINESS_CHECKS, blueprint as operations_blueprint, database_check, stock_view_check
 
-RESOURCES = (products.blp, locations.blp, customers.blp, interactions.blp)
+RESOURCES = (products.blp, locations.blp, customers.blp, interactions.blp, stock.blp)
 
 API_SETTINGS = {
     "API_TITLE": "promo",
@@ -32,6 +32,6 @@ def init_api(app: Flask) -> PromoApi:
     for blueprint in RESOURCES:
         api.register_blueprint(blueprint)
     app.register_blueprint(operations_blueprint)
-    app.extensions[READINESS_CHECKS] = {"database": database_check}
+    app.extensions[READINESS_CHECKS] = {"database": database_check, "stock_view": stock_view_check}
     register_error_handlers(app, api)
     return api

@@ -29,6 +29,15 @@ def database_check() -> tuple[bool, str]:
     return (False, problem) if problem else (True, f"schema at {head_revision(engine)}")
 
 
+def stock_view_check() -> tuple[bool, str]:
+    stock, settings = runtime().stock, runtime().settings
+    lag = stock.follower.lag_seconds
+    detail = f"as_of_seq {stock.view.as_of_seq}, {stock.view.size()} positions, caught up {lag:.3f}s ago"
+    if lag > settings.stock_max_lag_ms / 1000:
+        return False, f"stock view behind the log for more than {settings.stock_max_lag_ms} ms ({detail})"
+    return True, detail
+
+
 @blueprint.get("/healthz")
 def healthz():  # type: ignore[no-untyped-def]
     """The process is alive and answering."""

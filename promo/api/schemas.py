@@ -133,3 +133,153 @@ class InteractionBatchSchema(Schema):
 class InteractionResultSchema(Schema):
     accepted = fields.Integer(required=True)
     duplicates = fields.Integer(required=True)
+
+
+# --- stock --------------------------------------------------------------------------------
+
+STOCK_EVENT_TYPES = ("sale", "receipt", "adjustment", "count", "reserve", "release", "inbound", "safety_stock")
+MAX_STOCK_QUANTITY = 100_000_000
+
+
+class StockEventSchema(Schema):
+    event_id = fields.String(required=True, validate=validate.Length(min=1, max=128),
+                             metadata={"description": "the producer's id; a repeat is a duplicate"})
+    sku = ExternalId(required=True)
+    location = ExternalId(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(STOCK_EVENT_TYPES))
+    quantity = fields.Integer(load_default=None, validate=validate.Range(min=-MAX_STOCK_QUANTITY, max=MAX_STOCK_QUANTITY),
+                              metadata={"description": "units; signed for adjustment; the new level for count and safety_stock"})
+    occurred_at = AwareDateTime(required=True)
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    reservation_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=128))
+    expires_at = AwareDateTime(load_default=None, allow_none=True)
+    eta = AwareDateTime(load_default=None, allow_none=True)
+
+    @validates_schema
+    def _rules_of_the_type(self, data, **kwargs):  # type: ignore[no-untyped-def]
+        kind, quantity = data.get("type"), data.get("quantity")
+        errors: dict[str, list[str]] = {}
+        if kind == "release":
+            data["quantity"] = quantity or 0
+        elif quantity is None:
+            errors["quantity"] = ["required for this type"]
+        elif kind in ("sale", "receipt", "reserve", "inbound") and quantity < 1:
+            errors["quantity"] = ["must be at least 1"]
+        elif kind in ("count", "safety_stock") and quantity < 0:
+            errors["quantity"] = ["must not be negative"]
+        elif kind == "adjustment" and quantity == 0:
+            errors["quantity"] = ["must not be zero"]
+        if kind == "adjustment" and not data.get("reason"):
+            errors["reason"] = ["required for an adjustment"]
+        if kind in ("reserve", "release") and not data.get("reservation_id"):
+            errors["reservation_id"] = ["required for reserve and release"]
+        if kind == "inbound" and data.get("eta") is None:
+            errors["eta"] = ["required for inbound"]
+        if kind != "reserve" and data.get("expires_at") is not None:
+            errors["expires_at"] = ["only a reserve expires"]
+        if errors:
+            raise ValidationError(errors)
+
+
+class StockEventBatchSchema(Schema):
+    events = fields.List(fields.Nested(StockEventSchema), required=True, validate=validate.Length(min=1))
+
+
+class RefusedEventSchema(Schema):
+    index = fields.Integer()
+    event_id = fields.String()
+    reason = fields.String(metadata={"description": "insufficient_stock, reservation_exists, unknown_reservation, "
+                                                    "reservation_closed or reservation_elsewhere"})
+    duplicate = fields.Boolean(metadata={"description": "a repeat of an event refused earlier"})
+
+
+class StockIngestResultSchema(Schema):
+    accepted = fields.Integer()
+    duplicates = fields.Integer()
+    refused = fields.List(fields.Nested(RefusedEventSchema))
+    last_seq = fields.Integer(metadata={"description": "pass as ?min_seq= to read your own write"})
+
+
+class SafetyStockSchema(Schema):
+    sku = ExternalId(required=True)
+    location = ExternalId(required=True)
+    safety_stock = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_STOCK_QUANTITY))
+
+
+class MinSeqQuerySchema(Schema):
+    min_seq = fields.Integer(validate=validate.Range(min=0),
+                             metadata={"description": "wait (briefly) until the view has this sequence number"})
+
+
+class StockPositionSchema(Schema):
+    location = fields.String()
+    on_hand = fields.Integer()
+    reserved = fields.Integer(metadata={"description": "open, unexpired reservations"})
+    safety_stock = fields.Integer()
+    available = fields.Integer(metadata={"description": "on_hand - reserved - safety_stock, at least 0"})
+    inbound = fields.Integer(metadata={"description": "expected receipts not yet arrived"})
+
+
+class ProductStockSchema(Schema):
+    sku = fields.String()
+    as_of_seq = fields.Integer()
+    locations = fields.List(fields.Nested(StockPositionSchema))
+
+
+class AvailabilityQuerySchema(MinSeqQuerySchema):
+    sku = ExternalId(required=True)
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    location = fields.String(load_default=None, metadata={"description": "required for channel=store"})
+    quantity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_STOCK_QUANTITY))
+
+
+class AvailabilityItemSchema(Schema):
+    sku = ExternalId(required=True)
+    quantity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_STOCK_QUANTITY))
+
+
+class AvailabilityBatchSchema(MinSeqQuerySchema):
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    location = fields.String(load_default=None)
+    items = fields.List(fields.Nested(AvailabilityItemSchema), required=True, validate=validate.Length(min=1))
+
+
+class AvailabilitySchema(Schema):
+    sku = fields.String()
+    quantity = fields.Integer()
+    channel = fields.String()
+    location = fields.String(allow_none=True)
+    available_now = fields.Boolean()
+    quantity_now = fields.Integer(metadata={"description": "what can be had now"})
+    promise_date = fields.Date(allow_none=True, metadata={"description": "when the whole quantity can be had"})
+    source_location = fields.String(allow_none=True)
+    as_of_seq = fields.Integer()
+
+
+class AvailabilityListSchema(Schema):
+    items = fields.List(fields.Nested(AvailabilitySchema))
+
+
+class LowStockQuerySchema(Schema):
+    location = ExternalId(required=True)
+    threshold = fields.Integer(validate=validate.Range(min=0), metadata={"description": "absolute level"})
+    cover_days = fields.Float(validate=validate.Range(min=0.1, max=365),
+                              metadata={"description": "low when available covers fewer days of recent sales"})
+    velocity_days = fields.Integer(load_default=28, validate=validate.Range(min=1, max=365))
+
+    @validates_schema
+    def _one_threshold(self, data, **kwargs):  # type: ignore[no-untyped-def]
+        if data.get("threshold") is not None and data.get("cover_days") is not None:
+            raise ValidationError("give threshold or cover_days, not both", "cover_days")
+
+
+class LowStockItemSchema(StockPositionSchema):
+    sku = fields.String()
+    threshold = fields.Float()
+    daily_sales = fields.Float(allow_none=True)
+
+
+class LowStockSchema(Schema):
+    location = fields.String()
+    as_of_seq = fields.Integer()
+    items = fields.List(fields.Nested(LowStockItemSchema))

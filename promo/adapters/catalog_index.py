@@ -1,0 +1,79 @@
+"""In-memory dictionaries between client ids (sku, location code) and our integer ids.
+
+Products are never deleted and their ids never change, so a sku learnt once stays right;
+unknown skus are looked up in the database and remembered. Locations are few and their
+channels may change, so they are reloaded when older than ``ttl`` seconds.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from promo.adapters.orm import Location, Product
+from promo.domain.availability import Site
+
+
+class CatalogIndex:
+    def __init__(self, session_factory: sessionmaker[Session], ttl: float = 5.0):
+        self._session_factory = session_factory
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._product_ids: dict[str, int] = {}
+        self._skus: dict[int, str] = {}
+        self._sites: dict[int, Site] = {}
+        self._site_ids: dict[str, int] = {}
+        self._sites_loaded = 0.0
+
+    def product_ids(self, skus: Iterable[str]) -> dict[str, int]:
+        skus = set(skus)
+        with self._lock:
+            missing = [sku for sku in skus if sku not in self._product_ids]
+        if missing:
+            with self._session_factory() as session:
+                found = {}
+                for start in range(0, len(missing), 5000):
+                    chunk = missing[start:start + 5000]
+                    found.update(session.execute(select(Product.sku, Product.id).where(Product.sku.in_(chunk))).all())
+            with self._lock:
+                self._product_ids.update(found)
+                self._skus.update({id_: sku for sku, id_ in found.items()})
+        with self._lock:
+            return {sku: self._product_ids[sku] for sku in skus if sku in self._product_ids}
+
+    def sku(self, product_id: int) -> str | None:
+        with self._lock:
+            if product_id in self._skus:
+                return self._skus[product_id]
+        with self._session_factory() as session:
+            sku = session.scalar(select(Product.sku).where(Product.id == product_id))
+        if sku is not None:
+            with self._lock:
+                self._skus[product_id], self._product_ids[sku] = sku, product_id
+        return sku
+
+    def sites(self) -> dict[int, Site]:
+        """Every location by id (reloaded when older than the ttl)."""
+        with self._lock:
+            if time.monotonic() - self._sites_loaded < self._ttl:
+                return self._sites
+        with self._session_factory() as session:
+            rows = session.execute(select(Location.id, Location.code, Location.channels, Location.lead_time_days)).all()
+        sites = {id_: Site(id_, code, frozenset(channels or ()), lead or 0) for id_, code, channels, lead in rows}
+        with self._lock:
+            self._sites, self._site_ids = sites, {s.code: s.location_id for s in sites.values()}
+            self._sites_loaded = time.monotonic()
+            return sites
+
+    def location_id(self, code: str) -> int | None:
+        self.sites()
+        found = self._site_ids.get(code)
+        if found is None:  # perhaps created since the last load
+            with self._lock:
+                self._sites_loaded = 0.0
+            self.sites()
+            found = self._site_ids.get(code)
+        return found

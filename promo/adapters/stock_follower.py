@@ -1,0 +1,175 @@
+"""Keeps a process's StockView caught up with the stock log.
+
+It always polls (every ``poll_interval`` seconds); on PostgreSQL it also LISTENs, so a
+commit in another process wakes it at once. A gap in the sequence, or a log that went
+backwards (a restored database), makes it load a fresh snapshot.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+import psycopg
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from promo.adapters.stock_repository import NOTIFY_CHANNEL, StockRepository
+from promo.adapters.stock_view import StockView
+
+log = logging.getLogger("promo.stock.follower")
+CATCH_UP_BATCH = 20_000
+
+
+class StockFollower:
+    def __init__(self, engine: Engine, session_factory: sessionmaker[Session], view: StockView, *,
+                 poll_interval: float, on_applied: Callable[[int, int], None] | None = None):
+        self.engine = engine
+        self.session_factory = session_factory
+        self.view = view
+        self.poll_interval = poll_interval
+        self.on_applied = on_applied
+        self.snapshots_loaded = 0
+        self.last_caught_up = 0.0          # monotonic time the view last matched the log's head
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._applied = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._catch_up_lock = threading.Lock()
+
+    # --- life cycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the snapshot now (so the view is right from the first request), then follow.
+
+        A database that cannot be read yet (down, or not migrated) does not stop the
+        process: the follower keeps trying, and /readyz says not ready meanwhile.
+        """
+        try:
+            self.load_snapshot()
+        except Exception as exc:
+            log.warning("stock view not loaded yet (%s); will retry", type(exc).__name__)
+        self._thread = threading.Thread(target=self._run, name="promo-stock-follower", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def nudge(self) -> None:
+        """Catch up now rather than at the next poll (a write in this process just committed)."""
+        self._wake.set()
+
+    @property
+    def lag_seconds(self) -> float:
+        return time.monotonic() - self.last_caught_up if self.last_caught_up else float("inf")
+
+    # --- catching up ----------------------------------------------------------------------
+
+    def load_snapshot(self) -> None:
+        with self._catch_up_lock, self.session_factory() as session:
+            repo = StockRepository(session)
+            # One transaction: the positions and the sequence number agree (on PostgreSQL
+            # REPEATABLE READ gives one snapshot for all three reads).
+            if repo.postgres:
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            seq = repo.last_seq()
+            self.view.load(repo.snapshot_arrays(), repo.open_reservations(), repo.pending_inbound(), seq)
+            session.rollback()
+        self.snapshots_loaded += 1
+        self.last_caught_up = time.monotonic()
+        self._notify_waiters()
+
+    def catch_up(self) -> int:
+        """Apply everything committed since the view's sequence; return the new sequence."""
+        with self._catch_up_lock:
+            while True:
+                with self.session_factory() as session:
+                    repo = StockRepository(session)
+                    rows = repo.events_after(self.view.as_of_seq, CATCH_UP_BATCH)
+                    head = repo.last_seq() if not rows else None
+                if rows and rows[0][0] != self.view.as_of_seq + 1:
+                    log.warning("stock log gap after seq %s; reloading the snapshot", self.view.as_of_seq)
+                    break
+                if not rows:
+                    if head is not None and head < self.view.as_of_seq:
+                        log.warning("stock log went back to seq %s; reloading the snapshot", head)
+                        break
+                    self.last_caught_up = time.monotonic()
+                    return self.view.as_of_seq
+                before = self.view.as_of_seq
+                self.view.apply(rows)
+                if self.on_applied:
+                    self.on_applied(len(rows), self.view.as_of_seq - before)
+                self._notify_waiters()
+        self.load_snapshot()
+        return self.view.as_of_seq
+
+    def wait_for(self, seq: int, timeout: float) -> bool:
+        """Block until the view has reached ``seq`` (True) or ``timeout`` passed (False)."""
+        deadline = time.monotonic() + timeout
+        self.nudge()
+        with self._applied:
+            while self.view.as_of_seq < seq:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._applied.wait(min(remaining, self.poll_interval))
+                self.nudge()
+        return True
+
+    def _notify_waiters(self) -> None:
+        with self._applied:
+            self._applied.notify_all()
+
+    def _run(self) -> None:
+        listener = self._listen()
+        while not self._stop.is_set():
+            try:
+                if not self.snapshots_loaded:
+                    self.load_snapshot()
+                self.catch_up()
+            except Exception as exc:  # keep following; /readyz reports the lag meanwhile
+                log.warning("stock follower cannot catch up (%s); retrying in a second",
+                            str(exc).splitlines()[0][:300])
+                self._stop.wait(1.0)
+            if listener is not None:
+                listener = self._wait_for_notify(listener)
+            else:
+                self._wake.wait(self.poll_interval)
+            self._wake.clear()
+        if listener is not None:
+            listener.close()
+
+    # --- PostgreSQL LISTEN ----------------------------------------------------------------
+
+    def _listen(self) -> psycopg.Connection | None:
+        if self.engine.dialect.name != "postgresql":
+            return None
+        try:
+            url = self.engine.url.set(drivername="postgresql")
+            connection = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+            connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            return connection
+        except Exception:
+            log.exception("cannot LISTEN for stock changes; polling only")
+            return None
+
+    def _wait_for_notify(self, listener: psycopg.Connection) -> psycopg.Connection | None:
+        """Wait up to one poll interval for a notification or a local nudge."""
+        deadline = time.monotonic() + self.poll_interval
+        try:
+            while not self._wake.is_set() and not self._stop.is_set():
+                slice_ = min(0.05, deadline - time.monotonic())
+                if slice_ <= 0:
+                    break
+                for _ in listener.notifies(timeout=slice_, stop_after=1):
+                    return listener
+        except Exception:
+            log.exception("lost the LISTEN connection; polling only until it is back")
+            listener.close()
+            return self._listen()
+        return listener

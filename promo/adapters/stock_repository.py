@@ -1,0 +1,247 @@
+"""Stock persistence: the event log, the positions snapshot, reservations and inbound.
+
+Statements are written once for both databases where they can be; PostgreSQL gets
+array parameters (unnest) and COPY where a long parameter list would cost more to send
+and parse than to execute.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from sqlalchemy import Row, func, select, text, tuple_, update
+from sqlalchemy.orm import Session
+
+from promo.adapters.orm import StockEvent, StockInbound, StockPosition, StockReservation, StockSequence
+from promo.domain.stock import Position, Reservation
+
+PositionKey = tuple[int, int]  # (product_id, location_id)
+NOTIFY_CHANNEL = "promo_stock"
+
+# What a follower needs of each logged event, in this order.
+LOG_COLUMNS = ("seq", "product_id", "location_id", "type", "quantity", "reservation_id", "expires_at", "eta",
+               "refusal", "delta_on_hand", "delta_reserved", "delta_safety_stock", "delta_inbound")
+
+
+def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+class StockRepository:
+    def __init__(self, session: Session):
+        self.session = session
+        self.postgres = session.get_bind().dialect.name == "postgresql"
+
+    # --- the write path -----------------------------------------------------------------
+
+    def lock_positions(self, keys: Iterable[PositionKey]) -> dict[PositionKey, Position]:
+        """The positions for ``keys``, created at zero if new, locked until commit.
+
+        On PostgreSQL rows are locked with FOR UPDATE in (product, location) order, the
+        same order for every writer, so two batches cannot deadlock. On SQLite the whole
+        database is already locked by BEGIN IMMEDIATE.
+        """
+        keys = sorted(set(keys))
+        if not keys:
+            return {}
+        products = [k[0] for k in keys]
+        locations = [k[1] for k in keys]
+        if self.postgres:
+            params = {"p": products, "l": locations}
+            self.session.execute(text(
+                "INSERT INTO stock_positions (product_id, location_id, on_hand, reserved, safety_stock, inbound, last_seq) "
+                "SELECT k.p, k.l, 0, 0, 0, 0, 0 FROM unnest(CAST(:p AS integer[]), CAST(:l AS integer[])) AS k(p, l) "
+                "ORDER BY k.p, k.l ON CONFLICT DO NOTHING"), params)
+            rows = self.session.execute(text(
+                "SELECT s.product_id, s.location_id, s.on_hand, s.reserved, s.safety_stock, s.inbound "
+                "FROM stock_positions s JOIN unnest(CAST(:p AS integer[]), CAST(:l AS integer[])) AS k(p, l) "
+                "ON s.product_id = k.p AND s.location_id = k.l ORDER BY s.product_id, s.location_id "
+                "FOR UPDATE OF s"), params).all()
+        else:
+            self.session.execute(text(
+                "INSERT OR IGNORE INTO stock_positions (product_id, location_id, on_hand, reserved, safety_stock, "
+                "inbound, last_seq) VALUES (:p, :l, 0, 0, 0, 0, 0)"),
+                [{"p": p, "l": l} for p, l in keys])
+            rows = []
+            for start in range(0, len(keys), 4000):
+                chunk = keys[start:start + 4000]
+                rows += self.session.execute(
+                    select(StockPosition.product_id, StockPosition.location_id, StockPosition.on_hand,
+                           StockPosition.reserved, StockPosition.safety_stock, StockPosition.inbound)
+                    .where(tuple_(StockPosition.product_id, StockPosition.location_id).in_(chunk))).all()
+        return {(r[0], r[1]): Position(on_hand=r[2], reserved=r[3], safety_stock=r[4], inbound=r[5]) for r in rows}
+
+    def logged_outcomes(self, event_ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
+        """(seq, refusal) of the events already in the log, by event_id."""
+        ids = list(set(event_ids))
+        found: dict[str, tuple[int, str | None]] = {}
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start:start + 5000]
+            for event_id, seq, refusal in self.session.execute(
+                    select(StockEvent.event_id, StockEvent.seq, StockEvent.refusal).where(StockEvent.event_id.in_(chunk))):
+                found[event_id] = (seq, refusal)
+        return found
+
+    def reservations(self, reservation_ids: Iterable[str]) -> dict[str, Reservation]:
+        ids = sorted(set(reservation_ids))
+        if not ids:
+            return {}
+        query = select(StockReservation).where(StockReservation.reservation_id.in_(ids)) \
+            .order_by(StockReservation.reservation_id)
+        if self.postgres:
+            query = query.with_for_update()
+        return {
+            r.reservation_id: Reservation(r.reservation_id, r.product_id, r.location_id, r.quantity, r.expires_at, r.state)
+            for r in self.session.scalars(query)
+        }
+
+    def expired_reserved(self, keys: Iterable[PositionKey], now: dt.datetime) -> dict[PositionKey, int]:
+        """Per position, the quantity held by open reservations that have expired."""
+        keys = sorted(set(keys))
+        if not keys:
+            return {}
+        query = select(StockReservation.product_id, StockReservation.location_id, StockReservation.quantity) \
+            .where(StockReservation.state == "open", StockReservation.expires_at <= now,
+                   StockReservation.product_id.in_(sorted({k[0] for k in keys})))
+        totals: dict[PositionKey, int] = {}
+        wanted = set(keys)
+        for product_id, location_id, quantity in self.session.execute(query):
+            if (product_id, location_id) in wanted:
+                totals[(product_id, location_id)] = totals.get((product_id, location_id), 0) + quantity
+        return totals
+
+    def allocate_seqs(self, count: int) -> int:
+        """Reserve ``count`` sequence numbers; return the first. Holds the counter's lock
+        until commit, which is what keeps the sequence gapless and in commit order."""
+        last = self.session.execute(
+            update(StockSequence).where(StockSequence.id == 1)
+            .values(last_seq=StockSequence.last_seq + count).returning(StockSequence.last_seq)).scalar_one()
+        return last - count + 1
+
+    def append_events(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(StockEvent.__table__.insert(), list(rows))
+
+    def save_positions(self, positions: dict[PositionKey, Position], last_seq: dict[PositionKey, int]) -> None:
+        if not positions:
+            return
+        keys = sorted(positions)
+        if self.postgres:
+            columns = {"p": [], "l": [], "o": [], "r": [], "s": [], "i": [], "q": []}
+            for key in keys:
+                pos = positions[key]
+                for name, value in zip("plorsiq", (key[0], key[1], pos.on_hand, pos.reserved, pos.safety_stock,
+                                                    pos.inbound, last_seq[key])):
+                    columns[name].append(value)
+            self.session.execute(text(
+                "UPDATE stock_positions AS s SET on_hand = k.o, reserved = k.r, safety_stock = k.s, inbound = k.i, "
+                "last_seq = k.q FROM unnest(CAST(:p AS integer[]), CAST(:l AS integer[]), CAST(:o AS integer[]), "
+                "CAST(:r AS integer[]), CAST(:s AS integer[]), CAST(:i AS integer[]), CAST(:q AS bigint[])) "
+                "AS k(p, l, o, r, s, i, q) WHERE s.product_id = k.p AND s.location_id = k.l"), columns)
+            return
+        self.session.execute(text(
+            "UPDATE stock_positions SET on_hand = :o, reserved = :r, safety_stock = :s, inbound = :i, last_seq = :q "
+            "WHERE product_id = :p AND location_id = :l"),
+            [{"p": k[0], "l": k[1], "o": positions[k].on_hand, "r": positions[k].reserved,
+              "s": positions[k].safety_stock, "i": positions[k].inbound, "q": last_seq[k]} for k in keys])
+
+    def add_reservations(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(StockReservation.__table__.insert(), list(rows))
+
+    def close_reservations(self, closed: Sequence[tuple[str, str, int]]) -> None:
+        """(reservation_id, new state, seq) for each reservation released or consumed."""
+        if closed:
+            self.session.execute(text(
+                "UPDATE stock_reservations SET state = :state, closed_seq = :seq WHERE reservation_id = :rid"),
+                [{"rid": rid, "state": state, "seq": seq} for rid, state, seq in closed])
+
+    def add_inbound(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(StockInbound.__table__.insert(), list(rows))
+
+    def consume_inbound(self, key: PositionKey, quantity: int) -> None:
+        """Receipts use up expected inbound quantities, earliest ETA first."""
+        remaining = quantity
+        rows = self.session.execute(
+            select(StockInbound.seq, StockInbound.quantity)
+            .where(StockInbound.product_id == key[0], StockInbound.location_id == key[1], StockInbound.quantity > 0)
+            .order_by(StockInbound.eta, StockInbound.seq)).all()
+        for seq, available in rows:
+            if remaining <= 0:
+                break
+            used = min(available, remaining)
+            self.session.execute(update(StockInbound).where(StockInbound.seq == seq)
+                                 .values(quantity=StockInbound.quantity - used))
+            remaining -= used
+
+    def notify(self, last_seq: int) -> None:
+        """Wake the other processes' views (PostgreSQL delivers it at commit)."""
+        if self.postgres:
+            self.session.execute(text("SELECT pg_notify(:channel, :payload)"),
+                                 {"channel": NOTIFY_CHANNEL, "payload": str(last_seq)})
+
+    # --- the read path ------------------------------------------------------------------
+
+    def last_seq(self) -> int:
+        return self.session.scalar(select(StockSequence.last_seq).where(StockSequence.id == 1)) or 0
+
+    def events_after(self, seq: int, limit: int) -> list[Row[Any]]:
+        columns = [getattr(StockEvent, name) for name in LOG_COLUMNS]
+        return list(self.session.execute(
+            select(*columns).where(StockEvent.seq > seq).order_by(StockEvent.seq).limit(limit)))
+
+    def snapshot_arrays(self) -> dict[str, np.ndarray]:
+        """Every position as columns (product, location, on hand, reserved, safety, inbound)."""
+        raw = self.session.connection().connection.driver_connection
+        query = ("SELECT product_id, location_id, on_hand, reserved, safety_stock, inbound "
+                 "FROM stock_positions ORDER BY product_id, location_id")
+        cursor = raw.cursor()
+        chunks = []
+        cursor.execute(query)
+        while True:
+            batch = cursor.fetchmany(200_000)
+            if not batch:
+                break
+            chunks.append(np.array(batch, dtype=np.int64).reshape(-1, 6))
+        table = np.concatenate(chunks) if chunks else np.zeros((0, 6), dtype=np.int64)
+        return {name: table[:, i] for i, name in
+                enumerate(("product_id", "location_id", "on_hand", "reserved", "safety_stock", "inbound"))}
+
+    def sales_since(self, location_id: int, since: dt.datetime) -> dict[int, int]:
+        """Units sold per product at a location since ``since`` (applied sale events)."""
+        rows = self.session.execute(
+            select(StockEvent.product_id, func.sum(StockEvent.quantity))
+            .where(StockEvent.location_id == location_id, StockEvent.type == "sale",
+                   StockEvent.refusal.is_(None), StockEvent.occurred_at >= since)
+            .group_by(StockEvent.product_id)).all()
+        return {product_id: int(total) for product_id, total in rows}
+
+    def positions_table(self) -> dict[PositionKey, tuple[int, int, int, int]]:
+        rows = self.session.execute(select(
+            StockPosition.product_id, StockPosition.location_id, StockPosition.on_hand, StockPosition.reserved,
+            StockPosition.safety_stock, StockPosition.inbound))
+        return {(r[0], r[1]): (r[2], r[3], r[4], r[5]) for r in rows}
+
+    def replay_log(self) -> dict[PositionKey, tuple[int, int, int, int]]:
+        """The positions as the sum of the applied events' deltas."""
+        rows = self.session.execute(
+            select(StockEvent.product_id, StockEvent.location_id, func.sum(StockEvent.delta_on_hand),
+                   func.sum(StockEvent.delta_reserved), func.sum(StockEvent.delta_safety_stock),
+                   func.sum(StockEvent.delta_inbound))
+            .where(StockEvent.refusal.is_(None)).group_by(StockEvent.product_id, StockEvent.location_id))
+        return {(r[0], r[1]): (int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows}
+
+    def anomaly_count(self) -> int:
+        return self.session.scalar(select(func.count()).select_from(StockEvent).where(StockEvent.anomaly)) or 0
+
+    def open_reservations(self) -> list[Row[Any]]:
+        return list(self.session.execute(
+            select(StockReservation.reservation_id, StockReservation.product_id, StockReservation.location_id,
+                   StockReservation.quantity, StockReservation.expires_at).where(StockReservation.state == "open")))
+
+    def pending_inbound(self) -> list[Row[Any]]:
+        return list(self.session.execute(
+            select(StockInbound.product_id, StockInbound.location_id, StockInbound.eta, StockInbound.quantity)
+            .where(StockInbound.quantity > 0).order_by(StockInbound.eta, StockInbound.seq)))

@@ -1,0 +1,227 @@
+"""The in-memory stock view every process keeps: columnar, compact, caught up by sequence.
+
+Positions live in parallel numpy arrays sorted by a 64-bit key (product id in the high
+bits, location id in the low 24 bits): 8 bytes of key and four int32 columns, 24 bytes a
+position. Positions first seen after the last merge wait in a small dict until the next
+merge. Open reservations with an expiry and pending inbound receipts, which are few, are
+kept in plain Python structures beside the arrays.
+"""
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import datetime as dt
+import heapq
+import threading
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+LOCATION_BITS = 24
+LOCATION_MASK = (1 << LOCATION_BITS) - 1
+MERGE_THRESHOLD = 4096
+COLUMNS = ("on_hand", "reserved", "safety_stock", "inbound")
+
+
+def position_key(product_id: int, location_id: int) -> int:
+    return (product_id << LOCATION_BITS) | location_id
+
+
+def split_key(key: int) -> tuple[int, int]:
+    return key >> LOCATION_BITS, key & LOCATION_MASK
+
+
+@dataclasses.dataclass(frozen=True)
+class PositionState:
+    product_id: int
+    location_id: int
+    on_hand: int
+    reserved: int          # open, unexpired reservations
+    safety_stock: int
+    inbound: int
+
+    @property
+    def available(self) -> int:
+        return max(0, self.on_hand - self.reserved - self.safety_stock)
+
+
+def _timestamp(value: dt.datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+class StockView:
+    """Thread-safe; the follower writes, request threads read."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys = np.empty(0, dtype=np.int64)
+        self._values = {name: np.empty(0, dtype=np.int32) for name in COLUMNS}
+        self._recent: dict[int, list[int]] = {}
+        self._reservations: dict[str, tuple[int, int, float | None]] = {}   # id -> key, quantity, expiry
+        self._expiry_heap: list[tuple[float, str]] = []
+        self._expired: dict[str, int] = {}                                  # id -> key of expired, still open
+        self._expired_by_key: dict[int, int] = {}
+        self._inbound: dict[int, list[list[Any]]] = {}                      # key -> [[eta, quantity], ...]
+        self.as_of_seq = 0
+
+    # --- loading and applying -------------------------------------------------------------
+
+    def load(self, arrays: dict[str, np.ndarray], reservations: Iterable[Sequence[Any]],
+             inbound: Iterable[Sequence[Any]], as_of_seq: int) -> None:
+        """Replace everything with a snapshot taken at ``as_of_seq``."""
+        keys = (arrays["product_id"].astype(np.int64) << LOCATION_BITS) | arrays["location_id"].astype(np.int64)
+        order = np.argsort(keys, kind="stable")
+        values = {name: arrays[name][order].astype(np.int32) for name in COLUMNS}
+        with self._lock:
+            self._keys = keys[order]
+            self._values = values
+            self._recent = {}
+            self._reservations, self._expiry_heap = {}, []
+            self._expired, self._expired_by_key = {}, {}
+            for reservation_id, product_id, location_id, quantity, expires_at in reservations:
+                self._open_reservation(reservation_id, position_key(product_id, location_id), quantity, expires_at)
+            self._inbound = {}
+            for product_id, location_id, eta, quantity in inbound:
+                self._add_inbound(position_key(product_id, location_id), eta, quantity)
+            self.as_of_seq = as_of_seq
+
+    def apply(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Apply logged events (columns as stock_repository.LOG_COLUMNS), in sequence order."""
+        if not rows:
+            return
+        with self._lock:
+            for (seq, product_id, location_id, kind, quantity, reservation_id, expires_at, eta, refusal,
+                 d_on_hand, d_reserved, d_safety, d_inbound) in rows:
+                if refusal is None:
+                    key = position_key(product_id, location_id)
+                    self._add(key, (d_on_hand, d_reserved, d_safety, d_inbound))
+                    if kind == "reserve":
+                        self._open_reservation(reservation_id, key, quantity, expires_at)
+                    elif d_reserved < 0 and reservation_id:
+                        self._close_reservation(reservation_id)
+                    if kind == "inbound":
+                        self._add_inbound(key, eta, quantity)
+                    elif d_inbound < 0:
+                        self._consume_inbound(key, -d_inbound)
+                self.as_of_seq = seq
+            if len(self._recent) >= MERGE_THRESHOLD:
+                self._merge_recent()
+
+    def _index(self, key: int) -> int:
+        index = int(np.searchsorted(self._keys, key))
+        return index if index < len(self._keys) and self._keys[index] == key else -1
+
+    def _add(self, key: int, deltas: Sequence[int]) -> None:
+        index = self._index(key)
+        if index >= 0:
+            for name, delta in zip(COLUMNS, deltas):
+                if delta:
+                    self._values[name][index] += delta
+        else:
+            row = self._recent.setdefault(key, [0, 0, 0, 0])
+            for i, delta in enumerate(deltas):
+                row[i] += delta
+
+    def _merge_recent(self) -> None:
+        keys = np.fromiter(self._recent, dtype=np.int64, count=len(self._recent))
+        rows = np.array(list(self._recent.values()), dtype=np.int32).reshape(-1, 4)
+        merged_keys = np.concatenate([self._keys, keys])
+        order = np.argsort(merged_keys, kind="stable")
+        self._keys = merged_keys[order]
+        for i, name in enumerate(COLUMNS):
+            self._values[name] = np.concatenate([self._values[name], rows[:, i]])[order]
+        self._recent = {}
+
+    def _open_reservation(self, reservation_id: str, key: int, quantity: int, expires_at: dt.datetime | None) -> None:
+        expiry = _timestamp(expires_at)
+        self._reservations[reservation_id] = (key, quantity, expiry)
+        if expiry is not None:
+            heapq.heappush(self._expiry_heap, (expiry, reservation_id))
+
+    def _close_reservation(self, reservation_id: str) -> None:
+        found = self._reservations.pop(reservation_id, None)
+        if found and reservation_id in self._expired:
+            key = self._expired.pop(reservation_id)
+            self._expired_by_key[key] -= found[1]
+
+    def _add_inbound(self, key: int, eta: dt.datetime, quantity: int) -> None:
+        bisect.insort(self._inbound.setdefault(key, []), [eta, quantity])
+
+    def _consume_inbound(self, key: int, quantity: int) -> None:
+        pending = self._inbound.get(key, [])
+        while quantity > 0 and pending:
+            used = min(pending[0][1], quantity)
+            pending[0][1] -= used
+            quantity -= used
+            if pending[0][1] == 0:
+                pending.pop(0)
+
+    def _expire_until(self, now: float) -> None:
+        """Reservations past their expiry stop counting; nothing is written anywhere."""
+        heap = self._expiry_heap
+        while heap and heap[0][0] <= now:
+            _, reservation_id = heapq.heappop(heap)
+            found = self._reservations.get(reservation_id)
+            if found and reservation_id not in self._expired:
+                self._expired[reservation_id] = found[0]
+                self._expired_by_key[found[0]] = self._expired_by_key.get(found[0], 0) + found[1]
+
+    # --- reading --------------------------------------------------------------------------
+
+    def _state(self, key: int, row: Sequence[int]) -> PositionState:
+        product_id, location_id = split_key(key)
+        return PositionState(product_id, location_id, int(row[0]), int(row[1]) - self._expired_by_key.get(key, 0),
+                             int(row[2]), int(row[3]))
+
+    def position(self, product_id: int, location_id: int, now: dt.datetime | None = None) -> PositionState:
+        key = position_key(product_id, location_id)
+        with self._lock:
+            self._expire_until((now or dt.datetime.now(dt.timezone.utc)).timestamp())
+            index = self._index(key)
+            if index >= 0:
+                return self._state(key, [self._values[name][index] for name in COLUMNS])
+            return self._state(key, self._recent.get(key, [0, 0, 0, 0]))
+
+    def positions_of_products(self, product_ids: Iterable[int], now: dt.datetime | None = None) -> list[PositionState]:
+        """Every known position of the given products, in (product, location) order."""
+        found: list[PositionState] = []
+        with self._lock:
+            self._expire_until((now or dt.datetime.now(dt.timezone.utc)).timestamp())
+            for product_id in sorted(set(product_ids)):
+                low, high = product_id << LOCATION_BITS, (product_id + 1) << LOCATION_BITS
+                start, stop = np.searchsorted(self._keys, [low, high])
+                rows = {int(k): [self._values[n][i] for n in COLUMNS]
+                        for i, k in zip(range(start, stop), self._keys[start:stop])}
+                rows.update({k: v for k, v in self._recent.items() if low <= k < high})
+                found.extend(self._state(k, rows[k]) for k in sorted(rows))
+        return found
+
+    def positions_at_location(self, location_id: int, now: dt.datetime | None = None) -> list[PositionState]:
+        with self._lock:
+            self._expire_until((now or dt.datetime.now(dt.timezone.utc)).timestamp())
+            indexes = np.nonzero((self._keys & LOCATION_MASK) == location_id)[0]
+            rows = {int(self._keys[i]): [self._values[n][i] for n in COLUMNS] for i in indexes}
+            rows.update({k: v for k, v in self._recent.items() if (k & LOCATION_MASK) == location_id})
+            return [self._state(k, rows[k]) for k in sorted(rows)]
+
+    def next_inbound(self, product_id: int, location_id: int) -> list[tuple[dt.datetime, int]]:
+        with self._lock:
+            return [(eta, qty) for eta, qty in self._inbound.get(position_key(product_id, location_id), [])]
+
+    def all_positions(self) -> tuple[int, dict[tuple[int, int], tuple[int, ...]]]:
+        """(as_of_seq, every position's stored columns), for verification; reserved here
+        counts every open reservation, as the positions table does."""
+        with self._lock:
+            columns = [self._values[n].tolist() for n in COLUMNS]
+            rows = {split_key(k): tuple(column[i] for column in columns) for i, k in enumerate(self._keys.tolist())}
+            rows.update({split_key(k): tuple(v) for k, v in self._recent.items()})
+            return self.as_of_seq, rows
+
+    def size(self) -> int:
+        with self._lock:
+            return len(self._keys) + len(self._recent)
+
+    def nbytes(self) -> int:
+        """Memory held by the position columns (the per-position cost)."""
+        with self._lock:
+            return int(self._keys.nbytes + sum(v.nbytes for v in self._values.values()))

@@ -1,0 +1,96 @@
+"""Stock: events in, positions and availability out (from the in-memory view)."""
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from promo.api.auth import requires
+from promo.api.context import runtime, uow
+from promo.api.pagination import limit_batch
+from promo.api.schemas import (
+    AvailabilityBatchSchema,
+    AvailabilityListSchema,
+    AvailabilityQuerySchema,
+    AvailabilitySchema,
+    LowStockQuerySchema,
+    LowStockSchema,
+    MinSeqQuerySchema,
+    ProductStockSchema,
+    SafetyStockSchema,
+    StockEventBatchSchema,
+    StockIngestResultSchema,
+)
+from promo.domain.access import Permission
+from promo.services import stock
+
+blp = Blueprint("stock", __name__, url_prefix="/v1", description="Stock events, positions and availability")
+
+
+@blp.route("/stock/events")
+class StockEvents(MethodView):
+    @requires(Permission.STOCK_WRITE)
+    @blp.arguments(StockEventBatchSchema)
+    @blp.response(200, StockIngestResultSchema)
+    def post(self, body):
+        """Log and apply stock events (validation all or nothing; requests may be refused one by one)"""
+        return stock.ingest_events(uow(write=True), runtime().stock, limit_batch(body["events"]))
+
+
+@blp.route("/stock/safety")
+class SafetyStock(MethodView):
+    @requires(Permission.STOCK_WRITE)
+    @blp.arguments(SafetyStockSchema(many=True))
+    @blp.response(200, StockIngestResultSchema)
+    def put(self, items):
+        """Set safety stock for many positions (logged as safety_stock events)"""
+        return stock.set_safety_stock(uow(write=True), runtime().stock, limit_batch(items))
+
+
+@blp.route("/stock/low")
+class LowStock(MethodView):
+    @requires(Permission.STOCK_READ)
+    @blp.arguments(LowStockQuerySchema, location="query")
+    @blp.response(200, LowStockSchema)
+    def get(self, args):
+        """Positions at a location at or under their threshold (absolute, or days of cover)"""
+        return stock.low_stock(uow(), runtime().stock, args["location"], threshold=args.get("threshold"),
+                               cover_days=args.get("cover_days"), velocity_days=args["velocity_days"])
+
+
+@blp.route("/stock/<string:sku>")
+class ProductStock(MethodView):
+    @requires(Permission.STOCK_READ)
+    @blp.arguments(MinSeqQuerySchema, location="query")
+    @blp.response(200, ProductStockSchema)
+    def get(self, args, sku):
+        """A product's stock at every location"""
+        return stock.stock_of_product(runtime().stock, sku, args.get("min_seq"))
+
+
+@blp.route("/availability")
+class Availability(MethodView):
+    @requires(Permission.STOCK_READ)
+    @blp.arguments(AvailabilityQuerySchema, location="query")
+    @blp.response(200, AvailabilitySchema)
+    def get(self, args):
+        """Available-to-promise for one sku and quantity through a channel"""
+        return stock.availability(runtime().stock, [(args["sku"], args["quantity"])], args["channel"],
+                                  args.get("location"), args.get("min_seq"))[0]
+
+    @requires(Permission.STOCK_READ)
+    @blp.arguments(AvailabilityBatchSchema)
+    @blp.response(200, AvailabilityListSchema)
+    def post(self, body):
+        """Available-to-promise for many skus at once (reads only; POST for the body)"""
+        items = [(item["sku"], item["quantity"]) for item in limit_batch(body["items"])]
+        return {"items": stock.availability(runtime().stock, items, body["channel"], body.get("location"),
+                                            body.get("min_seq"))}
+
+
+@blp.route("/admin/stock/verify")
+class StockVerify(MethodView):
+    @requires(Permission.ADMIN)
+    @blp.response(200)
+    def get(self):
+        """Compare the log replayed, the positions table and this process's in-memory view"""
+        return stock.verify(uow(), runtime().stock)

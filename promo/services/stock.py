@@ -1,0 +1,357 @@
+"""Stock use cases: ingesting stock events, reading positions and availability, verifying.
+
+Writes go through the database (the log and the positions, one transaction); reads come
+from the process's in-memory StockView and say how current they are (``as_of_seq``).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+import uuid
+from typing import Any, Sequence
+
+from sqlalchemy.exc import IntegrityError
+
+from promo.adapters.catalog_index import CatalogIndex
+from promo.adapters.stock_follower import StockFollower
+from promo.adapters.stock_repository import PositionKey, StockRepository
+from promo.adapters.stock_view import StockView
+from promo.domain import availability as atp
+from promo.domain.batches import merge_item_errors, repeated_key_errors, unknown_reference_errors
+from promo.domain.errors import InvalidInput, NotFound
+from promo.domain.stock import EventType, Reservation, StockEventInput, crossings, decide
+from promo.services.signals import Signal, SignalBus
+from promo.services.unit_of_work import UnitOfWork
+
+# A unique-key race (the same new event_id or reservation_id in two concurrent batches)
+# is resolved by running the batch again: the second run sees the first one's rows.
+MAX_ATTEMPTS = 3
+
+
+@dataclasses.dataclass
+class StockContext:
+    """What the stock use cases need of the process: its view, follower, indexes and bus."""
+
+    view: StockView
+    follower: StockFollower
+    catalog: CatalogIndex
+    signals: SignalBus
+    low_stock_threshold: int
+    max_wait_seconds: float
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+# --- writing ------------------------------------------------------------------------------
+
+def ingest_events(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str, Any]],
+                  now: dt.datetime | None = None) -> dict[str, Any]:
+    """Log and apply a batch of stock events; idempotent by event_id.
+
+    Validation is all or nothing (422, nothing written). Facts always apply; a request
+    that cannot be met is refused for that event alone, with a reason code, and the rest
+    of the batch applies. A repeated event_id is a duplicate and reports the outcome it
+    had the first time.
+    """
+    product_ids = stock.catalog.product_ids(e["sku"] for e in events)
+    location_ids = {code: stock.catalog.location_id(code) for code in {e["location"] for e in events}}
+    errors = merge_item_errors(
+        unknown_reference_errors(events, "sku", product_ids, lambda sku: f"unknown sku {sku!r}"),
+        unknown_reference_errors(events, "location", {c for c, i in location_ids.items() if i is not None},
+                                 lambda code: f"unknown location {code!r}"),
+    )
+    if errors:
+        raise InvalidInput("some events are invalid; nothing was written", {"events": errors})
+    inputs = [
+        StockEventInput(e["event_id"], product_ids[e["sku"]], location_ids[e["location"]], EventType(e["type"]),
+                        e["quantity"], e.get("reservation_id"), e.get("expires_at"))
+        for e in events
+    ]
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            result, signals = _apply_batch(uow, stock, events, inputs, now or _utcnow())
+            break
+        except IntegrityError:
+            if attempt == MAX_ATTEMPTS:
+                raise
+    stock.follower.nudge()
+    stock.signals.publish(signals)
+    return result
+
+
+def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str, Any]],
+                 inputs: list[StockEventInput], now: dt.datetime) -> tuple[dict[str, Any], list[Signal]]:
+    with uow:
+        repo = StockRepository(uow.session)
+        keys = [(i.product_id, i.location_id) for i in inputs]
+        positions = repo.lock_positions(keys)
+        for key, expired in repo.expired_reserved(keys, now).items():
+            positions[key].expired_reserved = expired
+        before = {key: copy.copy(position) for key, position in positions.items()}
+        logged = repo.logged_outcomes(i.event_id for i in inputs)
+        reservations = repo.reservations(i.reservation_id for i in inputs if i.reservation_id)
+
+        fresh: dict[str, int] = {}          # event_id -> index of its first occurrence here
+        for index, event in enumerate(inputs):
+            if event.event_id not in logged and event.event_id not in fresh:
+                fresh[event.event_id] = index
+        seq = repo.allocate_seqs(len(fresh)) if fresh else None
+
+        log_rows: list[dict[str, Any]] = []
+        side = _SideRecords(repo, reservations)
+        refused: list[dict[str, Any]] = []
+        last_seq: dict[PositionKey, int] = {}
+        outcomes: dict[str, str | None] = {}
+        duplicates = 0
+        for index, (raw, event) in enumerate(zip(events, inputs)):
+            if event.event_id in logged or fresh[event.event_id] != index:
+                duplicates += 1
+                refusal = logged[event.event_id][1] if event.event_id in logged else outcomes[event.event_id]
+                if refusal:
+                    refused.append({"index": index, "event_id": event.event_id, "reason": refusal, "duplicate": True})
+                continue
+            assert seq is not None
+            key = (event.product_id, event.location_id)
+            state_before = side.reservation_state(event.reservation_id)
+            outcome = decide(event, positions[key], reservations, now)
+            refusal = outcome.refusal.value if outcome.refusal else None
+            outcomes[event.event_id] = refusal
+            log_rows.append({
+                "seq": seq, "event_id": event.event_id, "product_id": event.product_id,
+                "location_id": event.location_id, "type": event.type.value, "quantity": event.quantity,
+                "reason": raw.get("reason"), "reservation_id": event.reservation_id, "expires_at": event.expires_at,
+                "eta": raw.get("eta"), "occurred_at": raw["occurred_at"], "recorded_at": now, "refusal": refusal,
+                "anomaly": outcome.anomaly, "delta_on_hand": outcome.deltas.on_hand,
+                "delta_reserved": outcome.deltas.reserved, "delta_safety_stock": outcome.deltas.safety_stock,
+                "delta_inbound": outcome.deltas.inbound,
+            })
+            if refusal:
+                refused.append({"index": index, "event_id": event.event_id, "reason": refusal, "duplicate": False})
+            else:
+                last_seq[key] = seq
+                side.record(event, raw, seq, outcome.deltas.inbound, state_before)
+            seq += 1
+
+        repo.append_events(log_rows)
+        repo.save_positions({k: positions[k] for k in last_seq}, last_seq)
+        side.flush()
+        head = (seq - 1) if seq is not None else repo.last_seq()
+        if log_rows:
+            repo.notify(head)
+        uow.commit()
+
+    signals = [
+        Signal(kind.value, {"product_id": key[0], "location_id": key[1], "available": positions[key].available,
+                            "as_of_seq": last_seq[key]})
+        for key in sorted(last_seq)
+        for kind in crossings(before[key], positions[key], stock.low_stock_threshold)
+    ]
+    result = {"accepted": len(events) - duplicates - sum(1 for r in refused if not r["duplicate"]),
+              "duplicates": duplicates, "refused": refused, "last_seq": head}
+    return result, signals
+
+
+class _SideRecords:
+    """Rows beside the log that applied events change: reservations and expected inbound."""
+
+    def __init__(self, repo: StockRepository, reservations: dict[str, Reservation]):
+        self.repo = repo
+        self.reservations = reservations
+        self.opened: dict[str, dict[str, Any]] = {}
+        self.closed: list[tuple[str, str, int]] = []
+
+    def reservation_state(self, reservation_id: str | None) -> str | None:
+        found = self.reservations.get(reservation_id or "")
+        return found.state if found else None
+
+    def record(self, event: StockEventInput, raw: dict[str, Any], seq: int, inbound_delta: int,
+               state_before: str | None) -> None:
+        if event.type is EventType.RESERVE:
+            self.opened[event.reservation_id or ""] = {
+                "reservation_id": event.reservation_id, "product_id": event.product_id,
+                "location_id": event.location_id, "quantity": event.quantity, "expires_at": event.expires_at,
+                "state": "open", "opened_seq": seq, "closed_seq": None}
+        elif event.reservation_id and state_before is not None:
+            state = self.reservations[event.reservation_id].state
+            if state != state_before:
+                if event.reservation_id in self.opened:   # opened and closed within this batch
+                    self.opened[event.reservation_id].update(state=state, closed_seq=seq)
+                else:
+                    self.closed.append((event.reservation_id, state, seq))
+        if event.type is EventType.INBOUND:
+            # Written at once, so that a receipt later in the batch can use it up.
+            self.repo.add_inbound([{"seq": seq, "product_id": event.product_id, "location_id": event.location_id,
+                                    "quantity": event.quantity, "eta": raw["eta"]}])
+        elif inbound_delta < 0:
+            self.repo.consume_inbound((event.product_id, event.location_id), -inbound_delta)
+
+    def flush(self) -> None:
+        self.repo.add_reservations(list(self.opened.values()))
+        self.repo.close_reservations(self.closed)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+def _await(stock: StockContext, min_seq: int | None) -> None:
+    """Let a caller see its own write: wait (bounded) until the view reaches ``min_seq``."""
+    if min_seq is not None and stock.view.as_of_seq < min_seq:
+        stock.follower.wait_for(min_seq, stock.max_wait_seconds)
+
+
+def _product_id(stock: StockContext, sku: str) -> int:
+    found = stock.catalog.product_ids([sku]).get(sku)
+    if found is None:
+        raise NotFound(f"no product with sku {sku!r}")
+    return found
+
+
+def position_view(state: Any, code: str) -> dict[str, Any]:
+    return {"location": code, "on_hand": state.on_hand, "reserved": state.reserved,
+            "safety_stock": state.safety_stock, "available": state.available, "inbound": state.inbound}
+
+
+def stock_of_product(stock: StockContext, sku: str, min_seq: int | None = None) -> dict[str, Any]:
+    """Every location's position of one product, from the in-memory view."""
+    product_id = _product_id(stock, sku)
+    _await(stock, min_seq)
+    as_of = stock.view.as_of_seq
+    sites = stock.catalog.sites()
+    positions = stock.view.positions_of_products([product_id])
+    return {"sku": sku, "as_of_seq": as_of, "locations": [
+        position_view(p, sites[p.location_id].code) for p in positions if p.location_id in sites]}
+
+
+def availability(stock: StockContext, items: Sequence[tuple[str, int]], channel: str,
+                 location: str | None = None, min_seq: int | None = None,
+                 today: dt.date | None = None) -> list[dict[str, Any]]:
+    """Available-to-promise for many (sku, quantity) at once; offers and campaigns call
+    this directly, the API for one or many. Unknown skus are answered as unavailable."""
+    at_location = None
+    if location is not None:
+        at_location = stock.catalog.location_id(location)
+        if at_location is None:
+            raise NotFound(f"no location with code {location!r}")
+    if channel == "store" and at_location is None:
+        raise InvalidInput("a store needs a location", {"location": ["required when channel is 'store'"]})
+    _await(stock, min_seq)
+    as_of = stock.view.as_of_seq
+    ids = stock.catalog.product_ids(sku for sku, _ in items)
+    sites = stock.catalog.sites()
+    by_product: dict[int, list[Any]] = {}
+    for state in stock.view.positions_of_products(ids.values()):
+        by_product.setdefault(state.product_id, []).append(state)
+    today = today or _utcnow().date()
+    answers = []
+    for sku, quantity in items:
+        site_stock = [
+            atp.SiteStock(sites[p.location_id], p.available,
+                          tuple(stock.view.next_inbound(p.product_id, p.location_id)))
+            for p in by_product.get(ids.get(sku, -1), []) if p.location_id in sites
+        ]
+        if channel != "store" and at_location is not None:
+            site_stock = [s for s in site_stock if s.site.location_id == at_location]
+        answer = atp.promise(quantity, channel, site_stock, today, at_location if channel == "store" else None)
+        answers.append({"sku": sku, "quantity": quantity, "channel": channel, "location": location,
+                        "available_now": answer.available_now, "quantity_now": answer.quantity_now,
+                        "promise_date": answer.promise_date, "source_location": answer.source_location,
+                        "as_of_seq": as_of})
+    return answers
+
+
+def low_stock(uow: UnitOfWork, stock: StockContext, location: str, *, threshold: int | None = None,
+              cover_days: float | None = None, velocity_days: int = 28,
+              now: dt.datetime | None = None) -> dict[str, Any]:
+    """Positions at a location whose available stock is at or under their threshold.
+
+    The threshold is absolute (``threshold``, by default the configured low-stock level)
+    or, with ``cover_days``, that many days of recent sales (sale events over the last
+    ``velocity_days`` days, per day).
+    """
+    location_id = stock.catalog.location_id(location)
+    if location_id is None:
+        raise NotFound(f"no location with code {location!r}")
+    as_of = stock.view.as_of_seq
+    positions = stock.view.positions_at_location(location_id)
+    velocity: dict[int, float] = {}
+    if cover_days is not None:
+        since = (now or _utcnow()) - dt.timedelta(days=velocity_days)
+        with uow:
+            sold = StockRepository(uow.session).sales_since(location_id, since)
+        velocity = {product_id: quantity / velocity_days for product_id, quantity in sold.items()}
+    items = []
+    for p in positions:
+        if cover_days is not None:
+            daily = velocity.get(p.product_id, 0.0)
+            if daily <= 0 or p.available > daily * cover_days:
+                continue
+            limit: float = daily * cover_days
+        else:
+            limit = stock.low_stock_threshold if threshold is None else threshold
+            if p.available > limit:
+                continue
+        sku = stock.catalog.sku(p.product_id)
+        items.append({"sku": sku, **position_view(p, location), "threshold": round(limit, 2),
+                      "daily_sales": round(velocity.get(p.product_id, 0.0), 3) if cover_days is not None else None})
+    return {"location": location, "as_of_seq": as_of, "items": items}
+
+
+def set_safety_stock(uow: UnitOfWork, stock: StockContext, items: Sequence[dict[str, Any]],
+                     now: dt.datetime | None = None) -> dict[str, Any]:
+    """Bulk-set safety stock: written as safety_stock events, so the log stays complete."""
+    errors = repeated_key_errors([{"position": (i["sku"], i["location"])} for i in items], "position")
+    if errors:
+        raise InvalidInput("the batch names the same position more than once", errors)
+    now = now or _utcnow()
+    events = [{"event_id": f"safety:{uuid.uuid4().hex}", "sku": item["sku"], "location": item["location"],
+               "type": "safety_stock", "quantity": item["safety_stock"], "occurred_at": now} for item in items]
+    return ingest_events(uow, stock, events, now)
+
+
+# --- verifying ----------------------------------------------------------------------------
+
+def verify(uow: UnitOfWork, stock: StockContext | None = None, attempts: int = 20) -> dict[str, Any]:
+    """Compare the log replayed, the positions table and (given ``stock``) this process's view.
+
+    Differences are listed as {product_id, location_id, expected, found} with columns
+    (on_hand, reserved, safety_stock, inbound).
+    """
+    with uow:
+        repo = StockRepository(uow.session)
+        if repo.postgres:
+            uow.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        seq = repo.last_seq()
+        table = repo.positions_table()
+        replayed = repo.replay_log()
+        anomalies = repo.anomaly_count()
+    report: dict[str, Any] = {
+        "as_of_seq": seq,
+        "positions": len(table),
+        "negative_on_hand": sum(1 for row in table.values() if row[0] < 0),
+        "anomalies": anomalies,
+        "log_vs_table": _differences(replayed, table),
+    }
+    if stock is not None:
+        stock.follower.wait_for(seq, stock.max_wait_seconds)
+        view_seq, view = stock.view.all_positions()
+        if view_seq != seq and attempts > 1:
+            return verify(uow, stock, attempts - 1)  # the log moved on meanwhile: compare afresh
+        report["view_as_of_seq"] = view_seq
+        report["view_vs_table"] = _differences(table, view) if view_seq == seq else None
+    report["ok"] = not report["log_vs_table"] and (stock is None or report["view_vs_table"] == [])
+    return report
+
+
+def _differences(expected: dict[PositionKey, tuple[int, ...]], found: dict[PositionKey, tuple[int, ...]],
+                 most: int = 100) -> list[dict[str, Any]]:
+    zero = (0, 0, 0, 0)
+    differences = []
+    for key in sorted(set(expected) | set(found)):
+        if tuple(expected.get(key, zero)) != tuple(found.get(key, zero)):
+            differences.append({"product_id": key[0], "location_id": key[1],
+                                "expected": list(expected.get(key, zero)), "found": list(found.get(key, zero))})
+            if len(differences) >= most:
+                break
+    return differences

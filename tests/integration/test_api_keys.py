@@ -1,0 +1,229 @@
+"""API keys through the service and the `promo keys` commands, on the real database."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import text
+
+from promo.cli import cli
+from promo.domain.access import Role
+from promo.domain.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from promo.services import api_keys
+
+TOKEN = re.compile(r"promo_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
+
+
+@pytest.fixture
+def promo(cli_runner, database_url, runtime):  # runtime: its teardown empties the tables afterwards
+    """Run `promo ...` against the test database, as an operator would."""
+    env = {"PROMO_DATABASE_URL": database_url, "PROMO_ENV": "test", "PROMO_LOG_LEVEL": "WARNING", "PROMO_CONFIG": None}
+
+    def run(*args: str):
+        return cli_runner.invoke(cli, list(args), env=env)
+
+    return run
+
+
+def stored_api_keys(runtime) -> str:
+    """Everything the api_keys table holds, as one string."""
+    with runtime.engine.connect() as connection:
+        rows = connection.execute(text("SELECT * FROM api_keys")).all()
+    return "\n".join(" ".join(str(value) for value in row) for row in rows)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- the service ----------------------------------------------------------------------
+
+def test_a_created_key_authenticates_as_its_name_and_role(runtime):
+    view, token = api_keys.create_key(runtime.unit_of_work(write=True), name="shop-web", role="channel")
+
+    assert TOKEN.fullmatch(token)
+    assert view["name"] == "shop-web" and view["role"] == "channel" and view["revoked_at"] is None
+    assert api_keys.authenticate(runtime.unit_of_work(), token) == ("shop-web", Role.CHANNEL)
+
+
+def test_the_database_never_holds_the_secret_of_a_key(runtime):
+    _, token = api_keys.create_key(runtime.unit_of_work(write=True), name="shop-web", role="channel")
+    secret = token.split("_", 2)[2]
+
+    stored = stored_api_keys(runtime)
+    assert "shop-web" in stored
+    assert secret not in stored
+    assert token not in stored
+
+
+def test_a_second_key_with_a_taken_name_is_a_conflict(runtime):
+    api_keys.create_key(runtime.unit_of_work(write=True), name="ops", role="admin")
+
+    with pytest.raises(Conflict) as caught:
+        api_keys.create_key(runtime.unit_of_work(write=True), name="ops", role="marketing")
+
+    assert caught.value.reason == "key_name_taken"
+    assert [key["role"] for key in api_keys.list_keys(runtime.unit_of_work())] == ["admin"]
+
+
+@pytest.mark.parametrize(("name", "role", "field"), [
+    ("ops", "superuser", "role"),
+    ("", "admin", "name"),
+    ("has spaces", "admin", "name"),
+    ("-leading-dash", "admin", "name"),
+])
+def test_a_key_with_a_bad_name_or_role_is_refused(runtime, name, role, field):
+    with pytest.raises(InvalidInput) as caught:
+        api_keys.create_key(runtime.unit_of_work(write=True), name=name, role=role)
+
+    assert field in caught.value.errors
+    assert api_keys.list_keys(runtime.unit_of_work()) == []
+
+
+def test_revoking_an_unknown_key_is_not_found(runtime):
+    with pytest.raises(NotFound):
+        api_keys.revoke_key(runtime.unit_of_work(write=True), "nobody")
+
+
+def test_revoking_twice_keeps_the_first_revocation_time(runtime):
+    api_keys.create_key(runtime.unit_of_work(write=True), name="ops", role="admin")
+
+    first = api_keys.revoke_key(runtime.unit_of_work(write=True), "ops")
+    second = api_keys.revoke_key(runtime.unit_of_work(write=True), "ops")
+
+    assert first["revoked_at"] is not None
+    assert second["revoked_at"] == first["revoked_at"]
+
+
+def test_a_revoked_key_no_longer_authenticates(runtime):
+    _, token = api_keys.create_key(runtime.unit_of_work(write=True), name="ops", role="admin")
+    api_keys.revoke_key(runtime.unit_of_work(write=True), "ops")
+
+    with pytest.raises(AuthenticationFailed, match="revoked"):
+        api_keys.authenticate(runtime.unit_of_work(), token)
+
+
+# --- the `promo keys` commands --------------------------------------------------------
+
+def test_keys_create_prints_a_key_that_works_once_and_only_then(promo, client):
+    result = promo("keys", "create", "--role", "inventory", "--name", "erp")
+
+    assert result.exit_code == 0, result.output
+    tokens = TOKEN.findall(result.output)
+    assert len(tokens) == 1
+    assert "erp" in result.output and "inventory" in result.output
+    assert client.put("/v1/products", json=[{"sku": "1", "name": "Milk", "price": 1, "currency": "USD"}],
+                      headers=bearer(tokens[0])).status_code == 200
+    assert tokens[0] not in promo("keys", "list").output
+
+
+def test_keys_create_stores_no_secret(promo, runtime):
+    result = promo("keys", "create", "--role", "admin", "--name", "ops")
+    token = TOKEN.search(result.output).group(0)
+
+    assert token.split("_", 2)[2] not in stored_api_keys(runtime)
+
+
+def test_keys_create_with_a_taken_name_fails_and_keeps_the_first_key(promo, client):
+    first = TOKEN.search(promo("keys", "create", "--role", "admin", "--name", "ops").output).group(0)
+
+    again = promo("keys", "create", "--role", "marketing", "--name", "ops")
+
+    assert again.exit_code != 0
+    assert isinstance(again.exception, Conflict) and again.exception.reason == "key_name_taken"
+    assert TOKEN.search(again.output) is None
+    assert client.get("/v1/customers", headers=bearer(first)).status_code == 200
+
+
+def test_keys_create_refuses_a_role_that_does_not_exist(promo):
+    result = promo("keys", "create", "--role", "root", "--name", "ops")
+
+    assert result.exit_code == 2
+    assert "root" in result.output
+    assert "ops" not in promo("keys", "list").output
+
+
+def test_the_promo_command_reports_a_taken_name_on_one_line_and_exits_1(promo, database_url, monkeypatch, capsys):
+    from promo.cli import main
+
+    assert promo("keys", "create", "--role", "admin", "--name", "ops").exit_code == 0
+    monkeypatch.setenv("PROMO_DATABASE_URL", database_url)
+    monkeypatch.setenv("PROMO_ENV", "test")
+    monkeypatch.setenv("PROMO_LOG_LEVEL", "WARNING")
+    monkeypatch.delenv("PROMO_CONFIG", raising=False)
+    monkeypatch.setattr("sys.argv", ["promo", "keys", "create", "--role", "admin", "--name", "ops"])
+
+    with pytest.raises(SystemExit) as exited:
+        main()
+
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == "promo: a key named 'ops' exists already\n"
+
+
+def test_keys_list_shows_names_and_roles_but_no_secrets(promo):
+    tokens = [TOKEN.search(promo("keys", "create", "--role", role, "--name", name).output).group(0)
+              for role, name in [("admin", "ops"), ("channel", "web-shop")]]
+
+    listing = promo("keys", "list")
+
+    assert listing.exit_code == 0
+    lines = listing.output.splitlines()
+    assert len(lines) == 2
+    assert lines[0].split()[:2] == ["ops", "admin"] and "active" in lines[0]
+    assert lines[1].split()[:2] == ["web-shop", "channel"]
+    for token in tokens:
+        assert token.split("_", 2)[2] not in listing.output
+
+
+def test_keys_revoke_makes_the_key_fail_at_once(promo, client):
+    token = TOKEN.search(promo("keys", "create", "--role", "admin", "--name", "ops").output).group(0)
+    assert client.get("/v1/products", headers=bearer(token)).status_code == 200
+
+    result = promo("keys", "revoke", "ops")
+
+    assert result.exit_code == 0 and "revoked ops" in result.output
+    response = client.get("/v1/products", headers=bearer(token))
+    assert response.status_code == 401
+    assert "revoked" in response.json["message"]
+    assert "revoked" in promo("keys", "list").output
+
+
+def test_keys_revoke_of_an_unknown_name_fails(promo):
+    result = promo("keys", "revoke", "nobody")
+
+    assert result.exit_code != 0
+    assert isinstance(result.exception, NotFound)
+
+
+def test_keys_demo_creates_one_key_per_role_once(promo, client):
+    first = promo("keys", "demo")
+
+    assert first.exit_code == 0, first.output
+    tokens = TOKEN.findall(first.output)
+    assert len(tokens) == len(Role) == 4
+    for role in Role:
+        assert f"demo-{role.value}" in first.output
+    assert all(client.get("/v1/products", headers=bearer(token)).status_code == 200 for token in tokens)
+
+    second = promo("keys", "demo")
+
+    assert second.exit_code == 0
+    assert TOKEN.findall(second.output) == []
+    assert "exist already" in second.output
+    assert len(promo("keys", "list").output.splitlines()) == 4
+
+
+def test_keys_demo_fills_in_only_the_missing_roles(promo):
+    promo("keys", "create", "--role", "admin", "--name", "demo-admin")
+
+    result = promo("keys", "demo")
+
+    assert len(TOKEN.findall(result.output)) == 3
+    assert "demo-admin" not in result.output
+
+
+def test_the_keys_commands_need_no_database_for_help(cli_runner):
+    result = cli_runner.invoke(cli, ["keys", "--help"], env={"PROMO_DATABASE_URL": "postgresql+psycopg://nowhere/x"})
+
+    assert result.exit_code == 0
+    assert "create" in result.output and "revoke" in result.output

@@ -1,0 +1,108 @@
+"""The demo loader, on a small slice of the real Complete Journey data."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from promo.adapters import completejourney
+from promo.adapters.orm import Customer, Interaction, Location, Product
+from promo.services import demo_data
+
+
+@pytest.fixture(scope="module")
+def small_journey() -> completejourney.CompleteJourney:
+    """The first 3,000 purchases, with the products and households they touch."""
+    full = completejourney.CompleteJourney.read()
+    transactions = full.transactions.sort_values("transaction_timestamp").head(3000)
+    households = set(transactions["household_id"])
+    return completejourney.CompleteJourney(
+        transactions=transactions,
+        products=full.products[full.products["product_id"].isin(set(transactions["product_id"]))],
+        demographics=full.demographics[full.demographics["household_id"].isin(households)],
+        campaigns=full.campaigns[full.campaigns["household_id"].isin(households)],
+    )
+
+
+def count(runtime, model) -> int:
+    with runtime.unit_of_work() as uow:
+        return uow.session.scalar(select(func.count()).select_from(model))
+
+
+def test_loads_every_household_store_product_and_purchase_with_the_dataset_ids(runtime, small_journey):
+    report = demo_data.load_demo(runtime, progress=False, read=lambda: small_journey)
+
+    transactions = small_journey.transactions
+    assert report.interactions_accepted == len(transactions) == count(runtime, Interaction)
+    assert count(runtime, Location) == transactions["store_id"].nunique() + 1  # + the web fulfilment centre
+    assert count(runtime, Customer) == len(set(transactions["household_id"]) | set(small_journey.campaigns["household_id"]))
+    first = transactions.iloc[0]
+    with runtime.unit_of_work() as uow:
+        stored = uow.session.scalars(
+            select(Interaction).where(Interaction.event_id == f"cj:{first.basket_id}:{first.product_id}")).one()
+        assert uow.session.get(Customer, stored.customer_id).external_id == str(first.household_id)
+        assert uow.session.get(Product, stored.product_id).sku == str(first.product_id)
+        assert uow.session.get(Location, stored.location_id).code == str(first.store_id)
+        assert stored.occurred_at == first.transaction_timestamp.to_pydatetime().replace(tzinfo=dt.timezone.utc)
+        assert stored.value == pytest.approx(first.sales_value)
+
+
+def test_running_the_load_twice_adds_nothing_the_second_time(runtime, small_journey):
+    demo_data.load_demo(runtime, progress=False, read=lambda: small_journey)
+    again = demo_data.load_demo(runtime, progress=False, read=lambda: small_journey)
+
+    assert again.interactions_accepted == 0
+    assert again.interactions_duplicate == len(small_journey.transactions)
+    assert count(runtime, Interaction) == len(small_journey.transactions)
+    assert count(runtime, Product) == again.products
+
+
+def test_if_empty_skips_a_database_that_holds_products(runtime, small_journey):
+    demo_data.load_demo(runtime, progress=False, read=lambda: small_journey)
+    assert demo_data.load_demo(runtime, progress=False, if_empty=True, read=lambda: small_journey).skipped
+
+
+def test_as_of_loads_only_purchases_before_the_date(runtime, small_journey):
+    timestamps = small_journey.transactions["transaction_timestamp"]
+    cutoff = timestamps.iloc[len(timestamps) // 2]
+    as_of = cutoff.to_pydatetime().replace(tzinfo=dt.timezone.utc)
+
+    report = demo_data.load_demo(runtime, as_of=as_of, progress=False, read=lambda: small_journey)
+
+    expected = int((timestamps < cutoff).sum())
+    assert 0 < expected < len(timestamps)
+    assert report.interactions_accepted == expected == count(runtime, Interaction)
+    with runtime.unit_of_work() as uow:
+        latest = uow.session.scalar(select(func.max(Interaction.occurred_at)))
+    assert latest.replace(tzinfo=None) < cutoff.to_pydatetime()
+
+
+def test_prices_are_the_median_unit_price_sold(small_journey):
+    records = {p["sku"]: p for p in completejourney.products(small_journey)}
+    sold = small_journey.transactions
+    sold = sold[(sold["quantity"] > 0) & (sold["sales_value"] > 0)]
+    product = sold["product_id"].value_counts().index[0]
+    rows = sold[sold["product_id"] == product]
+    expected = round(float((rows["sales_value"] / rows["quantity"]).median()), 2)
+
+    assert records[str(product)]["price"] == pytest.approx(expected)
+    assert records[str(product)]["attributes"]["price_source"] == "median_sold"
+    assert all(record["price"] > 0 and record["currency"] == "USD" for record in records.values())
+
+
+def test_home_store_is_the_store_a_household_visits_most(small_journey):
+    transactions = small_journey.transactions
+    household = transactions["household_id"].value_counts().index[0]
+    baskets = transactions[transactions["household_id"] == household].groupby("store_id")["basket_id"].nunique()
+    favourite = str(baskets.sort_values(ascending=False).index[0])
+
+    record = next(c for c in completejourney.customers(small_journey) if c["id"] == str(household))
+    assert record["home_location"] == favourite
+
+
+def test_demographics_become_customer_attributes(small_journey):
+    known = small_journey.demographics.iloc[0]
+    record = next(c for c in completejourney.customers(small_journey) if c["id"] == str(known.household_id))
+    assert record["attributes"]["age"] == str(known.age)
+    assert record["attributes"]["income"] == str(known.income)
