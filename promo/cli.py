@@ -177,3 +177,76 @@ def demo_load(ctx: _Context, as_of: dt.datetime | None, if_empty: bool, quiet: b
     as_of_utc = as_of.replace(tzinfo=dt.timezone.utc) if as_of else None
     report = demo_data.load_demo(ctx.runtime, as_of=as_of_utc, if_empty=if_empty, progress=not quiet)
     click.echo(report.summary())
+
+
+@demo.command("replay")
+@click.option("--from-week", type=click.IntRange(1, 53), default=45, show_default=True,
+              help="First week of the dataset to replay (weeks 1-53).")
+@click.option("--speed", type=click.FloatRange(min=0), default=3600.0, show_default=True,
+              help="Dataset seconds per real second (0: as fast as possible).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after this many sales.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@pass_context
+def demo_replay(ctx: _Context, from_week: int, speed: float, limit: int | None, quiet: bool) -> None:
+    """Replay the dataset's later purchases as live `sale` stock events (Ctrl-C stops)."""
+    from promo.services import demo_data
+
+    report = demo_data.replay(ctx.runtime, from_week=from_week, speed=speed, limit=limit, progress=not quiet)
+    click.echo(report.summary())
+
+
+# --- stock ----------------------------------------------------------------------------
+
+@cli.group()
+def stock() -> None:
+    """Stock log and positions."""
+
+
+@stock.command("verify")
+@click.option("--url", default=None, help="Also compare a running service's in-memory view (base URL).")
+@click.option("--key", envvar="PROMO_API_KEY", default=None, help="Admin API key for --url (or PROMO_API_KEY).")
+@pass_context
+def stock_verify(ctx: _Context, url: str | None, key: str | None) -> None:
+    """Rebuild positions from the log and compare with the positions table (and a live view).
+
+    Prints every difference; exits 1 if there is any.
+    """
+    from promo.services import stock as stock_service
+
+    report = stock_service.verify(ctx.runtime.unit_of_work())
+    click.echo(f"log at seq {report['as_of_seq']}: {report['positions']} positions, "
+               f"{report['negative_on_hand']} with negative on-hand, {report['anomalies']} anomalous events")
+    problems = _print_differences("log replayed vs positions table", report["log_vs_table"])
+    if url:
+        problems += _verify_live_view(url, key)
+    if problems:
+        sys.exit(1)
+    click.echo("ok: no differences")
+
+
+def _print_differences(title: str, differences: list[dict[str, Any]] | None) -> int:
+    if differences is None:
+        click.echo(f"{title}: could not compare (the log kept moving)")
+        return 1
+    for d in differences:
+        click.echo(f"{title}: product {d['product_id']} at location {d['location_id']}: "
+                   f"expected (on_hand, reserved, safety, inbound) {d['expected']}, found {d['found']}")
+    return len(differences)
+
+
+def _verify_live_view(url: str, key: str | None) -> int:
+    import json
+    import urllib.error
+    import urllib.request
+
+    if not key:
+        raise click.ClickException("--url needs an admin key (--key or PROMO_API_KEY)")
+    request = urllib.request.Request(url.rstrip("/") + "/v1/admin/stock/verify",
+                                     headers={"Authorization": f"Bearer {key}"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            live = json.load(response)
+    except (urllib.error.URLError, OSError) as exc:
+        raise click.ClickException(f"cannot reach {url}: {exc}") from None
+    click.echo(f"live view of {url} at seq {live.get('view_as_of_seq')}")
+    return _print_differences("positions table vs live view", live.get("view_vs_table"))

@@ -15,17 +15,13 @@ import uuid
 from typing import Any
 
 from flask import Flask, Response, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client import REGISTRY, multiprocess
+
+from promo.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-REQUESTS = Counter("promo_http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"])
-LATENCY = Histogram(
-    "promo_http_request_duration_seconds", "Time to answer an HTTP request", ["method", "endpoint"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
 
 _STANDARD_RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -79,8 +75,8 @@ def instrument(app: Flask) -> None:
     def _finish(response: Response) -> Response:
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
-        LATENCY.labels(request.method, endpoint).observe(elapsed)
+        HTTP_REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(request.method, endpoint).observe(elapsed)
         response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
         log.info("request", extra={
             "request_id": g.get("request_id"), "method": request.method, "path": request.path,

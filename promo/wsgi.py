@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 
 from promo import create_app
 from promo.adapters.migrations import schema_problem
@@ -26,7 +27,10 @@ def build() -> Flask:
     except ConfigError as exc:
         _refuse(f"configuration error: {exc}")
     runtime = app.extensions[EXTENSION]
-    problem = schema_problem(runtime.engine)
+    try:
+        problem = schema_problem(runtime.engine)
+    except SQLAlchemyError as exc:
+        problem = f"cannot reach the database ({type(exc.orig or exc).__name__}); check database_url"
     if problem:
         runtime.close()
         _refuse(f"refusing to serve: {problem}")

@@ -160,3 +160,67 @@ def purchase_events(transactions: pd.DataFrame, chunk_size: int) -> Iterator[lis
                 chunk["coupon_disc"].to_numpy(), chunk["store_id"].to_numpy(), occurred,
             )
         ]
+
+
+# --- synthetic stock (the dataset has none) -------------------------------------------------
+
+STOCK_SEED = 20171231
+VELOCITY_WEEKS = 13
+COVER_DAYS = 14
+WEB_SHARE = 0.10          # the web warehouse carries a tenth of all stores' demand
+EMPTY_SHARE = 0.04        # positions left empty on purpose
+LOW_SHARE = 0.08          # positions left with one or two units on purpose
+INBOUND_SHARE = 0.5       # of the empty ones, how many have a receipt on the way
+
+
+def synthetic_stock(transactions: pd.DataFrame, today: dt.date, seed: int = STOCK_SEED
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Initial on-hand per (product, store) sold in the last 13 weeks of ``transactions``,
+    plus the web warehouse: about two weeks of cover at the recent sales rate, with noise,
+    some positions empty or low on purpose, and receipts on the way for half the empty
+    ones. Reproducible: the same transactions and seed give the same stock.
+
+    Returns (counts, inbound): dicts with sku, location, quantity (and eta for inbound).
+    """
+    rng = np.random.default_rng(seed)
+    if transactions.empty:
+        return [], []
+    end = transactions["transaction_timestamp"].max()
+    recent = transactions[transactions["transaction_timestamp"] > end - pd.Timedelta(weeks=VELOCITY_WEEKS)]
+    recent = recent[recent["quantity"] > 0]
+    days = VELOCITY_WEEKS * 7
+    per_store = recent.groupby(["product_id", "store_id"])["quantity"].sum().reset_index()
+    per_store["location"] = per_store["store_id"].astype(str)
+    web = recent.groupby("product_id")["quantity"].sum().mul(WEB_SHARE).reset_index()
+    web["location"] = WEB_FULFILMENT_CODE
+    positions = pd.concat([per_store[["product_id", "location", "quantity"]], web], ignore_index=True) \
+        .sort_values(["product_id", "location"], kind="stable").reset_index(drop=True)
+
+    daily = positions["quantity"].to_numpy(dtype=float) / days
+    on_hand = np.maximum(1, np.rint(daily * COVER_DAYS * rng.lognormal(0.0, 0.35, len(positions))))
+    roll = rng.random(len(positions))
+    empty = roll < EMPTY_SHARE
+    low = (roll >= EMPTY_SHARE) & (roll < EMPTY_SHARE + LOW_SHARE)
+    on_hand[empty] = 0
+    on_hand[low] = rng.integers(1, 3, int(low.sum()))
+    skus = positions["product_id"].astype(str).to_numpy()
+    locations = positions["location"].to_numpy()
+    counts = [{"sku": sku, "location": loc, "quantity": int(q)} for sku, loc, q in zip(skus, locations, on_hand)]
+
+    refill = np.nonzero(empty & (rng.random(len(positions)) < INBOUND_SHARE))[0]
+    inbound = [{"sku": skus[i], "location": locations[i],
+                "quantity": int(max(2, round(daily[i] * COVER_DAYS))),
+                "eta": dt.datetime.combine(today + dt.timedelta(days=int(rng.integers(2, 8))), dt.time(6),
+                                           tzinfo=dt.timezone.utc)}
+               for i in refill]
+    return counts, inbound
+
+
+def replay_sales(transactions: pd.DataFrame) -> Iterator[tuple[pd.Timestamp, dict[str, Any]]]:
+    """The dataset's purchases as stock sale events, in time order, with their original time."""
+    ordered = transactions[transactions["quantity"] > 0].sort_values("transaction_timestamp", kind="stable")
+    for basket, product, store, quantity, when in zip(
+            ordered["basket_id"].to_numpy(), ordered["product_id"].to_numpy(), ordered["store_id"].to_numpy(),
+            ordered["quantity"].to_numpy(), ordered["transaction_timestamp"]):
+        yield when, {"event_id": f"cj-sale:{basket}:{product}", "sku": str(product), "location": str(store),
+                     "type": "sale", "quantity": int(quantity)}

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from promo.adapters.stock_repository import NOTIFY_CHANNEL, StockRepository
 from promo.adapters.stock_view import StockView
+from promo.metrics import STOCK_SNAPSHOTS, STOCK_VIEW_LAG, STOCK_VIEW_POSITIONS, STOCK_VIEW_SEQ
 
 log = logging.getLogger("promo.stock.follower")
 CATCH_UP_BATCH = 20_000
@@ -80,8 +81,8 @@ class StockFollower:
             self.view.load(repo.snapshot_arrays(), repo.open_reservations(), repo.pending_inbound(), seq)
             session.rollback()
         self.snapshots_loaded += 1
-        self.last_caught_up = time.monotonic()
-        self._notify_waiters()
+        STOCK_SNAPSHOTS.inc()
+        self._caught_up()
 
     def catch_up(self) -> int:
         """Apply everything committed since the view's sequence; return the new sequence."""
@@ -98,7 +99,7 @@ class StockFollower:
                     if head is not None and head < self.view.as_of_seq:
                         log.warning("stock log went back to seq %s; reloading the snapshot", head)
                         break
-                    self.last_caught_up = time.monotonic()
+                    self._caught_up()
                     return self.view.as_of_seq
                 before = self.view.as_of_seq
                 self.view.apply(rows)
@@ -121,6 +122,12 @@ class StockFollower:
                 self.nudge()
         return True
 
+    def _caught_up(self) -> None:
+        self.last_caught_up = time.monotonic()
+        STOCK_VIEW_SEQ.set(self.view.as_of_seq)
+        STOCK_VIEW_POSITIONS.set(self.view.size())
+        self._notify_waiters()
+
     def _notify_waiters(self) -> None:
         with self._applied:
             self._applied.notify_all()
@@ -136,6 +143,7 @@ class StockFollower:
                 log.warning("stock follower cannot catch up (%s); retrying in a second",
                             str(exc).splitlines()[0][:300])
                 self._stop.wait(1.0)
+            STOCK_VIEW_LAG.set(self.lag_seconds if self.last_caught_up else -1)
             if listener is not None:
                 listener = self._wait_for_notify(listener)
             else:

@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any, Iterable, Sequence
 
 import numpy as np
-from sqlalchemy import Row, func, select, text, tuple_, update
+from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.orm import Session
 
 from promo.adapters.orm import StockEvent, StockInbound, StockPosition, StockReservation, StockSequence
@@ -24,8 +24,11 @@ LOG_COLUMNS = ("seq", "product_id", "location_id", "type", "quantity", "reservat
                "refusal", "delta_on_hand", "delta_reserved", "delta_safety_stock", "delta_inbound")
 
 
-def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
-    return None if value is None else value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+def _sqlite_time(value: dt.datetime | None) -> str | None:
+    """A UTC datetime as SQLAlchemy's SQLite DateTime stores it (and reads it back)."""
+    if value is None:
+        return None
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 class StockRepository:
@@ -59,17 +62,22 @@ class StockRepository:
                 "ON s.product_id = k.p AND s.location_id = k.l ORDER BY s.product_id, s.location_id "
                 "FOR UPDATE OF s"), params).all()
         else:
-            self.session.execute(text(
+            # A keyed temporary table to join with: SQLite plans a long (product, location)
+            # IN list as a scan of the whole table.
+            connection = self.session.connection()
+            pairs = list(zip(products, locations))
+            connection.exec_driver_sql(
+                "CREATE TEMP TABLE IF NOT EXISTS wanted_positions (product_id INTEGER, location_id INTEGER, "
+                "PRIMARY KEY (product_id, location_id)) WITHOUT ROWID")
+            connection.exec_driver_sql("DELETE FROM wanted_positions")
+            connection.exec_driver_sql("INSERT INTO wanted_positions VALUES (?, ?)", pairs)
+            connection.exec_driver_sql(
                 "INSERT OR IGNORE INTO stock_positions (product_id, location_id, on_hand, reserved, safety_stock, "
-                "inbound, last_seq) VALUES (:p, :l, 0, 0, 0, 0, 0)"),
-                [{"p": p, "l": l} for p, l in keys])
-            rows = []
-            for start in range(0, len(keys), 4000):
-                chunk = keys[start:start + 4000]
-                rows += self.session.execute(
-                    select(StockPosition.product_id, StockPosition.location_id, StockPosition.on_hand,
-                           StockPosition.reserved, StockPosition.safety_stock, StockPosition.inbound)
-                    .where(tuple_(StockPosition.product_id, StockPosition.location_id).in_(chunk))).all()
+                "inbound, last_seq) SELECT product_id, location_id, 0, 0, 0, 0, 0 FROM wanted_positions")
+            rows = connection.exec_driver_sql(
+                "SELECT s.product_id, s.location_id, s.on_hand, s.reserved, s.safety_stock, s.inbound "
+                "FROM wanted_positions w JOIN stock_positions s "
+                "ON s.product_id = w.product_id AND s.location_id = w.location_id").fetchall()
         return {(r[0], r[1]): Position(on_hand=r[2], reserved=r[3], safety_stock=r[4], inbound=r[5]) for r in rows}
 
     def logged_outcomes(self, event_ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
@@ -120,8 +128,18 @@ class StockRepository:
         return last - count + 1
 
     def append_events(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
+        if not rows:
+            return
+        if self.postgres:
             self.session.execute(StockEvent.__table__.insert(), list(rows))
+            return
+        # The hottest write of the service: straight to the driver, values already in the
+        # form the UTCDateTime columns store (naive UTC, ISO text on SQLite).
+        columns = list(rows[0])
+        times = {"expires_at", "eta", "occurred_at", "recorded_at"}
+        sql = f"INSERT INTO stock_events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        self.session.connection().exec_driver_sql(sql, [
+            tuple(_sqlite_time(row[c]) if c in times else row[c] for c in columns) for row in rows])
 
     def save_positions(self, positions: dict[PositionKey, Position], last_seq: dict[PositionKey, int]) -> None:
         if not positions:

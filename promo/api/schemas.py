@@ -198,6 +198,7 @@ class StockIngestResultSchema(Schema):
     duplicates = fields.Integer()
     refused = fields.List(fields.Nested(RefusedEventSchema))
     last_seq = fields.Integer(metadata={"description": "pass as ?min_seq= to read your own write"})
+    anomalies = fields.Integer(metadata={"description": "facts in this batch that took on-hand below zero"})
 
 
 class SafetyStockSchema(Schema):

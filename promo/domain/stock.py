@@ -55,6 +55,9 @@ class Position:
     inbound: int = 0
     expired_reserved: int = 0
 
+    def copy(self) -> "Position":
+        return Position(self.on_hand, self.reserved, self.safety_stock, self.inbound, self.expired_reserved)
+
     @property
     def effective_reserved(self) -> int:
         return self.reserved - self.expired_reserved

@@ -4,13 +4,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from tqdm import tqdm
 
 from promo.adapters import completejourney
 from promo.bootstrap import Runtime
-from promo.services import catalog, customers, interactions
+from promo.services import catalog, customers, interactions, stock
 
 # The largest batch each use case takes in one transaction; the API's default limit too.
 BATCH = 10_000
@@ -24,6 +24,8 @@ class DemoReport:
     customers: int = 0
     interactions_accepted: int = 0
     interactions_duplicate: int = 0
+    stock_positions: int = 0
+    stock_inbound: int = 0
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -31,7 +33,8 @@ class DemoReport:
             return "demo data: the database holds products already; nothing loaded (drop --if-empty to top it up)"
         return (f"demo data loaded in {self.seconds:.1f}s: {self.locations} locations, {self.products} products, "
                 f"{self.customers} customers, {self.interactions_accepted} new purchases "
-                f"({self.interactions_duplicate} already there)")
+                f"({self.interactions_duplicate} already there); synthetic stock for {self.stock_positions} "
+                f"positions, {self.stock_inbound} inbound receipts")
 
 
 def _batches(items: list, size: int = BATCH):  # type: ignore[no-untyped-def]
@@ -72,5 +75,86 @@ def load_demo(runtime: Runtime, *, as_of: dt.datetime | None = None, if_empty: b
             report.interactions_accepted += result["accepted"]
             report.interactions_duplicate += result["duplicates"]
             bar.update(len(events))
+
+    _load_synthetic_stock(runtime, purchases, report, progress)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _load_synthetic_stock(runtime: Runtime, purchases, report: DemoReport, progress: bool) -> None:  # type: ignore[no-untyped-def]
+    """Initial stock as `count` events (and `inbound` ones), through the stock use case, so
+    the log holds them like any other stock; stable event ids keep a re-run a no-op."""
+    now = dt.datetime.now(dt.timezone.utc)
+    counts, inbound = completejourney.synthetic_stock(purchases, now.date())
+    events = [{"event_id": f"demo-stock:{c['sku']}:{c['location']}", "type": "count", "occurred_at": now, **c}
+              for c in counts]
+    events += [{"event_id": f"demo-inbound:{i['sku']}:{i['location']}", "type": "inbound", "occurred_at": now, **i}
+               for i in inbound]
+    with tqdm(total=len(events), desc="demo: synthetic stock", unit="events", disable=not progress,
+              mininterval=0.5) as bar:
+        for batch in _batches(events):
+            stock.ingest_events(runtime.unit_of_work(write=True), runtime.stock, batch, now)
+            bar.update(len(batch))
+    report.stock_positions, report.stock_inbound = len(counts), len(inbound)
+
+
+@dataclasses.dataclass
+class ReplayReport:
+    events: int = 0
+    refused: int = 0
+    anomalies: int = 0
+    last_seq: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (f"replayed {self.events} sales in {self.seconds:.1f}s (last_seq {self.last_seq}; "
+                f"{self.anomalies} took on-hand below zero)")
+
+
+def replay(runtime: Runtime, *, from_week: int, speed: float, limit: int | None = None, progress: bool = True,
+           read: Callable[[], completejourney.CompleteJourney] | None = None,
+           sleep: Callable[[float], None] = time.sleep) -> ReplayReport:
+    """Send the dataset's purchases from ``from_week`` on as live `sale` stock events.
+
+    ``speed`` is how many seconds of the dataset pass per second of replay (3600: an hour
+    a second); 0 sends as fast as possible. Events are sent in batches of what falls in
+    each tenth of a second, stamped with the current time.
+    """
+    data = (read or completejourney.CompleteJourney.read)()
+    purchases = data.transactions[data.transactions["week"] >= from_week]
+    total = len(purchases) if limit is None else min(limit, len(purchases))
+    report = ReplayReport()
+    started = time.perf_counter()
+    first: Any = None
+    batch: list[dict[str, Any]] = []
+
+    def send() -> None:
+        now = dt.datetime.now(dt.timezone.utc)
+        result = stock.ingest_events(runtime.unit_of_work(write=True), runtime.stock,
+                                     [{**event, "occurred_at": now} for event in batch], now)
+        report.events += len(batch)
+        report.refused += len(result["refused"])
+        report.anomalies += result["anomalies"]
+        report.last_seq = result["last_seq"]
+        bar.update(len(batch))
+        batch.clear()
+
+    with tqdm(total=total, desc="replay: sales", unit="events", disable=not progress, mininterval=0.5) as bar:
+        try:
+            for when, event in completejourney.replay_sales(purchases):
+                if report.events + len(batch) >= total:
+                    break
+                first = when if first is None else first
+                due = (when - first).total_seconds() / speed if speed > 0 else 0.0
+                ahead = due - (time.perf_counter() - started)
+                if batch and (ahead > 0.1 or len(batch) >= 1000):
+                    send()
+                if ahead > 0.1:
+                    sleep(ahead)
+                batch.append(event)
+            if batch:
+                send()
+        except KeyboardInterrupt:
+            tqdm.write("replay: stopped")
     report.seconds = time.perf_counter() - started
     return report

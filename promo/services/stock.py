@@ -5,7 +5,6 @@ from the process's in-memory StockView and say how current they are (``as_of_seq
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime as dt
 import uuid
@@ -21,6 +20,7 @@ from promo.domain import availability as atp
 from promo.domain.batches import merge_item_errors, repeated_key_errors, unknown_reference_errors
 from promo.domain.errors import InvalidInput, NotFound
 from promo.domain.stock import EventType, Reservation, StockEventInput, crossings, decide
+from promo.metrics import STOCK_ANOMALIES, STOCK_DUPLICATES, STOCK_EVENTS
 from promo.services.signals import Signal, SignalBus
 from promo.services.unit_of_work import UnitOfWork
 
@@ -72,25 +72,34 @@ def ingest_events(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[st
     ]
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            result, signals = _apply_batch(uow, stock, events, inputs, now or _utcnow())
+            result, signals, tally = _apply_batch(uow, stock, events, inputs, now or _utcnow())
             break
         except IntegrityError:
             if attempt == MAX_ATTEMPTS:
                 raise
     stock.follower.nudge()
+    _count(tally, result)
     stock.signals.publish(signals)
     return result
 
 
+def _count(tally: dict[tuple[str, str], int], result: dict[str, Any]) -> None:
+    for (kind, outcome), n in tally.items():
+        STOCK_EVENTS.labels(kind, outcome).inc(n)
+    STOCK_DUPLICATES.inc(result["duplicates"])
+    STOCK_ANOMALIES.inc(result["anomalies"])
+
+
 def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str, Any]],
-                 inputs: list[StockEventInput], now: dt.datetime) -> tuple[dict[str, Any], list[Signal]]:
+                 inputs: list[StockEventInput], now: dt.datetime
+                 ) -> tuple[dict[str, Any], list[Signal], dict[tuple[str, str], int]]:
     with uow:
         repo = StockRepository(uow.session)
         keys = [(i.product_id, i.location_id) for i in inputs]
         positions = repo.lock_positions(keys)
         for key, expired in repo.expired_reserved(keys, now).items():
             positions[key].expired_reserved = expired
-        before = {key: copy.copy(position) for key, position in positions.items()}
+        before = {key: position.copy() for key, position in positions.items()}
         logged = repo.logged_outcomes(i.event_id for i in inputs)
         reservations = repo.reservations(i.reservation_id for i in inputs if i.reservation_id)
 
@@ -105,6 +114,7 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
         refused: list[dict[str, Any]] = []
         last_seq: dict[PositionKey, int] = {}
         outcomes: dict[str, str | None] = {}
+        tally: dict[tuple[str, str], int] = {}
         duplicates = 0
         for index, (raw, event) in enumerate(zip(events, inputs)):
             if event.event_id in logged or fresh[event.event_id] != index:
@@ -119,6 +129,7 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
             outcome = decide(event, positions[key], reservations, now)
             refusal = outcome.refusal.value if outcome.refusal else None
             outcomes[event.event_id] = refusal
+            tally[(event.type.value, refusal or "applied")] = tally.get((event.type.value, refusal or "applied"), 0) + 1
             log_rows.append({
                 "seq": seq, "event_id": event.event_id, "product_id": event.product_id,
                 "location_id": event.location_id, "type": event.type.value, "quantity": event.quantity,
@@ -150,8 +161,9 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
         for kind in crossings(before[key], positions[key], stock.low_stock_threshold)
     ]
     result = {"accepted": len(events) - duplicates - sum(1 for r in refused if not r["duplicate"]),
-              "duplicates": duplicates, "refused": refused, "last_seq": head}
-    return result, signals
+              "duplicates": duplicates, "refused": refused, "last_seq": head,
+              "anomalies": sum(1 for row in log_rows if row["anomaly"])}
+    return result, signals, tally
 
 
 class _SideRecords:

@@ -1,0 +1,23 @@
+"""Every Prometheus metric of the service, in one place (no Flask here: workers, the CLI
+and background threads all count through these)."""
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter("promo_http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"])
+HTTP_LATENCY = Histogram(
+    "promo_http_request_duration_seconds", "Time to answer an HTTP request", ["method", "endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+STOCK_EVENTS = Counter("promo_stock_events_total", "Stock events logged, by type and outcome",
+                       ["type", "outcome"])
+STOCK_DUPLICATES = Counter("promo_stock_duplicate_events_total", "Stock events received again (ignored)")
+STOCK_ANOMALIES = Counter("promo_stock_anomalies_total", "Facts that took on-hand below zero")
+STOCK_VIEW_SEQ = Gauge("promo_stock_view_seq", "Sequence number the process's stock view has reached",
+                       multiprocess_mode="liveall")
+STOCK_VIEW_LAG = Gauge("promo_stock_view_lag_seconds", "Seconds since the stock view last matched the log",
+                       multiprocess_mode="liveall")
+STOCK_VIEW_POSITIONS = Gauge("promo_stock_view_positions", "Positions held by the stock view",
+                             multiprocess_mode="liveall")
+STOCK_SNAPSHOTS = Counter("promo_stock_view_snapshots_total", "Full snapshot loads of the stock view")

@@ -1,0 +1,273 @@
+"""Properties of the stock log over random event sequences, on the real database.
+
+Every example starts from empty tables, sends its events through the stock service in
+random batch splits, and checks the log, the positions table, the in-memory view and a
+plain-Python replay of the domain rules against each other.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from promo.adapters.catalog_index import CatalogIndex
+from promo.domain.stock import EventType, Position, Reservation, StockEventInput, decide
+from promo.services import catalog
+from promo.services.stock import ingest_events, verify
+from tests.conftest import empty_all_tables
+
+SKUS = ("p1", "p2")
+LOCATIONS = ("L1", "L2")
+RESERVATION_IDS = ("r1", "r2", "r3", "r4")
+BATCH_INTERVAL = dt.timedelta(minutes=1)    # each batch is applied this much later than the one before
+FACT_TYPES = ("sale", "receipt", "adjustment", "inbound")
+ALL_TYPES = ("sale", "receipt", "adjustment", "count", "reserve", "release", "inbound", "safety_stock")
+
+PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, derandomize=False,
+                             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+# --- generating events --------------------------------------------------------------------
+
+@st.composite
+def stock_event(draw: st.DrawFn, types: tuple[str, ...] = ALL_TYPES) -> dict[str, Any]:
+    """One event as the API schema would hand it over; times are offsets (seconds) from the
+    start of the example, turned into datetimes when sent."""
+    kind = draw(st.sampled_from(types))
+    event: dict[str, Any] = {"sku": draw(st.sampled_from(SKUS)), "location": draw(st.sampled_from(LOCATIONS)),
+                             "type": kind, "reason": None, "reservation_id": None, "expires_in": None,
+                             "eta_in_days": None}
+    if kind == "sale":
+        event["quantity"] = draw(st.integers(1, 6))
+        event["reservation_id"] = draw(st.none() | st.sampled_from(RESERVATION_IDS))
+    elif kind == "receipt":
+        event["quantity"] = draw(st.integers(1, 10))
+    elif kind == "adjustment":
+        event["quantity"] = draw(st.integers(-5, 5).filter(bool))
+        event["reason"] = "shrinkage"
+    elif kind == "count":
+        event["quantity"] = draw(st.integers(0, 10))
+    elif kind == "reserve":
+        event["quantity"] = draw(st.integers(1, 5))
+        event["reservation_id"] = draw(st.sampled_from(RESERVATION_IDS))
+        # never, already past on arrival, after about one batch, well after the example
+        event["expires_in"] = draw(st.sampled_from([None, -30, 90, 3600]))
+    elif kind == "release":
+        event["quantity"] = 0
+        event["reservation_id"] = draw(st.sampled_from(RESERVATION_IDS))
+    elif kind == "inbound":
+        event["quantity"] = draw(st.integers(1, 10))
+        event["eta_in_days"] = draw(st.integers(1, 5))
+    else:
+        event["quantity"] = draw(st.integers(0, 3))
+    return event
+
+
+@st.composite
+def event_sequences(draw: st.DrawFn, types: tuple[str, ...] = ALL_TYPES, max_size: int = 30) -> list[dict[str, Any]]:
+    """Events with ids; about one in six repeats the id of an earlier event (with other contents)."""
+    events = draw(st.lists(stock_event(types), min_size=1, max_size=max_size))
+    for index, event in enumerate(events):
+        repeat = index > 0 and draw(st.integers(0, 5)) == 0
+        event["event_id"] = f"e{draw(st.integers(0, index - 1))}" if repeat else f"e{index}"
+    return events
+
+
+@st.composite
+def batch_splits(draw: st.DrawFn, events: list[Any]) -> list[list[Any]]:
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, len(events) - 1)), max_size=4))) if len(events) > 1 else []
+    bounds = [0, *cuts, len(events)]
+    return [events[a:b] for a, b in zip(bounds, bounds[1:]) if a < b]
+
+
+def as_sent(event: dict[str, Any], start: dt.datetime) -> dict[str, Any]:
+    sent = {k: v for k, v in event.items() if k not in ("expires_in", "eta_in_days")}
+    sent["occurred_at"] = start
+    sent["expires_at"] = None if event["expires_in"] is None else start + dt.timedelta(seconds=event["expires_in"])
+    sent["eta"] = None if event["eta_in_days"] is None else start + dt.timedelta(days=event["eta_in_days"])
+    return sent
+
+
+# --- a plain-Python replay of the rules ---------------------------------------------------
+
+@dataclasses.dataclass
+class Replay:
+    """What the log should hold, computed with the domain rules alone, one batch at a time."""
+
+    ids: dict[str, tuple[int, int]]
+    positions: dict[tuple[int, int], Position] = dataclasses.field(default_factory=dict)
+    reservations: dict[str, Reservation] = dataclasses.field(default_factory=dict)
+    outcomes: dict[str, str | None] = dataclasses.field(default_factory=dict)
+
+    def ingest(self, batch: list[dict[str, Any]], now: dt.datetime) -> list[tuple[int, str, bool]]:
+        """Apply a batch; return its refusals as (index, reason, duplicate)."""
+        keys = {self.key(e) for e in batch}
+        for key in keys:
+            position = self.positions.setdefault(key, Position())
+            position.expired_reserved = sum(r.quantity for r in self.reservations.values()
+                                            if (r.product_id, r.location_id) == key and r.state == "open"
+                                            and r.expired(now))
+        refused = []
+        seen_here: set[str] = set()
+        for index, event in enumerate(batch):
+            event_id = event["event_id"]
+            if event_id in self.outcomes:
+                if self.outcomes[event_id]:
+                    refused.append((index, self.outcomes[event_id], True))
+                continue
+            seen_here.add(event_id)
+            product_id, location_id = self.key(event)
+            outcome = decide(StockEventInput(event_id, product_id, location_id, EventType(event["type"]),
+                                             event["quantity"], event["reservation_id"], event["expires_at"]),
+                             self.positions[(product_id, location_id)], self.reservations, now)
+            self.outcomes[event_id] = outcome.refusal.value if outcome.refusal else None
+            if outcome.refusal:
+                refused.append((index, outcome.refusal.value, False))
+        for key in keys:
+            self.positions[key].expired_reserved = 0
+        return refused
+
+    def key(self, event: dict[str, Any]) -> tuple[int, int]:
+        return self.ids[event["sku"]][0], self.ids[event["location"]][1]
+
+    def table(self) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+        rows = {key: (p.on_hand, p.reserved, p.safety_stock, p.inbound) for key, p in self.positions.items()}
+        return {key: row for key, row in rows.items() if row != (0, 0, 0, 0)}
+
+
+# --- the database side --------------------------------------------------------------------
+
+def fresh_state(runtime) -> tuple[dict[str, tuple[int, int]], dt.datetime]:
+    """Empty tables, the catalog created again, the view reloaded: as a new deployment.
+    Returns the ids by sku and location code, and the example's start time."""
+    empty_all_tables(runtime.engine)
+    catalog.upsert_products(runtime.unit_of_work(write=True), [
+        {"sku": sku, "name": sku, "price": 1.0, "currency": "USD"} for sku in SKUS])
+    catalog.upsert_locations(runtime.unit_of_work(write=True), [
+        {"code": code, "name": code, "kind": "store", "channels": ["store", "web"]} for code in LOCATIONS])
+    runtime.stock.catalog = CatalogIndex(runtime.session_factory)
+    runtime.stock.follower.load_snapshot()
+    assert runtime.stock.view.as_of_seq == 0
+    with runtime.engine.connect() as connection:
+        products = dict(connection.execute(text("SELECT sku, id FROM products")).all())
+        locations = dict(connection.execute(text("SELECT code, id FROM locations")).all())
+    ids = {**{sku: (products[sku], 0) for sku in SKUS}, **{code: (0, locations[code]) for code in LOCATIONS}}
+    return ids, dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def send(runtime, batch: list[dict[str, Any]], now: dt.datetime) -> dict[str, Any]:
+    return ingest_events(runtime.unit_of_work(write=True), runtime.stock, batch, now)
+
+
+def positions_table(runtime, keep_zero: bool = False) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+    with runtime.engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT product_id, location_id, on_hand, reserved, safety_stock, inbound FROM stock_positions")).all()
+    table = {(r[0], r[1]): tuple(r[2:]) for r in rows}
+    return table if keep_zero else {key: row for key, row in table.items() if row != (0, 0, 0, 0)}
+
+
+def logged(runtime) -> list[tuple[int, str, str | None]]:
+    with runtime.engine.connect() as connection:
+        return [tuple(r) for r in connection.execute(text(
+            "SELECT seq, event_id, refusal FROM stock_events ORDER BY seq")).all()]
+
+
+def assert_log_table_and_view_agree(runtime) -> dict[str, Any]:
+    report = verify(runtime.unit_of_work(), runtime.stock)
+    assert report["log_vs_table"] == []
+    assert report["view_vs_table"] == []
+    assert report["ok"] is True
+    return report
+
+
+# --- the properties -----------------------------------------------------------------------
+
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_the_log_replayed_the_positions_table_and_the_view_always_agree(runtime, data):
+    events = data.draw(event_sequences())
+    ids, start = fresh_state(runtime)
+    replay = Replay(ids)
+    batches = data.draw(batch_splits([as_sent(e, start) for e in events]))
+
+    for number, batch in enumerate(batches):
+        now = start + number * BATCH_INTERVAL
+        expected_refusals = replay.ingest(batch, now)
+        result = send(runtime, batch, now)
+        assert [(r["index"], r["reason"], r["duplicate"]) for r in result["refused"]] == expected_refusals
+        assert result["accepted"] + result["duplicates"] + sum(not r["duplicate"] for r in result["refused"]) \
+            == len(batch)
+
+    report = assert_log_table_and_view_agree(runtime)
+    distinct = len({e["event_id"] for e in events})
+    assert report["as_of_seq"] == distinct
+    assert positions_table(runtime) == replay.table()
+    log = logged(runtime)
+    assert [seq for seq, _, _ in log] == list(range(1, distinct + 1))
+    assert {event_id: refusal for _, event_id, refusal in log} == replay.outcomes
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_sending_any_prefix_again_changes_nothing(runtime, data):
+    events = data.draw(event_sequences())
+    ids, start = fresh_state(runtime)
+    replay = Replay(ids)
+    sent = [as_sent(e, start) for e in events]
+    for number, batch in enumerate(data.draw(batch_splits(sent))):
+        replay.ingest(batch, start + number * BATCH_INTERVAL)
+        send(runtime, batch, start + number * BATCH_INTERVAL)
+    table, log = positions_table(runtime, keep_zero=True), logged(runtime)
+    prefix = sent[:data.draw(st.integers(1, len(sent)), label="prefix length")]
+
+    again = send(runtime, prefix, start + dt.timedelta(hours=2))
+
+    assert again["accepted"] == 0
+    assert again["duplicates"] == len(prefix)
+    assert again["last_seq"] == log[-1][0]
+    assert again["refused"] == [{"index": i, "event_id": e["event_id"], "reason": replay.outcomes[e["event_id"]],
+                                 "duplicate": True} for i, e in enumerate(prefix) if replay.outcomes[e["event_id"]]]
+    assert positions_table(runtime, keep_zero=True) == table
+    assert logged(runtime) == log
+    assert_log_table_and_view_agree(runtime)
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_facts_arriving_in_any_order_give_the_same_on_hand(runtime, data):
+    events = data.draw(event_sequences(FACT_TYPES, max_size=20))
+    events = list({e["event_id"]: e for e in events}.values())   # one copy of each fact
+    other_order = data.draw(st.permutations(events), label="other order")
+    finals = []
+    for order in (events, other_order):
+        _, start = fresh_state(runtime)
+        sent = [as_sent(e, start) for e in order]
+        for batch in data.draw(batch_splits(sent)):
+            result = send(runtime, batch, start)
+            assert result["refused"] == [] and result["duplicates"] == 0
+        assert_log_table_and_view_agree(runtime)
+        finals.append({key: row[:3] for key, row in positions_table(runtime, keep_zero=True).items()})
+
+    assert finals[0] == finals[1]
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_facts_without_receipts_arriving_in_any_order_give_the_same_positions(runtime, data):
+    """Sales, adjustments and inbound notices commute completely, inbound included."""
+    events = data.draw(event_sequences(("sale", "adjustment", "inbound"), max_size=20))
+    events = list({e["event_id"]: e for e in events}.values())
+    other_order = data.draw(st.permutations(events), label="other order")
+    finals = []
+    for order in (events, other_order):
+        _, start = fresh_state(runtime)
+        for batch in data.draw(batch_splits([as_sent(e, start) for e in order])):
+            send(runtime, batch, start)
+        finals.append(positions_table(runtime, keep_zero=True))
+
+    assert finals[0] == finals[1]
