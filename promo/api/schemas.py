@@ -147,7 +147,8 @@ class StockEventSchema(Schema):
     sku = ExternalId(required=True)
     location = ExternalId(required=True)
     type = fields.String(required=True, validate=validate.OneOf(STOCK_EVENT_TYPES))
-    quantity = fields.Integer(load_default=None, validate=validate.Range(min=-MAX_STOCK_QUANTITY, max=MAX_STOCK_QUANTITY),
+    quantity = fields.Integer(load_default=None, strict=True,
+                              validate=validate.Range(min=-MAX_STOCK_QUANTITY, max=MAX_STOCK_QUANTITY),
                               metadata={"description": "units; signed for adjustment; the new level for count and safety_stock"})
     occurred_at = AwareDateTime(required=True)
     reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
@@ -157,28 +158,35 @@ class StockEventSchema(Schema):
 
     @validates_schema
     def _rules_of_the_type(self, data, **kwargs):  # type: ignore[no-untyped-def]
-        kind, quantity = data.get("type"), data.get("quantity")
-        errors: dict[str, list[str]] = {}
-        if kind == "release":
-            data["quantity"] = quantity or 0
-        elif quantity is None:
-            errors["quantity"] = ["required for this type"]
-        elif kind in ("sale", "receipt", "reserve", "inbound") and quantity < 1:
-            errors["quantity"] = ["must be at least 1"]
-        elif kind in ("count", "safety_stock") and quantity < 0:
-            errors["quantity"] = ["must not be negative"]
-        elif kind == "adjustment" and quantity == 0:
-            errors["quantity"] = ["must not be zero"]
-        if kind == "adjustment" and not data.get("reason"):
-            errors["reason"] = ["required for an adjustment"]
-        if kind in ("reserve", "release") and not data.get("reservation_id"):
-            errors["reservation_id"] = ["required for reserve and release"]
-        if kind == "inbound" and data.get("eta") is None:
-            errors["eta"] = ["required for inbound"]
-        if kind != "reserve" and data.get("expires_at") is not None:
-            errors["expires_at"] = ["only a reserve expires"]
+        errors = stock_event_rule_errors(data)
         if errors:
             raise ValidationError(errors)
+
+
+def stock_event_rule_errors(data: dict) -> dict[str, list[str]]:  # type: ignore[type-arg]
+    """What each event type requires beyond the field types (shared with the fast parser in
+    promo/api/stock_events.py). Fills in a release's optional quantity."""
+    kind, quantity = data.get("type"), data.get("quantity")
+    errors: dict[str, list[str]] = {}
+    if kind == "release":
+        data["quantity"] = quantity or 0
+    elif quantity is None:
+        errors["quantity"] = ["required for this type"]
+    elif kind in ("sale", "receipt", "reserve", "inbound") and quantity < 1:
+        errors["quantity"] = ["must be at least 1"]
+    elif kind in ("count", "safety_stock") and quantity < 0:
+        errors["quantity"] = ["must not be negative"]
+    elif kind == "adjustment" and quantity == 0:
+        errors["quantity"] = ["must not be zero"]
+    if kind == "adjustment" and not data.get("reason"):
+        errors["reason"] = ["required for an adjustment"]
+    if kind in ("reserve", "release") and not data.get("reservation_id"):
+        errors["reservation_id"] = ["required for reserve and release"]
+    if kind == "inbound" and data.get("eta") is None:
+        errors["eta"] = ["required for inbound"]
+    if kind != "reserve" and data.get("expires_at") is not None:
+        errors["expires_at"] = ["only a reserve expires"]
+    return errors
 
 
 class StockEventBatchSchema(Schema):
