@@ -13,6 +13,7 @@ import numpy as np
 from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.orm import Session
 
+from promo.adapters.bulk import sqlite_insert
 from promo.adapters.orm import StockEvent, StockInbound, StockPosition, StockReservation, StockSequence
 from promo.domain.stock import Position, Reservation
 
@@ -24,11 +25,7 @@ LOG_COLUMNS = ("seq", "product_id", "location_id", "type", "quantity", "reservat
                "refusal", "delta_on_hand", "delta_reserved", "delta_safety_stock", "delta_inbound")
 
 
-def _sqlite_time(value: dt.datetime | None) -> str | None:
-    """A UTC datetime as SQLAlchemy's SQLite DateTime stores it (and reads it back)."""
-    if value is None:
-        return None
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+_EVENT_TIMES = frozenset({"expires_at", "eta", "occurred_at", "recorded_at"})
 
 
 class StockRepository:
@@ -133,13 +130,7 @@ class StockRepository:
         if self.postgres:
             self.session.execute(StockEvent.__table__.insert(), list(rows))
             return
-        # The hottest write of the service: straight to the driver, values already in the
-        # form the UTCDateTime columns store (naive UTC, ISO text on SQLite).
-        columns = list(rows[0])
-        times = {"expires_at", "eta", "occurred_at", "recorded_at"}
-        sql = f"INSERT INTO stock_events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        self.session.connection().exec_driver_sql(sql, [
-            tuple(_sqlite_time(row[c]) if c in times else row[c] for c in columns) for row in rows])
+        sqlite_insert(self.session, "stock_events", rows, _EVENT_TIMES)
 
     def save_positions(self, positions: dict[PositionKey, Position], last_seq: dict[PositionKey, int]) -> None:
         if not positions:

@@ -24,7 +24,7 @@ def record_interactions(uow: UnitOfWork, events: Sequence[dict[str, Any]]) -> di
         if errors:
             raise InvalidInput("some events are invalid; nothing was written", {"events": errors})
         customer_ids = uow.customers.ensure(event["customer"] for event in events)
-        stored = uow.interactions.add_new([
+        accepted = uow.interactions.add_new([
             {
                 "event_id": event["event_id"],
                 "customer_id": customer_ids[event["customer"]],
@@ -41,4 +41,4 @@ def record_interactions(uow: UnitOfWork, events: Sequence[dict[str, Any]]) -> di
             for event in events
         ])
         uow.commit()
-    return {"accepted": len(stored), "duplicates": len(events) - len(stored)}
+    return {"accepted": accepted, "duplicates": len(events) - accepted}

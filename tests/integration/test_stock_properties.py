@@ -10,11 +10,13 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
 from promo.adapters.catalog_index import CatalogIndex
+from promo.adapters.stock_repository import StockRepository
 from promo.domain.stock import EventType, Position, Reservation, StockEventInput, decide
 from promo.services import catalog
 from promo.services.stock import ingest_events, verify
@@ -27,7 +29,7 @@ BATCH_INTERVAL = dt.timedelta(minutes=1)    # each batch is applied this much la
 FACT_TYPES = ("sale", "receipt", "adjustment", "inbound")
 ALL_TYPES = ("sale", "receipt", "adjustment", "count", "reserve", "release", "inbound", "safety_stock")
 
-PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, derandomize=False,
+PROPERTY_SETTINGS = settings(max_examples=50, deadline=None,
                              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
@@ -177,6 +179,37 @@ def logged(runtime) -> list[tuple[int, str, str | None]]:
             "SELECT seq, event_id, refusal FROM stock_events ORDER BY seq")).all()]
 
 
+def assert_side_tables_agree(runtime, now: dt.datetime) -> None:
+    """Open reservations add up to reserved, pending inbound rows to inbound, and the view
+    holds the same reservations (expiring at the same moment) and the same inbound by ETA."""
+    table = positions_table(runtime, keep_zero=True)
+    with runtime.session_factory() as session:
+        repo = StockRepository(session)
+        reservations, inbound = repo.open_reservations(), repo.pending_inbound()
+    held: dict[tuple[int, int], int] = {}
+    holding: dict[tuple[int, int], int] = {}
+    for _, product_id, location_id, quantity, expires_at in reservations:
+        held[(product_id, location_id)] = held.get((product_id, location_id), 0) + quantity
+        if expires_at is None or expires_at > now:
+            holding[(product_id, location_id)] = holding.get((product_id, location_id), 0) + quantity
+    pending: dict[tuple[int, int], dict[dt.datetime, int]] = {}
+    for product_id, location_id, eta, quantity in inbound:
+        by_eta = pending.setdefault((product_id, location_id), {})
+        by_eta[eta] = by_eta.get(eta, 0) + quantity
+    view = runtime.stock.view
+    for (product_id, location_id), (_, reserved, _, expected) in table.items():
+        key = (product_id, location_id)
+        assert reserved == held.get(key, 0)
+        assert expected == sum(pending.get(key, {}).values())
+        listed = view.next_inbound(product_id, location_id)
+        assert [eta for eta, _ in listed] == sorted(eta for eta, _ in listed)
+        in_view: dict[dt.datetime, int] = {}
+        for eta, quantity in listed:
+            in_view[eta] = in_view.get(eta, 0) + quantity
+        assert in_view == pending.get(key, {})
+        assert view.position(product_id, location_id, now=now).reserved == holding.get(key, 0)
+
+
 def assert_log_table_and_view_agree(runtime) -> dict[str, Any]:
     report = verify(runtime.unit_of_work(), runtime.stock)
     assert report["log_vs_table"] == []
@@ -210,6 +243,7 @@ def test_the_log_replayed_the_positions_table_and_the_view_always_agree(runtime,
     log = logged(runtime)
     assert [seq for seq, _, _ in log] == list(range(1, distinct + 1))
     assert {event_id: refusal for _, event_id, refusal in log} == replay.outcomes
+    assert_side_tables_agree(runtime, start + len(batches) * BATCH_INTERVAL)
 
 
 @PROPERTY_SETTINGS
@@ -240,6 +274,7 @@ def test_sending_any_prefix_again_changes_nothing(runtime, data):
 @PROPERTY_SETTINGS
 @given(data=st.data())
 def test_facts_arriving_in_any_order_give_the_same_on_hand(runtime, data):
+    """Sales, receipts, adjustments and inbound notices in any order and any batches."""
     events = data.draw(event_sequences(FACT_TYPES, max_size=20))
     events = list({e["event_id"]: e for e in events}.values())   # one copy of each fact
     other_order = data.draw(st.permutations(events), label="other order")
@@ -269,5 +304,23 @@ def test_facts_without_receipts_arriving_in_any_order_give_the_same_positions(ru
         for batch in data.draw(batch_splits([as_sent(e, start) for e in order])):
             send(runtime, batch, start)
         finals.append(positions_table(runtime, keep_zero=True))
+
+    assert finals[0] == finals[1]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "design gap: a receipt uses up whatever inbound is pending when it is applied, so a receipt "
+    "logged before its inbound notice leaves that inbound pending for ever; receipts do not say "
+    "which inbound they fulfil, so no order-independent rule can tell them apart"))
+def test_a_receipt_arriving_before_its_inbound_notice_uses_it_up_all_the_same(runtime):
+    finals = []
+    for order in (("inbound", "receipt"), ("receipt", "inbound")):
+        ids, start = fresh_state(runtime)
+        events = {"inbound": {"event_id": "n1", "type": "inbound", "quantity": 5, "eta_in_days": 2},
+                  "receipt": {"event_id": "g1", "type": "receipt", "quantity": 5, "eta_in_days": None}}
+        for kind in order:
+            send(runtime, [as_sent({"sku": "p1", "location": "L1", "reason": None, "reservation_id": None,
+                                    "expires_in": None, **events[kind]}, start)], start)
+        finals.append(positions_table(runtime))
 
     assert finals[0] == finals[1]
