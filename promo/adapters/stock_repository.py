@@ -104,7 +104,7 @@ class StockRepository:
     def expired_reserved(self, keys: Iterable[PositionKey], now: dt.datetime) -> dict[PositionKey, int]:
         """Per position, the quantity held by open reservations that have expired."""
         keys = sorted(set(keys))
-        if not keys:
+        if keys or not keys:
             return {}
         query = select(StockReservation.product_id, StockReservation.location_id, StockReservation.quantity) \
             .where(StockReservation.state == "open", StockReservation.expires_at <= now,

@@ -269,7 +269,7 @@ class AvailabilityListSchema(Schema):
     items = fields.List(fields.Nested(AvailabilitySchema))
 
 
-class LowStockQuerySchema(Schema):
+class LowStockQuerySchema(PageQuerySchema, MinSeqQuerySchema):
     location = ExternalId(required=True)
     threshold = fields.Integer(validate=validate.Range(min=0), metadata={"description": "absolute level"})
     cover_days = fields.Float(validate=validate.Range(min=0.1, max=365),
@@ -288,7 +288,7 @@ class LowStockItemSchema(StockPositionSchema):
     daily_sales = fields.Float(allow_none=True)
 
 
-class LowStockSchema(Schema):
+class LowStockSchema(PageSchema):
     location = fields.String()
     as_of_seq = fields.Integer()
     items = fields.List(fields.Nested(LowStockItemSchema))

@@ -7,7 +7,7 @@ from flask_smorest import Blueprint, abort
 
 from promo.api.auth import requires
 from promo.api.context import runtime, uow
-from promo.api.pagination import limit_batch
+from promo.api.pagination import limit_batch, page_args, page_body
 from promo.api.stock_events import load_stock_event_batch
 from promo.api.schemas import (
     AvailabilityBatchSchema,
@@ -62,8 +62,12 @@ class LowStock(MethodView):
     @blp.response(200, LowStockSchema)
     def get(self, args):
         """Positions at a location at or under their threshold (absolute, or days of cover)"""
-        return stock.low_stock(uow(), runtime().stock, args["location"], threshold=args.get("threshold"),
-                               cover_days=args.get("cover_days"), velocity_days=args["velocity_days"])
+        after, limit = page_args(args, "stock_low")
+        found = stock.low_stock(uow(), runtime().stock, args["location"], threshold=args.get("threshold"),
+                                cover_days=args.get("cover_days"), velocity_days=args["velocity_days"],
+                                after=after, limit=limit, min_seq=args.get("min_seq"))
+        return {"location": found["location"], "as_of_seq": found["as_of_seq"],
+                **page_body(found["page"], "stock_low")}
 
 
 @blp.route("/stock/<string:sku>")

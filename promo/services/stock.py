@@ -21,6 +21,7 @@ from promo.domain.batches import merge_item_errors, repeated_key_errors, unknown
 from promo.domain.errors import InvalidInput, NotFound
 from promo.domain.stock import EventType, Reservation, StockEventInput, crossings, decide
 from promo.metrics import STOCK_ANOMALIES, STOCK_DUPLICATES, STOCK_EVENTS
+from promo.services.pages import page_of
 from promo.services.signals import Signal, SignalBus
 from promo.services.unit_of_work import UnitOfWork
 
@@ -274,8 +275,8 @@ def availability(stock: StockContext, items: Sequence[tuple[str, int]], channel:
 
 
 def low_stock(uow: UnitOfWork, stock: StockContext, location: str, *, threshold: int | None = None,
-              cover_days: float | None = None, velocity_days: int = 28,
-              now: dt.datetime | None = None) -> dict[str, Any]:
+              cover_days: float | None = None, velocity_days: int = 28, after: str | None = None,
+              limit: int = 100, min_seq: int | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
     """Positions at a location whose available stock is at or under their threshold.
 
     The threshold is absolute (``threshold``, by default the configured low-stock level)
@@ -285,6 +286,7 @@ def low_stock(uow: UnitOfWork, stock: StockContext, location: str, *, threshold:
     location_id = stock.catalog.location_id(location)
     if location_id is None:
         raise NotFound(f"no location with code {location!r}")
+    _await(stock, min_seq)
     as_of = stock.view.as_of_seq
     positions = stock.view.positions_at_location(location_id)
     velocity: dict[int, float] = {}
@@ -293,21 +295,24 @@ def low_stock(uow: UnitOfWork, stock: StockContext, location: str, *, threshold:
         with uow:
             sold = StockRepository(uow.session).sales_since(location_id, since)
         velocity = {product_id: quantity / velocity_days for product_id, quantity in sold.items()}
-    items = []
+    low = []
     for p in positions:
         if cover_days is not None:
             daily = velocity.get(p.product_id, 0.0)
             if daily <= 0 or p.available > daily * cover_days:
                 continue
-            limit: float = daily * cover_days
+            level: float = daily * cover_days
         else:
-            limit = stock.low_stock_threshold if threshold is None else threshold
-            if p.available > limit:
+            level = stock.low_stock_threshold if threshold is None else threshold
+            if p.available > level:
                 continue
-        sku = stock.catalog.sku(p.product_id)
-        items.append({"sku": sku, **position_view(p, location), "threshold": round(limit, 2),
-                      "daily_sales": round(velocity.get(p.product_id, 0.0), 3) if cover_days is not None else None})
-    return {"location": location, "as_of_seq": as_of, "items": items}
+        low.append((stock.catalog.sku(p.product_id) or "", p, level))
+    low.sort(key=lambda entry: entry[0])
+    rows = [entry for entry in low if after is None or entry[0] > after][:limit + 1]
+    page = page_of(rows, limit, key=lambda entry: entry[0], view=lambda entry: {
+        "sku": entry[0], **position_view(entry[1], location), "threshold": round(entry[2], 2),
+        "daily_sales": round(velocity.get(entry[1].product_id, 0.0), 3) if cover_days is not None else None})
+    return {"location": location, "as_of_seq": as_of, "page": page}
 
 
 def set_safety_stock(uow: UnitOfWork, stock: StockContext, items: Sequence[dict[str, Any]],

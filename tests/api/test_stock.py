@@ -496,3 +496,24 @@ def test_readiness_includes_a_caught_up_stock_view(client, admin, catalog):
     assert response.status_code == 200
     check = response.json["checks"]["stock_view"]
     assert check["ok"] is True and "as_of_seq" in check["detail"]
+
+
+def test_low_stock_pages_through_every_low_position_once(client, admin):
+    client.put("/v1/locations", json=[{"code": "P1", "name": "P1", "kind": "store", "channels": ["store"]}],
+               headers=admin)
+    skus = [f"low-{i:02d}" for i in range(7)]
+    client.put("/v1/products", json=[{"sku": s, "name": s, "price": 1, "currency": "USD"} for s in skus],
+               headers=admin)
+    events = [{"event_id": f"lp-{s}", "sku": s, "location": "P1", "type": "receipt", "quantity": 1,
+               "occurred_at": "2026-11-25T10:00:00Z"} for s in skus]
+    seq = client.post("/v1/stock/events", json={"events": events}, headers=admin).json["last_seq"]
+
+    seen, cursor = [], None
+    while True:
+        url = f"/v1/stock/low?location=P1&limit=3&min_seq={seq}" + (f"&cursor={cursor}" if cursor else "")
+        body = client.get(url, headers=admin).json
+        seen += [item["sku"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == skus

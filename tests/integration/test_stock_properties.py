@@ -40,7 +40,9 @@ def stock_event(draw: st.DrawFn, types: tuple[str, ...] = ALL_TYPES) -> dict[str
     """One event as the API schema would hand it over; times are offsets (seconds) from the
     start of the example, turned into datetimes when sent."""
     kind = draw(st.sampled_from(types))
-    event: dict[str, Any] = {"sku": draw(st.sampled_from(SKUS)), "location": draw(st.sampled_from(LOCATIONS)),
+    # Most events at one position, so that they meet: reservations compete, expire, are released.
+    event: dict[str, Any] = {"sku": draw(st.sampled_from(SKUS[:1] * 3 + SKUS[1:])),
+                             "location": draw(st.sampled_from(LOCATIONS[:1] * 3 + LOCATIONS[1:])),
                              "type": kind, "reason": None, "reservation_id": None, "expires_in": None,
                              "eta_in_days": None}
     if kind == "sale":
