@@ -21,6 +21,22 @@ def sqlite_time(value: dt.datetime | None) -> str | None:
     return None if value is None else value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def _times_as_text(rows: Sequence[dict[str, Any]], columns: list[str], times: frozenset[str]) -> list[tuple[Any, ...]]:
+    # A batch mostly shares a handful of timestamps (recorded_at always): format each once.
+    formatted: dict[dt.datetime, str | None] = {}
+
+    def text(value: dt.datetime | None) -> str | None:
+        if value is None:
+            return None
+        found = formatted.get(value)
+        if found is None:
+            found = formatted[value] = sqlite_time(value)
+        return found
+
+    time_at = [c in times for c in columns]
+    return [tuple(text(row[c]) if is_time else row[c] for c, is_time in zip(columns, time_at)) for row in rows]
+
+
 def sqlite_insert(session: Session, table: str, rows: Sequence[dict[str, Any]], times: frozenset[str],
                   ignore_existing: bool = False) -> int:
     """INSERT (OR IGNORE) the rows; return how many were inserted."""
@@ -33,7 +49,7 @@ def sqlite_insert(session: Session, table: str, rows: Sequence[dict[str, Any]], 
     verb = "INSERT OR IGNORE" if ignore_existing else "INSERT"
     connection.exec_driver_sql(
         f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-        [tuple(sqlite_time(row[c]) if c in times else row[c] for c in columns) for row in rows])
+        _times_as_text(rows, columns, times))
     return driver.total_changes - before
 
 

@@ -104,7 +104,7 @@ class StockRepository:
     def expired_reserved(self, keys: Iterable[PositionKey], now: dt.datetime) -> dict[PositionKey, int]:
         """Per position, the quantity held by open reservations that have expired."""
         keys = sorted(set(keys))
-        if keys or not keys:
+        if not keys:
             return {}
         query = select(StockReservation.product_id, StockReservation.location_id, StockReservation.quantity) \
             .where(StockReservation.state == "open", StockReservation.expires_at <= now,
@@ -149,11 +149,11 @@ class StockRepository:
                 "CAST(:r AS integer[]), CAST(:s AS integer[]), CAST(:i AS integer[]), CAST(:q AS bigint[])) "
                 "AS k(p, l, o, r, s, i, q) WHERE s.product_id = k.p AND s.location_id = k.l"), columns)
             return
-        self.session.execute(text(
-            "UPDATE stock_positions SET on_hand = :o, reserved = :r, safety_stock = :s, inbound = :i, last_seq = :q "
-            "WHERE product_id = :p AND location_id = :l"),
-            [{"p": k[0], "l": k[1], "o": positions[k].on_hand, "r": positions[k].reserved,
-              "s": positions[k].safety_stock, "i": positions[k].inbound, "q": last_seq[k]} for k in keys])
+        self.session.connection().exec_driver_sql(
+            "UPDATE stock_positions SET on_hand = ?, reserved = ?, safety_stock = ?, inbound = ?, last_seq = ? "
+            "WHERE product_id = ? AND location_id = ?",
+            [(p.on_hand, p.reserved, p.safety_stock, p.inbound, last_seq[k], k[0], k[1])
+             for k in keys for p in (positions[k],)])
 
     def add_reservations(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:

@@ -66,8 +66,9 @@ def ingest_events(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[st
     )
     if errors:
         raise InvalidInput("some events are invalid; nothing was written", {"events": errors})
+    types = {kind.value: kind for kind in EventType}
     inputs = [
-        StockEventInput(e["event_id"], product_ids[e["sku"]], location_ids[e["location"]], EventType(e["type"]),
+        StockEventInput(e["event_id"], product_ids[e["sku"]], location_ids[e["location"]], types[e["type"]],
                         e["quantity"], e.get("reservation_id"), e.get("expires_at"))
         for e in events
     ]
