@@ -14,9 +14,10 @@ machines are noisy, so each figure comes with a baseline measured in the same ru
   ingest       POST /v1/stock/events, batches of 1,000 mixed events, from client threads
                to gunicorn (config/gunicorn.conf.py, 2 workers); baseline: the same
                requests to bench/bare_app.py (parse the JSON, count the items) under the
-               same gunicorn. Goal (SQLite): >= 50,000 events/s.
+               same gunicorn, the two taking turns over --rounds rounds. Goal (SQLite):
+               >= 50,000 events/s.
   read         GET /v1/availability and GET /v1/stock/<sku> latency while one client
-               keeps ingesting; baseline: GET /healthz under the same load.
+               keeps ingesting; baseline: GET /healthz under the same load (taking turns).
   memory       StockFollower.load_snapshot() of 1M and 10M positions (filled with SQL) in a
                fresh process: view bytes per position (goal <= 32), load rate (goal >= 1M/s),
                RSS growth and peak per position; baselines: fetching the same rows with
@@ -46,7 +47,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -91,6 +92,22 @@ def reset_peak_rss() -> bool:
         return True
     except OSError:
         return False
+
+
+def from_child(child: Any, queue: Any, timeout: float) -> Any:
+    """The next thing a child process sent; fails at once if the child died instead."""
+    import queue as queue_module
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return queue.get(timeout=0.5)
+        except queue_module.Empty:
+            if not child.is_alive():
+                raise RuntimeError(f"the benchmark's child process died (exit code {child.exitcode})") from None
+            if time.monotonic() > deadline:
+                child.terminate()
+                raise RuntimeError(f"no answer from the benchmark's child process in {timeout:g} s") from None
 
 
 def promo_settings(url: str) -> Any:
@@ -181,6 +198,22 @@ class Databases:
                 except Exception:
                     connection.execute(text(f'DROP DATABASE IF EXISTS "{database}"'))
             admin.dispose()
+
+
+def durability(url: str | None) -> str:
+    """How durable a commit is on this database, as configured (said next to the figures)."""
+    if url is None:
+        return "SQLite WAL, synchronous=NORMAL as promo sets it: survives a process crash, not a power loss"
+    try:
+        import psycopg
+
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+            fsync = connection.execute("SHOW fsync").fetchone()[0]
+            sync = connection.execute("SHOW synchronous_commit").fetchone()[0]
+    except Exception as exc:
+        return f"unknown ({type(exc).__name__})"
+    durable = fsync == "on" and sync != "off"
+    return f"fsync={fsync}, synchronous_commit={sync}: {'durable' if durable else 'NOT durable (PROMO_PG_DURABLE=1 for durable numbers)'}"
 
 
 def migrate(url: str) -> None:
@@ -445,16 +478,16 @@ class Loader(threading.Thread):
 
 
 def timed_gets(port: int, paths: list[str], headers: dict[str, str], readers: int, seconds: float
-               ) -> tuple[list[float], int]:
-    """``readers`` threads GET the paths in turn for ``seconds``; (latencies, non-200 count)."""
-    latencies: list[float] = []
+               ) -> tuple[dict[str, list[float]], int]:
+    """``readers`` threads GET the paths in turn for ``seconds``; (latencies by endpoint, non-200 count)."""
+    latencies: dict[str, list[float]] = {}
     bad = [0]
     lock = threading.Lock()
     deadline = time.perf_counter() + seconds
 
     def reader(offset: int) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        took: list[float] = []
+        took: dict[str, list[float]] = {}
         errors = 0
         i = offset
         while time.perf_counter() < deadline:
@@ -464,12 +497,14 @@ def timed_gets(port: int, paths: list[str], headers: dict[str, str], readers: in
             connection.request("GET", path, headers=headers)
             response = connection.getresponse()
             response.read()
-            took.append(time.perf_counter() - started)
+            took.setdefault(path.split("?")[0].split("/")[2 if path.startswith("/v1/") else 1], []).append(
+                time.perf_counter() - started)
             if response.status != 200:
                 errors += 1
         connection.close()
         with lock:
-            latencies.extend(took)
+            for endpoint, values in took.items():
+                latencies.setdefault(endpoint, []).extend(values)
             bad[0] += errors
 
     threads = [threading.Thread(target=reader, args=(n * 7919,)) for n in range(readers)]
@@ -483,57 +518,66 @@ def timed_gets(port: int, paths: list[str], headers: dict[str, str], readers: in
 # --- part 1 and 2: ingest and reads over HTTP -----------------------------------------------
 
 def run_http_parts(parts: set[str], dbs: Databases, tmp: Path, opts: argparse.Namespace, report: Report) -> None:
-    batch_size = opts.batch_size
     with dbs.fresh("http") as url:
         log("http: migrating and seeding the catalog")
         migrate(url)
         skus, stores, dcs, token = seed_catalog(url, opts.products, opts.stores, opts.warehouses)
-        locations = stores + dcs
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-        streams = [EventStream(f"c{n}", skus, locations, seed=n) for n in range(opts.clients)]
-        promo_rate = None
-
-        if "ingest" in parts:
-            per_thread_count = max(1, opts.batches // opts.clients)
-            warm = [s.bodies(2, batch_size) for s in streams]
-            log(f"ingest: encoding {per_thread_count * opts.clients} batches of {batch_size} events")
-            bodies = [s.bodies(per_thread_count, batch_size) for s in streams]
-            sizes = [[batch_size] * per_thread_count for _ in streams]
-
-            # The bare app is so much faster that one pass would be over in a blink: it gets
-            # the same bodies several times over, so that its figure is measured over seconds.
-            repeat = opts.bare_repeat
-            log(f"ingest: baseline, the same requests ({repeat} times over) to bench/bare_app.py")
-            with bare_server(tmp) as port:
-                post_batches(port, "/ingest", headers, [w[:1] for w in warm], [[batch_size]] * len(warm), "items")
-                bare = post_batches(port, "/ingest", headers, [b * repeat for b in bodies],
-                                    [c * repeat for c in sizes], "items")
-            bare_rate = bare.events / bare.seconds
-
+        streams = [EventStream(f"c{n}", skus, stores + dcs, seed=n) for n in range(opts.clients)]
         with promo_server(url, tmp) as port:
             if "ingest" in parts:
-                log(f"ingest: promo, {opts.clients} client threads")
-                post_batches(port, "/v1/stock/events", headers, warm, [[batch_size] * 2] * len(warm), "accepted")
-                promo = post_batches(port, "/v1/stock/events", headers, bodies, sizes, "accepted")
-                promo_rate = promo.events / promo.seconds
-                met = promo_rate >= INGEST_GOAL if dbs.kind == "sqlite" else None
-                goal = f">= {INGEST_GOAL:,}/s" + ("" if dbs.kind == "sqlite" else " (for SQLite)")
-                print(f"ingest over HTTP ({promo.batches} batches of {batch_size}, {opts.clients} clients, "
-                      f"2 gunicorn workers):")
-                report.add("ingest", "events/s (promo)", f"{promo_rate:,.0f}", goal, met,
-                           f"{promo_rate / bare_rate:.3f}x bare app")
-                report.add("ingest", "events/s (bare Flask baseline)", f"{bare_rate:,.0f}")
-                report.add("ingest", "batch latency p50 / p99 (ms)",
-                           f"{percentile(promo.latencies, 50) * 1e3:.0f} / {percentile(promo.latencies, 99) * 1e3:.0f}",
-                           baseline=f"bare {percentile(bare.latencies, 50) * 1e3:.0f} / "
-                                    f"{percentile(bare.latencies, 99) * 1e3:.0f}")
-                report.add("ingest", "events accepted (not refused)",
-                           f"{promo.accepted / max(promo.events, 1):.1%}",
-                           baseline=f"{promo.failures} failed batches" if promo.failures else "")
-                if promo.failures or bare.failures:
-                    log(f"ingest: {promo.failures} promo and {bare.failures} bare batches failed")
+                run_ingest(port, headers, streams, tmp, opts, dbs.kind, report)
             if "read" in parts:
                 run_reads(port, headers, streams, stores, skus, opts, report)
+
+
+def _combine(results: list[PostResult]) -> PostResult:
+    return PostResult(sum(r.seconds for r in results), sum(r.batches for r in results),
+                      sum(r.events for r in results), sum(r.accepted for r in results),
+                      sum(r.failures for r in results), [t for r in results for t in r.latencies])
+
+
+def run_ingest(port: int, headers: dict[str, str], streams: list[EventStream], tmp: Path,
+               opts: argparse.Namespace, kind: str, report: Report) -> None:
+    """promo and the bare app take turns, round after round, so that both figures are
+    measured under the same (shared, noisy) machine conditions."""
+    batch_size, rounds = opts.batch_size, opts.rounds
+    per_round = max(1, -(-opts.batches // (opts.clients * rounds)))
+    warm = [s.bodies(2, batch_size) for s in streams]
+    log(f"ingest: encoding {per_round * rounds * opts.clients} batches of {batch_size} events")
+    bodies = [[s.bodies(per_round, batch_size) for _ in range(rounds)] for s in streams]   # [thread][round]
+    # The bare app is so much faster that one pass would be over in a blink: it gets the
+    # same bodies several times over, so that its figure is measured over seconds too.
+    repeat = opts.bare_repeat
+    promo_runs, bare_runs = [], []
+    with bare_server(tmp) as bare_port:
+        post_batches(bare_port, "/ingest", headers, warm, [[batch_size] * 2] * len(warm), "items")
+        post_batches(port, "/v1/stock/events", headers, warm, [[batch_size] * 2] * len(warm), "accepted")
+        for r in range(rounds):
+            log(f"ingest: round {r + 1}/{rounds}: promo, then the same requests ({repeat} times over) "
+                f"to bench/bare_app.py; {opts.clients} client threads")
+            chunk = [b[r] for b in bodies]
+            sizes = [[batch_size] * len(c) for c in chunk]
+            promo_runs.append(post_batches(port, "/v1/stock/events", headers, chunk, sizes, "accepted"))
+            bare_runs.append(post_batches(bare_port, "/ingest", headers, [c * repeat for c in chunk],
+                                          [z * repeat for z in sizes], "items"))
+    promo, bare = _combine(promo_runs), _combine(bare_runs)
+    promo_rate, bare_rate = promo.events / promo.seconds, bare.events / bare.seconds
+    per_round_rates = ", ".join(f"{r.events / r.seconds:,.0f}" for r in promo_runs)
+    met = promo_rate >= INGEST_GOAL if kind == "sqlite" else None
+    goal = f">= {INGEST_GOAL:,}/s" + ("" if kind == "sqlite" else " (for SQLite)")
+    print(f"ingest over HTTP ({promo.batches} batches of {batch_size}, {opts.clients} clients, "
+          f"2 gunicorn workers, {rounds} rounds: {per_round_rates} events/s):")
+    report.add("ingest", "events/s (promo)", f"{promo_rate:,.0f}", goal, met, f"{promo_rate / bare_rate:.3f}x bare app")
+    report.add("ingest", "events/s (bare Flask baseline)", f"{bare_rate:,.0f}")
+    report.add("ingest", "batch latency p50 / p99 (ms)",
+               f"{percentile(promo.latencies, 50) * 1e3:.0f} / {percentile(promo.latencies, 99) * 1e3:.0f}",
+               baseline=f"bare {percentile(bare.latencies, 50) * 1e3:.0f} / "
+                        f"{percentile(bare.latencies, 99) * 1e3:.0f}")
+    report.add("ingest", "events accepted (not refused)", f"{promo.accepted / max(promo.events, 1):.1%}",
+               baseline=f"{promo.failures} failed batches" if promo.failures else "")
+    if promo.failures or bare.failures:
+        log(f"ingest: {promo.failures} promo and {bare.failures} bare batches failed")
 
 
 def run_reads(port: int, headers: dict[str, str], streams: list[EventStream], stores: list[str],
@@ -555,25 +599,37 @@ def run_reads(port: int, headers: dict[str, str], streams: list[EventStream], st
         paths.append(f"/v1/availability?sku={sku}&channel=store&location={location}&quantity=1")
         paths.append(f"/v1/stock/{rng.choice(stocked)[0]}")
     log(f"read: encoding the load, then {opts.read_seconds:g} s of stock reads and {opts.read_seconds:g} s "
-        f"of /healthz, {opts.readers} reader threads, 1 ingest thread")
+        f"of /healthz in {opts.rounds} turns each, {opts.readers} reader threads, 1 ingest thread")
     loader = Loader(port, headers, loader_stream.bodies(opts.loader_bodies, opts.batch_size), opts.batch_size, 1)
     loader.start()
     time.sleep(0.5)
-    windows = {}
-    for name, target, hdrs in (("stock", paths, headers), ("healthz", ["/healthz"], {})):
-        before, started = loader.events, time.perf_counter()
-        latencies, bad = timed_gets(port, target, hdrs, opts.readers, opts.read_seconds)
-        seconds = time.perf_counter() - started
-        windows[name] = (latencies, bad, seconds, (loader.events - before) / seconds)
+    # Stock reads and /healthz take turns (rounds of both), under the same ingest load.
+    windows: dict[str, tuple[dict[str, list[float]], int, float, int]] = {
+        "stock": ({}, 0, 0.0, 0), "healthz": ({}, 0, 0.0, 0)}
+    for _ in range(opts.rounds):
+        for name, target, hdrs in (("stock", paths, headers), ("healthz", ["/healthz"], {})):
+            before, started = loader.events, time.perf_counter()
+            latencies, bad = timed_gets(port, target, hdrs, opts.readers, opts.read_seconds / opts.rounds)
+            seconds = time.perf_counter() - started
+            seen, bad_so_far, seconds_so_far, load_so_far = windows[name]
+            for endpoint, values in latencies.items():
+                seen.setdefault(endpoint, []).extend(values)
+            windows[name] = (seen, bad_so_far + bad, seconds_so_far + seconds, load_so_far + loader.events - before)
     loader.stop.set()
     loader.join()
-    stock_lat, stock_bad, stock_s, stock_load = windows["stock"]
-    health_lat, health_bad, health_s, health_load = windows["healthz"]
-    p50, p99 = percentile(stock_lat, 50) * 1e3, percentile(stock_lat, 99) * 1e3
+    by_endpoint, stock_bad, stock_s, stock_events = windows["stock"]
+    health, health_bad, health_s, health_events = windows["healthz"]
+    stock_load, health_load = stock_events / stock_s, health_events / health_s
+    health_lat = health.get("healthz", [])
+    stock_lat = [t for values in by_endpoint.values() for t in values]
     h50, h99 = percentile(health_lat, 50) * 1e3, percentile(health_lat, 99) * 1e3
-    print(f"reads under ingest load ({opts.readers} readers, availability and stock/<sku> alternating):")
-    report.add("read", "availability+stock p50 / p99 (ms)", f"{p50:.1f} / {p99:.1f}",
-               baseline=f"{p50 / h50:.2f}x / {p99 / h99:.2f}x /healthz")
+    print(f"reads under ingest load ({opts.readers} readers, availability and stock/<sku> alternating; "
+          f"then /healthz under the same load):")
+    for label, values in (("availability", by_endpoint.get("availability", [])),
+                          ("stock/<sku>", by_endpoint.get("stock", [])), ("both", stock_lat)):
+        p50, p99 = percentile(values, 50) * 1e3, percentile(values, 99) * 1e3
+        report.add("read", f"{label} p50 / p99 (ms)", f"{p50:.1f} / {p99:.1f}",
+                   baseline=f"{p50 / h50:.2f}x / {p99 / h99:.2f}x /healthz")
     report.add("read", "/healthz p50 / p99 (ms) (baseline)", f"{h50:.1f} / {h99:.1f}")
     report.add("read", "stock reads/s", f"{len(stock_lat) / stock_s:,.0f}",
                baseline=f"/healthz {len(health_lat) / health_s:,.0f}/s")
@@ -681,9 +737,13 @@ def _snapshot_child(url: str, queue: Any) -> None:
         fetch_seconds = time.perf_counter() - started
     finally:
         raw.close()
-    # Baseline 2: a numpy sort of the keys, shuffled.
-    keys = np.array(getattr(view, "_keys", np.arange(size, dtype=np.int64)), copy=True)
-    np.random.default_rng(1).shuffle(keys)
+    # Baseline 2: a numpy sort of the keys, shuffled (synthetic keys if the view hides them).
+    rng = np.random.default_rng(1)
+    keys = getattr(view, "_keys", None)
+    if not isinstance(keys, np.ndarray) or len(keys) != size:
+        keys = (rng.integers(1, 1 << 20, size) << 24) | rng.integers(1, 101, size)
+    keys = np.array(keys, dtype=np.int64, copy=True)
+    rng.shuffle(keys)
     started = time.perf_counter()
     np.sort(keys)
     sort_seconds = time.perf_counter() - started
@@ -705,7 +765,7 @@ def run_memory(dbs: Databases, opts: argparse.Namespace, report: Report) -> None
             queue = context.Queue()
             child = context.Process(target=_snapshot_child, args=(url, queue))
             child.start()
-            result = queue.get(timeout=1800)
+            result = from_child(child, queue, 1800)
             child.join()
         n = result["size"]
         label = f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}k"
@@ -791,8 +851,8 @@ def run_propagation(dbs: Databases, opts: argparse.Namespace, report: Report) ->
         child = context.Process(target=_writer_child,
                                 args=(url, skus, stores + dcs, opts.propagation + warm, queue))
         child.start()
-        assert queue.get(timeout=120) == "ready"
-        results = queue.get(timeout=600)
+        assert from_child(child, queue, 120) == "ready"
+        results = from_child(child, queue, 600)
         child.join()
         deadline = time.monotonic() + 5
         while results and view.as_of_seq < results[-1][0] and time.monotonic() < deadline:
@@ -822,13 +882,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts: {', '.join(PARTS)}")
     parser.add_argument("--positions", help="memory part sizes, comma-separated (default 1000000,10000000)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run in well under a minute")
-    parser.add_argument("--batches", type=int, help="ingest batches (default 200; quick 20)")
+    parser.add_argument("--batches", type=int, help="ingest batches, rounded up to whole rounds (default 200; quick 20)")
+    parser.add_argument("--rounds", type=int, help="ingest rounds, promo and bare app taking turns "
+                                                   "(default 4; quick 2)")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=4, help="ingest client threads (default 4)")
     parser.add_argument("--products", type=int, help="products for ingest/read (default 20000; quick 5000)")
     parser.add_argument("--stores", type=int, default=45)
     parser.add_argument("--warehouses", type=int, default=5)
-    parser.add_argument("--read-seconds", type=float, help="length of each read window (default 10; quick 2)")
+    parser.add_argument("--read-seconds", type=float, help="seconds of stock reads, and as many of /healthz, in --rounds turns (default 10; quick 2)")
     parser.add_argument("--readers", type=int, default=2, help="reader threads (default 2)")
     parser.add_argument("--propagation", type=int, help="events measured for propagation (default 200; quick 40)")
     parser.add_argument("--tmpdir", help="where SQLite files and logs go (default: the system temp directory)")
@@ -846,6 +908,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.propagation = args.propagation or (40 if quick else 200)
     args.loader_bodies = 10 if quick else 40
     args.bare_repeat = 3 if quick else 5
+    args.rounds = max(1, args.rounds or (2 if quick else 4))
     sizes = args.positions or ("100000" if quick else "1000000,10000000")
     args.positions = [int(float(s)) for s in sizes.split(",") if s.strip()]
     args.clients = max(1, args.clients)
@@ -859,7 +922,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     load_before = os.getloadavg()
     report = Report()
-    print(f"promo stock benchmark: {dbs_kind}, {os.cpu_count()} CPUs, load average "
+    durable = durability(opts.url)
+    print(f"promo stock benchmark: {dbs_kind} ({durable}); {os.cpu_count()} CPUs, load average "
           f"{load_before[0]:.1f} at start; parts: {', '.join(opts.parts)}", flush=True)
     with tempfile.TemporaryDirectory(prefix="promo-bench-", dir=opts.tmpdir) as tmp_name:
         tmp = Path(tmp_name)
@@ -872,8 +936,8 @@ def main(argv: list[str] | None = None) -> None:
             run_propagation(dbs, opts, report)
     load_after = os.getloadavg()
     print()
-    print(f"summary ({dbs_kind}; {time.perf_counter() - started:.0f} s; load average {load_before[0]:.1f} at start, "
-          f"{load_after[0]:.1f} at end, {os.cpu_count()} CPUs)")
+    print(f"summary: {dbs_kind} ({durable}); {time.perf_counter() - started:.0f} s; load average "
+          f"{load_before[0]:.1f} at start, {load_after[0]:.1f} at end, {os.cpu_count()} CPUs")
     print(f"command: {hide_password(command)}")
     print(report.table())
 

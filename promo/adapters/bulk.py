@@ -6,10 +6,26 @@ form our column types store (UTCDateTime: naive UTC; on SQLite, ISO text).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
+import psycopg
+
+from sqlalchemy import Row, Select, any_, bindparam
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+
+@contextlib.contextmanager
+def _as_sqlalchemy_errors(statement: str) -> Iterator[None]:
+    """Raw psycopg calls raise what SQLAlchemy would have, so callers handle one kind
+    (a unique-key race is retried by the stock use case, whichever path hit it)."""
+    try:
+        yield
+    except psycopg.errors.IntegrityError as exc:
+        raise IntegrityError(statement, None, exc) from exc
 
 
 def naive_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -60,15 +76,45 @@ def postgres_insert_new(session: Session, table: str, rows: Sequence[dict[str, A
     if not rows:
         return 0
     columns = list(rows[0])
+    names = ", ".join(columns)
     staging = f"{table}_incoming"
     cursor = session.connection().connection.driver_connection.cursor()
-    cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ("
-                   + ", ".join(f"{c} {column_types[c]}" for c in columns) + ") ON COMMIT DELETE ROWS")
-    with cursor.copy(f"COPY {staging} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(tuple(naive_utc(row[c]) if c in times else row[c] for c in columns))
-    cursor.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {staging} "
-                   f"ORDER BY {key} ON CONFLICT ({key}) DO NOTHING")
-    inserted = cursor.rowcount
-    cursor.execute(f"TRUNCATE {staging}")
+    with _as_sqlalchemy_errors(f"INSERT INTO {table}"):
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ("
+                       + ", ".join(f"{c} {column_types[c]}" for c in columns) + ") ON COMMIT DELETE ROWS")
+        with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(tuple(naive_utc(row[c]) if c in times else row[c] for c in columns))
+        cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "
+                       f"ORDER BY {key} ON CONFLICT ({key}) DO NOTHING")
+        inserted = cursor.rowcount
+        cursor.execute(f"TRUNCATE {staging}")
     return inserted
+
+
+def postgres_copy(session: Session, table: str, rows: Sequence[dict[str, Any]], times: frozenset[str]) -> None:
+    """COPY rows straight into ``table`` (rows known to be new)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    time_at = [c in times for c in columns]
+    cursor = session.connection().connection.driver_connection.cursor()
+    with _as_sqlalchemy_errors(f"COPY {table}"), cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(tuple(naive_utc(row[c]) if is_time else row[c] for c, is_time in zip(columns, time_at)))
+
+
+def rows_where_in(session: Session, query: Select[Any], column: Any, values: Any) -> list[Row[Any]]:
+    """``query`` restricted to ``column IN values``, for thousands of values: one array
+    parameter on PostgreSQL (a long IN list costs more to send and parse than to run),
+    chunks under SQLite's limit on bound parameters."""
+    values = list(set(values))
+    if not values:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        wanted = bindparam("wanted_values", values, type_=postgresql.ARRAY(column.type))
+        return list(session.execute(query.where(column == any_(wanted))).all())
+    rows: list[Row[Any]] = []
+    for start in range(0, len(values), 5000):
+        rows += session.execute(query.where(column.in_(values[start:start + 5000]))).all()
+    return rows

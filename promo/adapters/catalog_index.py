@@ -13,6 +13,7 @@ from typing import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from promo.adapters.bulk import rows_where_in
 from promo.adapters.orm import Location, Product
 from promo.domain.availability import Site
 
@@ -34,10 +35,7 @@ class CatalogIndex:
             missing = [sku for sku in skus if sku not in self._product_ids]
         if missing:
             with self._session_factory() as session:
-                found = {}
-                for start in range(0, len(missing), 5000):
-                    chunk = missing[start:start + 5000]
-                    found.update(session.execute(select(Product.sku, Product.id).where(Product.sku.in_(chunk))).all())
+                found = dict(rows_where_in(session, select(Product.sku, Product.id), Product.sku, missing))
             with self._lock:
                 self._product_ids.update(found)
                 self._skus.update({id_: sku for sku, id_ in found.items()})

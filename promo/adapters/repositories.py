@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Table, any_, bindparam, func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from promo.adapters.bulk import postgres_insert_new, sqlite_insert
+from promo.adapters.bulk import postgres_insert_new, rows_where_in, sqlite_insert
 from promo.adapters.orm import ApiKey, Customer, Interaction, Location, Product, utcnow
 
 
@@ -43,18 +43,7 @@ def insert_new_rows(session: Session, table: Table, rows: Sequence[dict[str, Any
 
 def _ids_by(session: Session, key_column: Any, id_column: Any, keys: Iterable[Any]) -> dict[Any, Any]:
     """{key: id} for the keys that exist (``id_column`` may be any column to map to)."""
-    keys = list(set(keys))
-    found: dict[Any, Any] = {}
-    if session.get_bind().dialect.name == "postgresql":
-        # One array parameter: a 10,000-item IN list costs more to send and parse than to run.
-        wanted = bindparam("keys", keys, type_=postgresql.ARRAY(key_column.type))
-        found.update(session.execute(select(key_column, id_column).where(key_column == any_(wanted))).all())
-        return found
-    # Keep well under SQLite's limit on bound parameters per statement.
-    for start in range(0, len(keys), 5000):
-        chunk = keys[start:start + 5000]
-        found.update(session.execute(select(key_column, id_column).where(key_column.in_(chunk))).all())
-    return found
+    return dict(rows_where_in(session, select(key_column, id_column), key_column, keys))
 
 
 class ProductRepository:

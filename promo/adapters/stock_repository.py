@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.orm import Session
 
-from promo.adapters.bulk import sqlite_insert
+from promo.adapters.bulk import postgres_copy, rows_where_in, sqlite_insert
 from promo.adapters.orm import StockEvent, StockInbound, StockPosition, StockReservation, StockSequence
 from promo.domain.stock import Position, Reservation
 
@@ -79,14 +79,9 @@ class StockRepository:
 
     def logged_outcomes(self, event_ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
         """(seq, refusal) of the events already in the log, by event_id."""
-        ids = list(set(event_ids))
-        found: dict[str, tuple[int, str | None]] = {}
-        for start in range(0, len(ids), 5000):
-            chunk = ids[start:start + 5000]
-            for event_id, seq, refusal in self.session.execute(
-                    select(StockEvent.event_id, StockEvent.seq, StockEvent.refusal).where(StockEvent.event_id.in_(chunk))):
-                found[event_id] = (seq, refusal)
-        return found
+        query = select(StockEvent.event_id, StockEvent.seq, StockEvent.refusal)
+        return {event_id: (seq, refusal)
+                for event_id, seq, refusal in rows_where_in(self.session, query, StockEvent.event_id, event_ids)}
 
     def reservations(self, reservation_ids: Iterable[str]) -> dict[str, Reservation]:
         ids = sorted(set(reservation_ids))
@@ -107,11 +102,11 @@ class StockRepository:
         if not keys:
             return {}
         query = select(StockReservation.product_id, StockReservation.location_id, StockReservation.quantity) \
-            .where(StockReservation.state == "open", StockReservation.expires_at <= now,
-                   StockReservation.product_id.in_(sorted({k[0] for k in keys})))
+            .where(StockReservation.state == "open", StockReservation.expires_at <= now)
         totals: dict[PositionKey, int] = {}
         wanted = set(keys)
-        for product_id, location_id, quantity in self.session.execute(query):
+        for product_id, location_id, quantity in rows_where_in(
+                self.session, query, StockReservation.product_id, {k[0] for k in keys}):
             if (product_id, location_id) in wanted:
                 totals[(product_id, location_id)] = totals.get((product_id, location_id), 0) + quantity
         return totals
@@ -128,9 +123,9 @@ class StockRepository:
         if not rows:
             return
         if self.postgres:
-            self.session.execute(StockEvent.__table__.insert(), list(rows))
-            return
-        sqlite_insert(self.session, "stock_events", rows, _EVENT_TIMES)
+            postgres_copy(self.session, "stock_events", rows, _EVENT_TIMES)
+        else:
+            sqlite_insert(self.session, "stock_events", rows, _EVENT_TIMES)
 
     def save_positions(self, positions: dict[PositionKey, Position], last_seq: dict[PositionKey, int]) -> None:
         if not positions:

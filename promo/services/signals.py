@@ -33,6 +33,11 @@ class SignalBus:
         with self._lock:
             self._handlers[kind].append(handler)
 
+    def wanted(self) -> set[str]:
+        """The kinds someone listens to (publishers skip building the others)."""
+        with self._lock:
+            return {kind for kind, handlers in self._handlers.items() if handlers}
+
     def publish(self, signals: list[Signal]) -> None:
         """Call every subscriber; one failing handler neither stops the others nor the caller."""
         for signal in signals:

@@ -156,11 +156,13 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
             repo.notify(head)
         uow.commit()
 
+    wanted = stock.signals.wanted()
     signals = [
         Signal(kind.value, {"product_id": key[0], "location_id": key[1], "available": positions[key].available,
                             "as_of_seq": last_seq[key]})
-        for key in sorted(last_seq)
+        for key in (sorted(last_seq) if wanted else ())
         for kind in crossings(before[key], positions[key], stock.low_stock_threshold)
+        if kind.value in wanted
     ]
     result = {"accepted": len(events) - duplicates - sum(1 for r in refused if not r["duplicate"]),
               "duplicates": duplicates, "refused": refused, "last_seq": head,
