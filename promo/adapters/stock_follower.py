@@ -20,7 +20,8 @@ from promo.adapters.stock_view import StockView
 from promo.metrics import STOCK_SNAPSHOTS, STOCK_VIEW_LAG, STOCK_VIEW_POSITIONS, STOCK_VIEW_SEQ
 
 log = logging.getLogger("promo.stock.follower")
-CATCH_UP_BATCH = 20_000
+# Small enough that the view's lock is never held long against readers.
+CATCH_UP_BATCH = 2_000
 
 
 class StockFollower:

@@ -86,26 +86,46 @@ class StockView:
             self.as_of_seq = as_of_seq
 
     def apply(self, rows: Sequence[Sequence[Any]]) -> None:
-        """Apply logged events (columns as stock_repository.LOG_COLUMNS), in sequence order."""
+        """Apply logged events (columns as stock_repository.LOG_COLUMNS), in sequence order.
+
+        The deltas are summed per position and added with numpy (addition does not care
+        about order); only reservations and inbound receipts, which keep per-item state,
+        are followed event by event.
+        """
         if not rows:
             return
+        applied = [row for row in rows if row[8] is None]
+        keys = np.fromiter(((row[1] << LOCATION_BITS) | row[2] for row in applied), dtype=np.int64, count=len(applied))
+        deltas = np.array([row[9:13] for row in applied], dtype=np.int64).reshape(-1, 4)
         with self._lock:
+            self._add_many(keys, deltas)
             for (seq, product_id, location_id, kind, quantity, reservation_id, expires_at, eta, refusal,
-                 d_on_hand, d_reserved, d_safety, d_inbound) in rows:
-                if refusal is None:
-                    key = position_key(product_id, location_id)
-                    self._add(key, (d_on_hand, d_reserved, d_safety, d_inbound))
-                    if kind == "reserve":
-                        self._open_reservation(reservation_id, key, quantity, expires_at)
-                    elif d_reserved < 0 and reservation_id:
-                        self._close_reservation(reservation_id)
-                    if kind == "inbound":
-                        self._add_inbound(key, eta, quantity)
-                    elif d_inbound < 0:
-                        self._consume_inbound(key, -d_inbound)
-                self.as_of_seq = seq
+                 _, d_reserved, _, d_inbound) in applied:
+                if kind == "reserve":
+                    self._open_reservation(reservation_id, position_key(product_id, location_id), quantity, expires_at)
+                elif d_reserved < 0 and reservation_id:
+                    self._close_reservation(reservation_id)
+                if kind == "inbound":
+                    self._add_inbound(position_key(product_id, location_id), eta, quantity)
+                elif d_inbound < 0:
+                    self._consume_inbound(position_key(product_id, location_id), -d_inbound)
+            self.as_of_seq = rows[-1][0]
             if len(self._recent) >= MERGE_THRESHOLD:
                 self._merge_recent()
+
+    def _add_many(self, keys: np.ndarray, deltas: np.ndarray) -> None:
+        if not len(keys):
+            return
+        index = np.searchsorted(self._keys, keys)
+        inside = index < len(self._keys)
+        found = np.zeros(len(keys), dtype=bool)
+        found[inside] = self._keys[index[inside]] == keys[inside]
+        for i, name in enumerate(COLUMNS):
+            column = deltas[found, i]
+            if column.any():
+                np.add.at(self._values[name], index[found], column.astype(np.int32))
+        for key, row in zip(keys[~found].tolist(), deltas[~found].tolist()):
+            self._add(key, row)
 
     def _index(self, key: int) -> int:
         index = int(np.searchsorted(self._keys, key))
