@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from promo.adapters.catalog_index import CatalogIndex
-from promo.adapters.database import create_db_engine, create_session_factory
+from promo.adapters.database import WalCheckpointer, create_db_engine, create_session_factory
 from promo.adapters.stock_follower import StockFollower
 from promo.adapters.stock_view import StockView
 from promo.config import Settings, load_settings
@@ -24,18 +24,22 @@ class Runtime:
     engine: Engine
     session_factory: sessionmaker[Session]
     stock: StockContext
+    checkpointer: WalCheckpointer | None = None
 
     def unit_of_work(self, *, write: bool = False) -> UnitOfWork:
         return UnitOfWork(self.session_factory, write=write)
 
     def close(self) -> None:
         self.stock.follower.stop()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
 
 
 def bootstrap(settings: Settings | None = None, *, follow_stock: bool = False) -> Runtime:
-    """Build the runtime; ``follow_stock`` loads the stock view and keeps it caught up
-    (the web app does; one-shot commands read the database instead)."""
+    """Build the runtime; ``follow_stock`` loads the stock view and keeps it caught up,
+    and on SQLite checkpoints the WAL in the background (the web app does; one-shot
+    commands read the database instead)."""
     settings = settings or load_settings()
     engine = create_db_engine(settings)
     session_factory = create_session_factory(engine)
@@ -51,4 +55,7 @@ def bootstrap(settings: Settings | None = None, *, follow_stock: bool = False) -
     runtime = Runtime(settings=settings, engine=engine, session_factory=session_factory, stock=stock)
     if follow_stock:
         stock.follower.start()
+        if settings.is_sqlite:
+            runtime.checkpointer = WalCheckpointer(engine)
+            runtime.checkpointer.start()
     return runtime

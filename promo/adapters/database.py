@@ -1,6 +1,8 @@
 """Engines and sessions for SQLite (embedded) and PostgreSQL (production)."""
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -46,9 +48,9 @@ def _create_sqlite_engine(settings: Settings) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        # Checkpoint the WAL every ~64 MB rather than every 4 MB: each checkpoint syncs the
-        # database file, and bulk stock batches would otherwise pay one each.
-        cursor.execute("PRAGMA wal_autocheckpoint=16384")
+        # A serving process checkpoints the WAL in the background (WalCheckpointer); this
+        # is only the backstop, at ~256 MB, for processes that do not (the CLI).
+        cursor.execute("PRAGMA wal_autocheckpoint=65536")
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
         cursor.close()
@@ -63,3 +65,34 @@ def _create_sqlite_engine(settings: Settings) -> Engine:
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class WalCheckpointer:
+    """Copies SQLite's write-ahead log back into the database from a background thread.
+
+    Left to SQLite, the commit that crosses the WAL threshold runs the checkpoint while
+    holding the write lock, so one stock batch in a few pays for everybody's pages. A
+    PASSIVE checkpoint here runs beside the writers and never blocks them.
+    """
+
+    def __init__(self, engine: Engine, interval: float = 0.5):
+        self.engine = engine
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="promo-wal-checkpointer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                with self.engine.connect() as connection:
+                    connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception as exc:  # a busy or missing database: try again next time
+                logging.getLogger("promo.database").debug("checkpoint skipped: %s", exc)

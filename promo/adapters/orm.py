@@ -159,7 +159,6 @@ class StockEvent(Base):
 
     __tablename__ = "stock_events"
     __table_args__ = (
-        Index("ix_stock_events_position_seq", "product_id", "location_id", "seq"),
         Index("ix_stock_events_location_occurred", "location_id", "occurred_at"),
     )
 
@@ -188,6 +187,9 @@ class StockPosition(Base):
     """The snapshot: the sum of the log's deltas per product and location."""
 
     __tablename__ = "stock_positions"
+    # On SQLite, one b-tree clustered by (product, location) instead of a rowid table plus
+    # a key index: a batch of updates dirties half the pages.
+    __table_args__ = {"sqlite_with_rowid": False}
 
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
     location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"), primary_key=True)
