@@ -170,6 +170,7 @@ class StockEvent(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(String(200))
     reservation_id: Mapped[str | None] = mapped_column(String(128))
+    inbound_id: Mapped[str | None] = mapped_column(String(128))
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     eta: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -217,7 +218,9 @@ class StockReservation(Base):
 
 
 class StockInbound(Base):
-    """Expected receipts, for availability-to-promise (the position keeps their total)."""
+    """Expected receipts, for availability-to-promise (the position keeps their pending
+    total). Known by the event_id of the `inbound` notice; a receipt naming it before the
+    notice arrives creates the row with quantity 0 and no ETA yet."""
 
     __tablename__ = "stock_inbound"
     __table_args__ = (
@@ -225,7 +228,9 @@ class StockInbound(Base):
     )
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    inbound_id: Mapped[str] = mapped_column(String(128), unique=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
-    quantity: Mapped[int] = mapped_column(Integer)
-    eta: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    quantity: Mapped[int] = mapped_column(Integer)          # announced
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    eta: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -16,14 +16,14 @@ from sqlalchemy.orm import Session
 
 from promo.adapters.bulk import postgres_copy, rows_where_in, sqlite_insert
 from promo.adapters.orm import StockEvent, StockInbound, StockPosition, StockReservation, StockSequence
-from promo.domain.stock import Position, Reservation
+from promo.domain.stock import Inbound, Position, Reservation
 
 PositionKey = tuple[int, int]  # (product_id, location_id)
 NOTIFY_CHANNEL = "promo_stock"
 
 # What a follower needs of each logged event, in this order.
 LOG_COLUMNS = ("seq", "product_id", "location_id", "type", "quantity", "reservation_id", "expires_at", "eta",
-               "refusal", "delta_on_hand", "delta_reserved", "delta_safety_stock", "delta_inbound")
+               "refusal", "delta_on_hand", "delta_reserved", "delta_safety_stock", "delta_inbound", "inbound_id")
 
 
 _EVENT_TIMES = frozenset({"expires_at", "eta", "occurred_at", "recorded_at"})
@@ -162,23 +162,42 @@ class StockRepository:
                 "UPDATE stock_reservations SET state = :state, closed_seq = :seq WHERE reservation_id = :rid"),
                 [{"rid": rid, "state": state, "seq": seq} for rid, state, seq in closed])
 
-    def add_inbound(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            self.session.execute(StockInbound.__table__.insert(), list(rows))
+    def inbounds(self, inbound_ids: Iterable[str]) -> dict[str, Inbound]:
+        ids = sorted(set(inbound_ids))
+        if not ids:
+            return {}
+        query = select(StockInbound).where(StockInbound.inbound_id.in_(ids)).order_by(StockInbound.inbound_id)
+        if self.postgres:
+            query = query.with_for_update()
+        return {r.inbound_id: Inbound(r.inbound_id, r.product_id, r.location_id, r.quantity, r.received, r.eta)
+                for r in self.session.scalars(query)}
+
+    def save_inbound(self, inbound: Inbound, seq: int) -> None:
+        """Write an inbound as it now stands (inserted with ``seq`` the first time)."""
+        changed = self.session.execute(
+            update(StockInbound).where(StockInbound.inbound_id == inbound.inbound_id)
+            .values(quantity=inbound.quantity, received=inbound.received, eta=inbound.eta)).rowcount
+        if not changed:
+            self.session.execute(StockInbound.__table__.insert().values(
+                seq=seq, inbound_id=inbound.inbound_id, product_id=inbound.product_id,
+                location_id=inbound.location_id, quantity=inbound.quantity, received=inbound.received,
+                eta=inbound.eta))
 
     def consume_inbound(self, key: PositionKey, quantity: int) -> None:
-        """Receipts use up expected inbound quantities, earliest ETA first."""
+        """An unnamed receipt counts against the position's pending inbound, earliest ETA
+        first (the view follows the same rule)."""
         remaining = quantity
         rows = self.session.execute(
-            select(StockInbound.seq, StockInbound.quantity)
-            .where(StockInbound.product_id == key[0], StockInbound.location_id == key[1], StockInbound.quantity > 0)
+            select(StockInbound.seq, StockInbound.quantity - StockInbound.received)
+            .where(StockInbound.product_id == key[0], StockInbound.location_id == key[1],
+                   StockInbound.quantity > StockInbound.received, StockInbound.eta.is_not(None))
             .order_by(StockInbound.eta, StockInbound.seq)).all()
-        for seq, available in rows:
+        for seq, pending in rows:
             if remaining <= 0:
                 break
-            used = min(available, remaining)
+            used = min(pending, remaining)
             self.session.execute(update(StockInbound).where(StockInbound.seq == seq)
-                                 .values(quantity=StockInbound.quantity - used))
+                                 .values(received=StockInbound.received + used))
             remaining -= used
 
     def notify(self, last_seq: int) -> None:
@@ -267,6 +286,9 @@ class StockRepository:
                    StockReservation.quantity, StockReservation.expires_at).where(StockReservation.state == "open")))
 
     def pending_inbound(self) -> list[Row[Any]]:
+        """(product, location, eta, seq, pending, inbound_id) of inbounds still expected."""
         return list(self.session.execute(
-            select(StockInbound.product_id, StockInbound.location_id, StockInbound.eta, StockInbound.quantity)
-            .where(StockInbound.quantity > 0).order_by(StockInbound.eta, StockInbound.seq)))
+            select(StockInbound.product_id, StockInbound.location_id, StockInbound.eta, StockInbound.seq,
+                   StockInbound.quantity - StockInbound.received, StockInbound.inbound_id)
+            .where(StockInbound.quantity > StockInbound.received, StockInbound.eta.is_not(None))
+            .order_by(StockInbound.eta, StockInbound.seq)))

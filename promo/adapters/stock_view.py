@@ -81,8 +81,8 @@ class StockView:
             for reservation_id, product_id, location_id, quantity, expires_at in reservations:
                 self._open_reservation(reservation_id, position_key(product_id, location_id), quantity, expires_at)
             self._inbound = {}
-            for product_id, location_id, eta, quantity in inbound:
-                self._add_inbound(position_key(product_id, location_id), eta, quantity)
+            for product_id, location_id, eta, seq, pending, inbound_id in inbound:
+                self._add_inbound(position_key(product_id, location_id), eta, seq, pending, inbound_id)
             self.as_of_seq = as_of_seq
 
     def apply(self, rows: Sequence[Sequence[Any]]) -> None:
@@ -100,15 +100,15 @@ class StockView:
         with self._lock:
             self._add_many(keys, deltas)
             for (seq, product_id, location_id, kind, quantity, reservation_id, expires_at, eta, refusal,
-                 _, d_reserved, _, d_inbound) in applied:
+                 _, d_reserved, _, d_inbound, inbound_id) in applied:
                 if kind == "reserve":
                     self._open_reservation(reservation_id, position_key(product_id, location_id), quantity, expires_at)
                 elif d_reserved < 0 and reservation_id:
                     self._close_reservation(reservation_id)
-                if kind == "inbound":
-                    self._add_inbound(position_key(product_id, location_id), eta, quantity)
+                if kind == "inbound" and d_inbound > 0:
+                    self._add_inbound(position_key(product_id, location_id), eta, seq, d_inbound, inbound_id)
                 elif d_inbound < 0:
-                    self._consume_inbound(position_key(product_id, location_id), -d_inbound)
+                    self._consume_inbound(position_key(product_id, location_id), -d_inbound, inbound_id)
             self.as_of_seq = rows[-1][0]
             if len(self._recent) >= MERGE_THRESHOLD:
                 self._merge_recent()
@@ -164,17 +164,21 @@ class StockView:
             key = self._expired.pop(reservation_id)
             self._expired_by_key[key] -= found[1]
 
-    def _add_inbound(self, key: int, eta: dt.datetime, quantity: int) -> None:
-        bisect.insort(self._inbound.setdefault(key, []), [eta, quantity])
+    def _add_inbound(self, key: int, eta: dt.datetime, seq: int, pending: int, inbound_id: str) -> None:
+        # Ordered as the database orders them (eta, then seq), for the earliest-first rule.
+        bisect.insort(self._inbound.setdefault(key, []), [eta, seq, pending, inbound_id])
 
-    def _consume_inbound(self, key: int, quantity: int) -> None:
+    def _consume_inbound(self, key: int, quantity: int, inbound_id: str | None) -> None:
+        """A named receipt reduces its inbound; an unnamed one the earliest first."""
         pending = self._inbound.get(key, [])
-        while quantity > 0 and pending:
-            used = min(pending[0][1], quantity)
-            pending[0][1] -= used
+        for entry in [e for e in pending if e[3] == inbound_id] if inbound_id else list(pending):
+            if quantity <= 0:
+                break
+            used = min(entry[2], quantity)
+            entry[2] -= used
             quantity -= used
-            if pending[0][1] == 0:
-                pending.pop(0)
+            if entry[2] == 0:
+                pending.remove(entry)
 
     def _expire_until(self, now: float) -> None:
         """Reservations past their expiry stop counting; nothing is written anywhere."""
@@ -226,7 +230,7 @@ class StockView:
 
     def next_inbound(self, product_id: int, location_id: int) -> list[tuple[dt.datetime, int]]:
         with self._lock:
-            return [(eta, qty) for eta, qty in self._inbound.get(position_key(product_id, location_id), [])]
+            return [(eta, pending) for eta, _, pending, _ in self._inbound.get(position_key(product_id, location_id), [])]
 
     def all_positions(self) -> tuple[int, dict[tuple[int, int], tuple[int, ...]]]:
         """(as_of_seq, every position's stored columns), for verification; reserved here

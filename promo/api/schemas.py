@@ -153,6 +153,8 @@ class StockEventSchema(Schema):
     occurred_at = AwareDateTime(required=True)
     reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     reservation_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=128))
+    inbound_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=128),
+                               metadata={"description": "a receipt: the event_id of the inbound notice it fulfils"})
     expires_at = AwareDateTime(load_default=None, allow_none=True)
     eta = AwareDateTime(load_default=None, allow_none=True)
 
@@ -186,6 +188,8 @@ def stock_event_rule_errors(data: dict) -> dict[str, list[str]]:  # type: ignore
         errors["eta"] = ["required for inbound"]
     if kind != "reserve" and data.get("expires_at") is not None:
         errors["expires_at"] = ["only a reserve expires"]
+    if kind != "receipt" and data.get("inbound_id") is not None:
+        errors["inbound_id"] = ["only a receipt names an inbound"]
     return errors
 
 
@@ -197,7 +201,7 @@ class RefusedEventSchema(Schema):
     index = fields.Integer()
     event_id = fields.String()
     reason = fields.String(metadata={"description": "insufficient_stock, reservation_exists, unknown_reservation, "
-                                                    "reservation_closed or reservation_elsewhere"})
+                                                    "reservation_closed, reservation_elsewhere or inbound_elsewhere"})
     duplicate = fields.Boolean(metadata={"description": "a repeat of an event refused earlier"})
 
 

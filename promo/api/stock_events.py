@@ -14,7 +14,7 @@ from promo.api.schemas import MAX_STOCK_QUANTITY, STOCK_EVENT_TYPES, stock_event
 
 REQUIRED = "Missing data for required field."
 FIELDS = ("event_id", "sku", "location", "type", "quantity", "occurred_at", "reason", "reservation_id",
-          "expires_at", "eta")
+          "inbound_id", "expires_at", "eta")
 _TYPES = frozenset(STOCK_EVENT_TYPES)
 _TYPE_ERROR = "Must be one of: " + ", ".join(STOCK_EVENT_TYPES) + "."
 
@@ -75,7 +75,7 @@ def _event(item: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
         data["occurred_at"], error = _aware(item["occurred_at"])
         if error:
             errors["occurred_at"] = [error]
-    for name, low, high in (("reason", 0, 200), ("reservation_id", 1, 128)):
+    for name, low, high in (("reason", 0, 200), ("reservation_id", 1, 128), ("inbound_id", 1, 128)):
         value = item.get(name)
         data[name] = None
         if value is not None:

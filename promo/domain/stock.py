@@ -34,6 +34,7 @@ class Refusal(str, enum.Enum):
     UNKNOWN_RESERVATION = "unknown_reservation"
     RESERVATION_CLOSED = "reservation_closed"
     RESERVATION_ELSEWHERE = "reservation_elsewhere"
+    INBOUND_ELSEWHERE = "inbound_elsewhere"
 
 
 class StockSignal(str, enum.Enum):
@@ -82,6 +83,26 @@ class Reservation:
 
 
 @dataclasses.dataclass
+class Inbound:
+    """An expected receipt, known by the event_id of its `inbound` notice.
+
+    Receipts that name it (``inbound_id``) count as ``received`` whether they arrive
+    before or after the notice, so the pending quantity ends the same in any order.
+    """
+
+    inbound_id: str
+    product_id: int
+    location_id: int
+    quantity: int = 0            # announced; 0 until the notice arrives
+    received: int = 0
+    eta: dt.datetime | None = None
+
+    @property
+    def pending(self) -> int:
+        return max(0, self.quantity - self.received)
+
+
+@dataclasses.dataclass
 class Deltas:
     on_hand: int = 0
     reserved: int = 0
@@ -117,29 +138,35 @@ class StockEventInput:
     quantity: int
     reservation_id: str | None = None
     expires_at: dt.datetime | None = None
+    inbound_id: str | None = None        # a receipt's expected receipt
+    eta: dt.datetime | None = None
 
 
 def decide(event: StockEventInput, position: Position, reservations: dict[str, Reservation],
-           now: dt.datetime) -> Outcome:
-    """The outcome of one event on ``position``; mutates position and reservations.
+           now: dt.datetime, inbounds: dict[str, Inbound] | None = None) -> Outcome:
+    """The outcome of one event on ``position``; mutates position, reservations, inbounds.
 
-    ``reservations`` holds every reservation this batch may touch, by id; a reserve adds
-    to it. ``now`` decides which reservations have expired.
+    ``reservations`` and ``inbounds`` hold those this batch may touch, by id; events add
+    to them. ``now`` decides which reservations have expired.
     """
+    inbounds = {} if inbounds is None else inbounds
     kind = event.type
     if kind is EventType.SALE and event.reservation_id:
         outcome = _consume_reservation(event, position, reservations, now)
     elif kind is EventType.SALE:
         outcome = Outcome(Deltas(on_hand=-event.quantity))
+    elif kind is EventType.RECEIPT and event.inbound_id:
+        outcome = _receive_named(event, inbounds)
     elif kind is EventType.RECEIPT:
-        # A receipt is what was expected arriving: it uses up inbound, earliest ETA first.
+        # An unnamed receipt is taken for what was expected: it uses up inbound, earliest
+        # ETA first (naming the inbound_id makes the outcome independent of arrival order).
         outcome = Outcome(Deltas(on_hand=event.quantity, inbound=-min(event.quantity, max(position.inbound, 0))))
     elif kind is EventType.ADJUSTMENT:
         outcome = Outcome(Deltas(on_hand=event.quantity))
     elif kind is EventType.COUNT:
         outcome = Outcome(Deltas(on_hand=event.quantity - position.on_hand))
     elif kind is EventType.INBOUND:
-        outcome = Outcome(Deltas(inbound=event.quantity))
+        outcome = _announce(event, inbounds)
     elif kind is EventType.SAFETY_STOCK:
         outcome = Outcome(Deltas(safety_stock=event.quantity - position.safety_stock))
     elif kind is EventType.RESERVE:
@@ -151,6 +178,31 @@ def decide(event: StockEventInput, position: Position, reservations: dict[str, R
         # A fact that takes on-hand below zero means the records were wrong somewhere.
         outcome.anomaly = position.on_hand < 0 and outcome.deltas.on_hand < 0
     return outcome
+
+
+def _inbound_here(event: StockEventInput, inbound_id: str, inbounds: dict[str, Inbound]) -> Inbound | None:
+    """The inbound by id, created empty if new; None if it belongs to another position."""
+    found = inbounds.setdefault(inbound_id, Inbound(inbound_id, event.product_id, event.location_id))
+    return found if (found.product_id, found.location_id) == (event.product_id, event.location_id) else None
+
+
+def _announce(event: StockEventInput, inbounds: dict[str, Inbound]) -> Outcome:
+    inbound = _inbound_here(event, event.event_id, inbounds)
+    if inbound is None:
+        return Outcome(Deltas(), Refusal.INBOUND_ELSEWHERE)
+    before = inbound.pending
+    inbound.quantity, inbound.eta = event.quantity, event.eta
+    return Outcome(Deltas(inbound=inbound.pending - before))
+
+
+def _receive_named(event: StockEventInput, inbounds: dict[str, Inbound]) -> Outcome:
+    assert event.inbound_id
+    inbound = _inbound_here(event, event.inbound_id, inbounds)
+    if inbound is None:  # the goods arrived all the same; the other position's inbound stays
+        return Outcome(Deltas(on_hand=event.quantity))
+    before = inbound.pending
+    inbound.received += event.quantity
+    return Outcome(Deltas(on_hand=event.quantity, inbound=inbound.pending - before))
 
 
 def _reserve(event: StockEventInput, position: Position, reservations: dict[str, Reservation],

@@ -19,7 +19,7 @@ from promo.adapters.stock_view import StockView
 from promo.domain import availability as atp
 from promo.domain.batches import merge_item_errors, repeated_key_errors, unknown_reference_errors
 from promo.domain.errors import InvalidInput, NotFound
-from promo.domain.stock import EventType, Reservation, StockEventInput, crossings, decide
+from promo.domain.stock import EventType, Inbound, Reservation, StockEventInput, crossings, decide
 from promo.metrics import STOCK_ANOMALIES, STOCK_DUPLICATES, STOCK_EVENTS
 from promo.services.pages import page_of
 from promo.services.signals import Signal, SignalBus
@@ -69,7 +69,7 @@ def ingest_events(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[st
     types = {kind.value: kind for kind in EventType}
     inputs = [
         StockEventInput(e["event_id"], product_ids[e["sku"]], location_ids[e["location"]], types[e["type"]],
-                        e["quantity"], e.get("reservation_id"), e.get("expires_at"))
+                        e["quantity"], e.get("reservation_id"), e.get("expires_at"), e.get("inbound_id"), e.get("eta"))
         for e in events
     ]
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -104,6 +104,7 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
         before = {key: position.copy() for key, position in positions.items()}
         logged = repo.logged_outcomes(i.event_id for i in inputs)
         reservations = repo.reservations(i.reservation_id for i in inputs if i.reservation_id)
+        inbounds = repo.inbounds(_inbound_ids(inputs))
 
         fresh: dict[str, int] = {}          # event_id -> index of its first occurrence here
         for index, event in enumerate(inputs):
@@ -112,7 +113,7 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
         seq = repo.allocate_seqs(len(fresh)) if fresh else None
 
         log_rows: list[dict[str, Any]] = []
-        side = _SideRecords(repo, reservations)
+        side = _SideRecords(repo, reservations, inbounds)
         refused: list[dict[str, Any]] = []
         last_seq: dict[PositionKey, int] = {}
         outcomes: dict[str, str | None] = {}
@@ -128,7 +129,7 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
             assert seq is not None
             key = (event.product_id, event.location_id)
             state_before = side.reservation_state(event.reservation_id)
-            outcome = decide(event, positions[key], reservations, now)
+            outcome = decide(event, positions[key], reservations, now, inbounds)
             refusal = outcome.refusal.value if outcome.refusal else None
             outcomes[event.event_id] = refusal
             tally[(event.type.value, refusal or "applied")] = tally.get((event.type.value, refusal or "applied"), 0) + 1
@@ -136,6 +137,7 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
                 "seq": seq, "event_id": event.event_id, "product_id": event.product_id,
                 "location_id": event.location_id, "type": event.type.value, "quantity": event.quantity,
                 "reason": raw.get("reason"), "reservation_id": event.reservation_id, "expires_at": event.expires_at,
+                "inbound_id": _inbound_of(event),
                 "eta": raw.get("eta"), "occurred_at": raw["occurred_at"], "recorded_at": now, "refusal": refusal,
                 "anomaly": outcome.anomaly, "delta_on_hand": outcome.deltas.on_hand,
                 "delta_reserved": outcome.deltas.reserved, "delta_safety_stock": outcome.deltas.safety_stock,
@@ -170,12 +172,22 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
     return result, signals, tally
 
 
+def _inbound_of(event: StockEventInput) -> str | None:
+    """The inbound an event concerns: its own id for a notice, the named one for a receipt."""
+    return event.event_id if event.type is EventType.INBOUND else event.inbound_id
+
+
+def _inbound_ids(inputs: Sequence[StockEventInput]) -> set[str]:
+    return {inbound for inbound in map(_inbound_of, inputs) if inbound}
+
+
 class _SideRecords:
     """Rows beside the log that applied events change: reservations and expected inbound."""
 
-    def __init__(self, repo: StockRepository, reservations: dict[str, Reservation]):
+    def __init__(self, repo: StockRepository, reservations: dict[str, Reservation], inbounds: dict[str, Inbound]):
         self.repo = repo
         self.reservations = reservations
+        self.inbounds = inbounds
         self.opened: dict[str, dict[str, Any]] = {}
         self.closed: list[tuple[str, str, int]] = []
 
@@ -197,10 +209,12 @@ class _SideRecords:
                     self.opened[event.reservation_id].update(state=state, closed_seq=seq)
                 else:
                     self.closed.append((event.reservation_id, state, seq))
-        if event.type is EventType.INBOUND:
-            # Written at once, so that a receipt later in the batch can use it up.
-            self.repo.add_inbound([{"seq": seq, "product_id": event.product_id, "location_id": event.location_id,
-                                    "quantity": event.quantity, "eta": raw["eta"]}])
+        inbound_id = _inbound_of(event)
+        if inbound_id and event.type in (EventType.INBOUND, EventType.RECEIPT):
+            # Written at once, so that a receipt later in the batch sees it.
+            inbound = self.inbounds[inbound_id]
+            if (inbound.product_id, inbound.location_id) == (event.product_id, event.location_id):
+                self.repo.save_inbound(inbound, seq)
         elif inbound_delta < 0:
             self.repo.consume_inbound((event.product_id, event.location_id), -inbound_delta)
 

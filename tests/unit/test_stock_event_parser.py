@@ -17,7 +17,7 @@ quantities = st.one_of(st.integers(-3, 3), st.sampled_from([100_000_000, 100_000
 values = {
     "event_id": texts, "sku": texts, "location": texts,
     "type": st.one_of(st.sampled_from(STOCK_EVENT_TYPES), st.just("gift"), st.integers()),
-    "quantity": quantities, "occurred_at": times, "reason": texts, "reservation_id": texts,
+    "quantity": quantities, "occurred_at": times, "reason": texts, "reservation_id": texts, "inbound_id": texts,
     "expires_at": times, "eta": times, "colour": st.just("red"),
 }
 events = st.fixed_dictionaries({}, optional=values)

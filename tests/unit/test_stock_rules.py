@@ -461,3 +461,45 @@ def test_inbound_that_never_covers_the_shortfall_promises_no_date():
     answer = promise(10, "web", [at(DC, 2, (eta(3), 3))], TODAY)
 
     assert answer == Promise(False, 2, None, None)
+
+
+# --- inbound by id ------------------------------------------------------------------------
+
+def named_receipt(quantity: int, inbound_id: str = "n1", location_id: int = STORE) -> StockEventInput:
+    return StockEventInput("g1", PRODUCT, location_id, EventType.RECEIPT, quantity, inbound_id=inbound_id)
+
+
+def inbound_notice(quantity: int, event_id: str = "n1", location_id: int = STORE) -> StockEventInput:
+    return StockEventInput(event_id, PRODUCT, location_id, EventType.INBOUND, quantity, eta=LATER)
+
+
+def test_a_named_receipt_before_or_after_its_notice_leaves_the_same_pending_inbound():
+    finals = []
+    for order in ((inbound_notice(5), named_receipt(3)), (named_receipt(3), inbound_notice(5))):
+        position, inbounds = Position(), {}
+        for item in order:
+            assert decide(item, position, {}, NOW, inbounds).applied
+        finals.append((position, inbounds["n1"].pending))
+
+    assert finals[0] == finals[1] == (Position(on_hand=3, inbound=2), 2)
+
+
+def test_a_named_receipt_larger_than_its_inbound_uses_up_only_that_inbound():
+    position, inbounds = Position(), {}
+    decide(inbound_notice(4, event_id="a"), position, {}, NOW, inbounds)
+    decide(inbound_notice(6, event_id="b"), position, {}, NOW, inbounds)
+
+    outcome = decide(named_receipt(10, inbound_id="a"), position, {}, NOW, inbounds)
+
+    assert outcome.deltas == Deltas(on_hand=10, inbound=-4)
+    assert position == Position(on_hand=10, inbound=6)
+    assert inbounds["b"].pending == 6
+
+
+def test_an_inbound_notice_for_an_id_received_at_another_position_is_refused():
+    inbounds: dict = {}
+    decide(named_receipt(2, location_id=OTHER_STORE), Position(), {}, NOW, inbounds)
+
+    outcome = decide(inbound_notice(5), Position(), {}, NOW, inbounds)
+
+    assert outcome.refusal is Refusal.INBOUND_ELSEWHERE

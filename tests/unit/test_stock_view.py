@@ -21,10 +21,12 @@ def arrays(*positions: tuple[int, int, int, int, int, int]) -> dict[str, np.ndar
 def row(seq: int, product_id: int, location_id: int, kind: str, quantity: int, *, on_hand: int = 0,
         reserved: int = 0, safety_stock: int = 0, inbound: int = 0, reservation_id: str | None = None,
         expires_at: dt.datetime | None = None, eta: dt.datetime | None = None,
-        refusal: str | None = None) -> tuple[Any, ...]:
-    """A logged event in stock_repository.LOG_COLUMNS order."""
+        refusal: str | None = None, inbound_id: str | None = None) -> tuple[Any, ...]:
+    """A logged event in stock_repository.LOG_COLUMNS order (an inbound notice is its own id)."""
+    if kind == "inbound" and inbound_id is None:
+        inbound_id = f"n{seq}"
     return (seq, product_id, location_id, kind, quantity, reservation_id, expires_at, eta, refusal,
-            on_hand, reserved, safety_stock, inbound)
+            on_hand, reserved, safety_stock, inbound, inbound_id)
 
 
 def loaded(*positions: tuple[int, int, int, int, int, int], reservations=(), inbound=(), as_of_seq: int = 10) -> StockView:
@@ -194,7 +196,7 @@ def test_a_sale_naming_an_unknown_reservation_leaves_open_holds_alone():
 
 def test_inbound_is_listed_by_eta_and_receipts_use_the_earliest_first():
     first, second, third = (NOW + dt.timedelta(days=d) for d in (1, 3, 5))
-    view = loaded((1, 1, 0, 0, 0, 4), inbound=[(1, 1, second, 4)])
+    view = loaded((1, 1, 0, 0, 0, 4), inbound=[(1, 1, second, 0, 4, "n0")])
     view.apply([row(11, 1, 1, "inbound", 6, inbound=6, eta=third),
                 row(12, 1, 1, "inbound", 2, inbound=2, eta=first)])
     assert view.next_inbound(1, 1) == [(first, 2), (second, 4), (third, 6)]
@@ -208,13 +210,13 @@ def test_inbound_is_listed_by_eta_and_receipts_use_the_earliest_first():
 
 
 def test_inbound_of_one_position_is_not_listed_for_another():
-    view = loaded((1, 1, 0, 0, 0, 4), inbound=[(1, 1, NOW, 4)])
+    view = loaded((1, 1, 0, 0, 0, 4), inbound=[(1, 1, NOW, 0, 4, "n0")])
 
     assert view.next_inbound(1, 2) == [] and view.next_inbound(2, 1) == []
 
 
 def test_loading_a_snapshot_replaces_everything_before_it():
-    view = loaded((1, 1, 10, 0, 0, 0), inbound=[(1, 1, NOW, 4)], as_of_seq=10)
+    view = loaded((1, 1, 10, 0, 0, 0), inbound=[(1, 1, NOW, 0, 4, "n0")], as_of_seq=10)
     view.apply([row(11, 2, 2, "receipt", 5, on_hand=5)])
 
     view.load(arrays((3, 3, 1, 0, 0, 0)), [], [], 3)
@@ -236,3 +238,12 @@ def test_a_hundred_thousand_positions_cost_at_most_32_bytes_each():
     assert view.size() == count
     assert view.nbytes() <= 32 * count
     assert view.position(25_000, 4, now=NOW).on_hand == 25_000 % 50
+
+
+def test_a_receipt_naming_its_inbound_reduces_that_one_and_not_the_earliest():
+    first, later = NOW + dt.timedelta(days=1), NOW + dt.timedelta(days=4)
+    view = loaded((1, 1, 0, 0, 0, 9), inbound=[(1, 1, first, 1, 4, "early"), (1, 1, later, 2, 5, "late")])
+
+    view.apply([row(11, 1, 1, "receipt", 3, on_hand=3, inbound=-3, inbound_id="late")])
+
+    assert view.next_inbound(1, 1) == [(first, 4), (later, 2)]
