@@ -53,10 +53,12 @@ class CatalogIndex:
                 self._skus[product_id], self._product_ids[sku] = sku, product_id
         return sku
 
-    def sites(self) -> dict[int, Site]:
-        """Every location by id (reloaded when older than the ttl)."""
+    def sites(self, including: Iterable[int] = ()) -> dict[int, Site]:
+        """Every location by id: reloaded when older than the ttl, or when one of
+        ``including`` is missing (a location created since the last load)."""
         with self._lock:
-            if time.monotonic() - self._sites_loaded < self._ttl:
+            fresh = time.monotonic() - self._sites_loaded < self._ttl
+            if fresh and all(location_id in self._sites for location_id in including):
                 return self._sites
         with self._session_factory() as session:
             rows = session.execute(select(Location.id, Location.code, Location.channels, Location.lead_time_days)).all()

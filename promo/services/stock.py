@@ -248,8 +248,8 @@ def stock_of_product(stock: StockContext, sku: str, min_seq: int | None = None) 
     product_id = _product_id(stock, sku)
     _await(stock, min_seq)
     as_of = stock.view.as_of_seq
-    sites = stock.catalog.sites()
     positions = stock.view.positions_of_products([product_id])
+    sites = stock.catalog.sites(including={p.location_id for p in positions})
     return {"sku": sku, "as_of_seq": as_of, "locations": [
         position_view(p, sites[p.location_id].code) for p in positions if p.location_id in sites]}
 
@@ -269,10 +269,10 @@ def availability(stock: StockContext, items: Sequence[tuple[str, int]], channel:
     _await(stock, min_seq)
     as_of = stock.view.as_of_seq
     ids = stock.catalog.product_ids(sku for sku, _ in items)
-    sites = stock.catalog.sites()
     by_product: dict[int, list[Any]] = {}
     for state in stock.view.positions_of_products(ids.values()):
         by_product.setdefault(state.product_id, []).append(state)
+    sites = stock.catalog.sites(including={p.location_id for states in by_product.values() for p in states})
     today = today or _utcnow().date()
     answers = []
     for sku, quantity in items:

@@ -79,6 +79,25 @@ def test_gunicorn_serves_the_api_with_two_workers_and_sums_their_metrics(app, da
         assert call(port, "GET", "/v1/products/e2e-1")[0] == 401
         assert call(port, "GET", "/readyz")[0] == 200
 
+        status, body = call(port, "POST", "/v1/stock/events", {"events": [
+            {"event_id": "e2e-s1", "sku": "e2e-1", "location": "L1", "type": "receipt", "quantity": 4,
+             "occurred_at": "2026-11-25T10:00:00Z"}]}, key)
+        assert status == 422  # no location L1 yet: all or nothing
+        call(port, "PUT", "/v1/locations", [{"code": "L1", "name": "L1", "kind": "store", "channels": ["store"]}], key)
+        status, body = call(port, "POST", "/v1/stock/events", {"events": [
+            {"event_id": "e2e-s1", "sku": "e2e-1", "location": "L1", "type": "receipt", "quantity": 4,
+             "occurred_at": "2026-11-25T10:00:00Z"}]}, key)
+        seq = json.loads(body)["last_seq"]
+        for _ in range(6):  # whichever worker answers, it sees the write (min_seq)
+            status, body = call(port, "GET", f"/v1/stock/e2e-1?min_seq={seq}", key=key)
+            assert json.loads(body)["locations"][0]["on_hand"] == 4
+        verified = subprocess.run(
+            [str(Path(sys.executable).parent / "promo"), "stock", "verify", "--url", f"http://127.0.0.1:{port}",
+             "--key", key], cwd=ROOT, env={**os.environ, "PROMO_DATABASE_URL": database_url},
+            capture_output=True, text=True, timeout=60)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert "live view" in verified.stdout and "ok: no differences" in verified.stdout
+
         metrics = call(port, "GET", "/metrics")[1].decode()
         line = next(l for l in metrics.splitlines()
                     if l.startswith("promo_http_requests_total{") and "/v1/products/<string:sku>" in l and 'status="200"' in l)

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from promo.adapters import completejourney
-from promo.adapters.orm import Customer, Interaction, Location, Product
-from promo.services import demo_data
+from promo.adapters.orm import Customer, Interaction, Location, Product, StockEvent
+from promo.services import demo_data, stock
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +106,58 @@ def test_demographics_become_customer_attributes(small_journey):
     record = next(c for c in completejourney.customers(small_journey) if c["id"] == str(known.household_id))
     assert record["attributes"]["age"] == str(known.age)
     assert record["attributes"]["income"] == str(known.income)
+
+
+# --- synthetic stock and replay -----------------------------------------------------------
+
+def test_the_demo_stock_is_synthetic_reproducible_and_partly_empty_on_purpose(small_journey):
+    today = dt.date(2026, 11, 25)
+    counts, inbound = completejourney.synthetic_stock(small_journey.transactions, today)
+    again = completejourney.synthetic_stock(small_journey.transactions, today)
+
+    assert (counts, inbound) == again
+    quantities = [c["quantity"] for c in counts]
+    assert 0 in quantities and max(quantities) > 2
+    assert {c["location"] for c in counts} >= {completejourney.WEB_FULFILMENT_CODE}
+    assert all(i["eta"].date() > today for i in inbound)
+    empty = {(c["sku"], c["location"]) for c in counts if c["quantity"] == 0}
+    assert {(i["sku"], i["location"]) for i in inbound} <= empty
+
+
+def test_the_demo_load_puts_the_synthetic_stock_in_the_log_and_the_view(runtime, small_journey):
+    report = demo_data.load_demo(runtime, progress=False, read=lambda: small_journey)
+
+    runtime.stock.follower.catch_up()
+    assert report.stock_positions > 0
+    assert runtime.stock.view.as_of_seq == report.stock_positions + report.stock_inbound
+    assert stock.verify(runtime.unit_of_work(), runtime.stock)["ok"]
+
+
+def test_replay_sends_later_purchases_as_sale_events_once(runtime, small_journey):
+    demo_data.load_demo(runtime, progress=False, read=lambda: small_journey)
+    start = runtime.stock.view.as_of_seq
+    runtime.stock.follower.catch_up()
+    before = runtime.stock.view.as_of_seq
+
+    first = demo_data.replay(runtime, from_week=1, speed=0, limit=40, progress=False, read=lambda: small_journey)
+    again = demo_data.replay(runtime, from_week=1, speed=0, limit=40, progress=False, read=lambda: small_journey)
+
+    assert first.events == again.events == 40
+    assert first.last_seq == before + 40 >= start + 40
+    assert again.last_seq == first.last_seq          # the second replay's events were all duplicates
+    with runtime.unit_of_work() as uow:
+        sales = uow.session.execute(
+            select(func.count()).select_from(StockEvent).where(StockEvent.type == "sale")).scalar_one()
+    assert sales == 40
+
+
+def test_replay_paces_events_by_the_dataset_clock(runtime, small_journey):
+    demo_data.load_demo(runtime, progress=False, read=lambda: small_journey)
+    waits: list[float] = []
+
+    demo_data.replay(runtime, from_week=1, speed=60.0, limit=300, progress=False, read=lambda: small_journey,
+                     sleep=waits.append)
+
+    stamps = small_journey.transactions.sort_values("transaction_timestamp")["transaction_timestamp"]
+    span = (stamps.iloc[299] - stamps.iloc[0]).total_seconds() / 60.0
+    assert waits and max(waits) <= span + 1
