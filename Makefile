@@ -22,7 +22,7 @@ run: install
 	$(MAKE) --no-print-directory serve
 
 serve: install
-	@echo "promo: serving on http://127.0.0.1:8000 (API docs at /docs); Ctrl-C stops"
+	@echo "promo: serving on http://$${PROMO_BIND:-127.0.0.1:8000} (API docs at /docs); Ctrl-C stops"
 	$(BIN)/gunicorn -c config/gunicorn.conf.py
 
 ## The whole suite on SQLite.
