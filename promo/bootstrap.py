@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from promo.adapters.catalog_index import CatalogIndex
-from promo.adapters.database import WalCheckpointer, create_db_engine, create_session_factory
+from promo.adapters.database import WalCheckpointer, WriteGate, create_db_engine, create_session_factory
 from promo.adapters.stock_follower import StockFollower
 from promo.adapters.stock_view import StockView
 from promo.config import Settings, load_settings
@@ -24,10 +24,11 @@ class Runtime:
     engine: Engine
     session_factory: sessionmaker[Session]
     stock: StockContext
+    write_gate: WriteGate
     checkpointer: WalCheckpointer | None = None
 
     def unit_of_work(self, *, write: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, write=write)
+        return UnitOfWork(self.session_factory, write=write, gate=self.write_gate)
 
     def close(self) -> None:
         self.stock.follower.stop()
@@ -52,7 +53,8 @@ def bootstrap(settings: Settings | None = None, *, follow_stock: bool = False) -
         low_stock_threshold=settings.low_stock_threshold,
         max_wait_seconds=settings.stock_max_wait_ms / 1000,
     )
-    runtime = Runtime(settings=settings, engine=engine, session_factory=session_factory, stock=stock)
+    runtime = Runtime(settings=settings, engine=engine, session_factory=session_factory, stock=stock,
+                      write_gate=WriteGate.for_settings(settings))
     if follow_stock:
         stock.follower.start()
         if settings.is_sqlite:

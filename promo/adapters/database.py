@@ -1,7 +1,9 @@
 """Engines and sessions for SQLite (embedded) and PostgreSQL (production)."""
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -96,3 +98,43 @@ class WalCheckpointer:
                     connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
             except Exception as exc:  # a busy or missing database: try again next time
                 logging.getLogger("promo.database").debug("checkpoint skipped: %s", exc)
+
+
+class WriteGate:
+    """Queues writers to a SQLite file across threads and processes with a blocking
+    flock, held from before BEGIN IMMEDIATE until after COMMIT.
+
+    SQLite would serialise them anyway, but a writer that finds the database locked
+    sleeps in growing steps (its busy handler) and wakes late; a writer blocked here
+    wakes the moment the one before it is done. PostgreSQL needs no gate (row locks).
+    """
+
+    def __init__(self, path: str | None):
+        self.path = path
+        self._held = threading.local()
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> "WriteGate":
+        url = make_url(settings.database_url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            return cls(f"{url.database}.writegate")
+        return cls(None)
+
+    def acquire(self) -> None:
+        """Block until this thread may write; re-entrant within a thread."""
+        if self.path is None:
+            return
+        depth = getattr(self._held, "depth", 0)
+        if depth == 0:
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)   # its own open file each time: flock is per open file
+            self._held.fd = fd
+        self._held.depth = depth + 1
+
+    def release(self) -> None:
+        if self.path is None:
+            return
+        self._held.depth -= 1
+        if self._held.depth == 0:
+            os.close(self._held.fd)          # closing drops the lock
+            self._held.fd = None

@@ -5,7 +5,7 @@ from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from promo.adapters.database import WRITE_INTENT
+from promo.adapters.database import WRITE_INTENT, WriteGate
 from promo.adapters.repositories import (
     ApiKeyRepository,
     CustomerRepository,
@@ -24,13 +24,19 @@ class UnitOfWork:
 
     session: Session
 
-    def __init__(self, session_factory: sessionmaker[Session], *, write: bool = False):
+    def __init__(self, session_factory: sessionmaker[Session], *, write: bool = False,
+                 gate: WriteGate | None = None):
         self._session_factory = session_factory
         self._write = write
+        self._gate = gate if write else None
 
     def __enter__(self) -> "UnitOfWork":
         self.session = self._session_factory()
+        self._gate_held = False
         if self._write:
+            if self._gate is not None:
+                self._gate.acquire()
+                self._gate_held = True
             self.session.connection(execution_options={WRITE_INTENT: True})
         self.products = ProductRepository(self.session)
         self.locations = LocationRepository(self.session)
@@ -41,11 +47,20 @@ class UnitOfWork:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.session.rollback()
-        self.session.close()
+        try:
+            self.session.rollback()
+            self.session.close()
+        finally:
+            self._release_gate()
 
     def commit(self) -> None:
         self.session.commit()
+        self._release_gate()
+
+    def _release_gate(self) -> None:
+        if self._gate_held:
+            self._gate_held = False
+            self._gate.release()  # type: ignore[union-attr]
 
     def rollback(self) -> None:
         self.session.rollback()
