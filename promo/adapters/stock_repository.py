@@ -26,6 +26,15 @@ LOG_COLUMNS = ("seq", "product_id", "location_id", "type", "quantity", "reservat
                "refusal", "delta_on_hand", "delta_reserved", "delta_safety_stock", "delta_inbound", "inbound_id")
 
 
+def _utc(value: Any) -> dt.datetime | None:
+    """A stored UTCDateTime read past SQLAlchemy: naive UTC (ISO text on SQLite)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.timezone.utc)
+
+
 _EVENT_TIMES = frozenset({"expires_at", "eta", "occurred_at", "recorded_at"})
 
 
@@ -183,22 +192,25 @@ class StockRepository:
                 location_id=inbound.location_id, quantity=inbound.quantity, received=inbound.received,
                 eta=inbound.eta))
 
-    def consume_inbound(self, key: PositionKey, quantity: int) -> None:
+    def consume_inbound(self, key: PositionKey, quantity: int) -> dict[str, int]:
         """An unnamed receipt counts against the position's pending inbound, earliest ETA
-        first (the view follows the same rule)."""
+        first (the view follows the same rule). Returns what each inbound received, by id."""
         remaining = quantity
+        received: dict[str, int] = {}
         rows = self.session.execute(
-            select(StockInbound.seq, StockInbound.quantity - StockInbound.received)
+            select(StockInbound.seq, StockInbound.inbound_id, StockInbound.quantity - StockInbound.received)
             .where(StockInbound.product_id == key[0], StockInbound.location_id == key[1],
                    StockInbound.quantity > StockInbound.received, StockInbound.eta.is_not(None))
             .order_by(StockInbound.eta, StockInbound.seq)).all()
-        for seq, pending in rows:
+        for seq, inbound_id, pending in rows:
             if remaining <= 0:
                 break
             used = min(pending, remaining)
             self.session.execute(update(StockInbound).where(StockInbound.seq == seq)
                                  .values(received=StockInbound.received + used))
+            received[inbound_id] = used
             remaining -= used
+        return received
 
     def notify(self, last_seq: int) -> None:
         """Wake the other processes' views (PostgreSQL delivers it at commit)."""
@@ -211,10 +223,17 @@ class StockRepository:
     def last_seq(self) -> int:
         return self.session.scalar(select(StockSequence.last_seq).where(StockSequence.id == 1)) or 0
 
-    def events_after(self, seq: int, limit: int) -> list[Row[Any]]:
-        columns = [getattr(StockEvent, name) for name in LOG_COLUMNS]
-        return list(self.session.execute(
-            select(*columns).where(StockEvent.seq > seq).order_by(StockEvent.seq).limit(limit)))
+    def events_after(self, seq: int, limit: int) -> list[tuple[Any, ...]]:
+        """Logged events after ``seq`` (LOG_COLUMNS), read at driver speed: every process
+        reads every batch, so this is the view's hottest query."""
+        placeholder = "%s" if self.postgres else "?"
+        cursor = self.session.connection().connection.driver_connection.cursor()
+        cursor.execute(f"SELECT {', '.join(LOG_COLUMNS)} FROM stock_events WHERE seq > {placeholder} "
+                       f"ORDER BY seq LIMIT {placeholder}", (seq, limit))
+        rows = cursor.fetchall()
+        at = LOG_COLUMNS.index("expires_at"), LOG_COLUMNS.index("eta")
+        return [row if row[at[0]] is None and row[at[1]] is None else
+                tuple(_utc(value) if i in at else value for i, value in enumerate(row)) for row in rows]
 
     SNAPSHOT_COLUMNS = ("product_id", "location_id", "on_hand", "reserved", "safety_stock", "inbound")
 

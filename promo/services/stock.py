@@ -216,7 +216,10 @@ class _SideRecords:
             if (inbound.product_id, inbound.location_id) == (event.product_id, event.location_id):
                 self.repo.save_inbound(inbound, seq)
         elif inbound_delta < 0:
-            self.repo.consume_inbound((event.product_id, event.location_id), -inbound_delta)
+            used = self.repo.consume_inbound((event.product_id, event.location_id), -inbound_delta)
+            for inbound_id, quantity in used.items():
+                if inbound_id in self.inbounds:   # a later event of this batch names it: keep it current
+                    self.inbounds[inbound_id].received += quantity
 
     def flush(self) -> None:
         self.repo.add_reservations(list(self.opened.values()))
