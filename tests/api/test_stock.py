@@ -49,6 +49,10 @@ def stock_at(client, headers, sku: str, location: str, min_seq: int = 0) -> dict
     return next((p for p in body["locations"] if p["location"] == location), None)
 
 
+def ids_of(runtime, sku: str, location: str) -> tuple[int, int]:
+    return runtime.stock.catalog.product_ids([sku])[sku], runtime.stock.catalog.location_id(location)
+
+
 def positions_table(runtime) -> dict:
     with runtime.engine.connect() as connection:
         rows = connection.execute(text(
@@ -209,6 +213,33 @@ def test_inbound_shows_until_a_receipt_uses_it_up(client, admin, catalog):
 
     milk = stock_at(client, admin, "milk", "S1", result["last_seq"])
     assert (milk["on_hand"], milk["inbound"]) == (4, 2)
+
+
+def test_a_receipt_naming_its_inbound_uses_up_that_one_and_not_the_earliest(client, admin, catalog, runtime):
+    soon, later = (dt.datetime.now(UTC) + dt.timedelta(days=d) for d in (2, 6))
+    ingest(client, admin, ev("inbound", 4, event_id="early", eta=soon.isoformat()),
+           ev("inbound", 5, event_id="late", eta=later.isoformat()))
+
+    result = ingest(client, admin, ev("receipt", 3, inbound_id="late"))
+
+    assert stock_at(client, admin, "milk", "S1", result["last_seq"])["inbound"] == 6
+    assert [q for _, q in runtime.stock.view.next_inbound(*ids_of(runtime, "milk", "S1"))] == [4, 2]
+
+
+def test_unnamed_and_named_receipts_for_one_inbound_in_one_batch_count_it_once(client, admin, catalog, runtime):
+    eta = (dt.datetime.now(UTC) + dt.timedelta(days=3)).isoformat()
+    ingest(client, admin, ev("inbound", 5, event_id="n1", eta=eta))
+
+    # The unnamed receipt is taken for 3 of n1's 5; the named one then receives the other 2 (and more).
+    result = ingest(client, admin, ev("receipt", 3), ev("receipt", 4, inbound_id="n1"))
+
+    milk = stock_at(client, admin, "milk", "S1", result["last_seq"])
+    assert (milk["on_hand"], milk["inbound"]) == (7, 0)
+    assert client.get("/v1/admin/stock/verify", headers=admin).json["ok"] is True
+    # A process starting now (a fresh snapshot of the inbound table) sees nothing pending either.
+    runtime.stock.follower.load_snapshot()
+    assert runtime.stock.view.next_inbound(*ids_of(runtime, "milk", "S1")) == []
+    assert stock_at(client, admin, "milk", "S1", result["last_seq"])["inbound"] == 0
 
 
 def test_a_channel_key_may_read_stock_but_not_write_it(client, admin, catalog, headers_for, row_count):

@@ -2,7 +2,8 @@
 
     python stock_worker.py reserve DATABASE_URL SKU LOCATION PREFIX COUNT
         After printing "ready", waits for a line on stdin, then sends COUNT reservations of
-        one unit, each in its own batch, and prints {"applied": n, "refused": {reason: n}}.
+        one unit, each in its own batch, and prints {"applied": n, "refused": {reason: n},
+        "began": t, "ended": t} (time.monotonic(), comparable between processes).
     python stock_worker.py crash DATABASE_URL SKU LOCATION PREFIX COUNT
         Sends one batch of COUNT receipts and dies (os._exit) after the events were
         appended to the log but before the positions were saved and the batch committed;
@@ -11,7 +12,7 @@
         Starts a process with a followed stock view, prints {"ready": as_of_seq}, reads a
         sequence number from stdin, waits until its view reaches it and prints the view's
         positions as {"as_of_seq": n, "positions": [[product, location, on_hand, reserved,
-        safety_stock, inbound], ...]}.
+        safety_stock, inbound], ...], "inbound": [[product, location, eta, pending], ...]}.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ def event(event_id: str, sku: str, location: str, kind: str, quantity: int, **ex
 def reserve(runtime, sku: str, location: str, prefix: str, count: int) -> None:
     say("ready")
     sys.stdin.readline()
+    began = time.monotonic()    # the same clock in every process (CLOCK_MONOTONIC)
     applied, refused = 0, {}
     for i in range(count):
         rid = f"{prefix}-{i}"
@@ -50,7 +52,7 @@ def reserve(runtime, sku: str, location: str, prefix: str, count: int) -> None:
         for item in result["refused"]:
             refused[item["reason"]] = refused.get(item["reason"], 0) + 1
         applied += result["accepted"]
-    say({"applied": applied, "refused": refused})
+    say({"applied": applied, "refused": refused, "began": began, "ended": time.monotonic()})
 
 
 def crash(runtime, sku: str, location: str, prefix: str, count: int) -> None:
@@ -73,7 +75,10 @@ def follow(runtime) -> None:
     while runtime.stock.view.as_of_seq < target and time.monotonic() < deadline:
         runtime.stock.follower.wait_for(target, 1.0)
     seq, positions = runtime.stock.view.all_positions()
-    say({"as_of_seq": seq, "positions": [[*key, *row] for key, row in sorted(positions.items())]})
+    inbound = [[*key, eta.isoformat(), quantity] for key in sorted(positions)
+               for eta, quantity in runtime.stock.view.next_inbound(*key)]
+    say({"as_of_seq": seq, "positions": [[*key, *row] for key, row in sorted(positions.items())],
+         "inbound": inbound})
 
 
 def main(argv: list[str]) -> None:

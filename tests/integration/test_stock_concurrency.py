@@ -19,6 +19,7 @@ from sqlalchemy import text
 from promo.domain.errors import InvalidInput
 from promo.services import catalog
 from promo.services.stock import ingest_events, verify
+from tests.conftest import empty_all_tables
 
 WORKER = Path(__file__).with_name("stock_worker.py")
 PROJECT_ROOT = WORKER.parents[2]
@@ -220,6 +221,29 @@ def test_the_sequence_stays_gapless_under_concurrent_mixed_batches(shop):
     assert_agreement(shop)
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "design gap: the follower detects a log that went back (head below its seq) or has a gap, "
+    "but not one that was replaced and refilled past its seq between two polls; it then applies "
+    "the new history's tail on the old state for good (remembering the event_id at as_of_seq, "
+    "or an epoch in stock_sequence, would tell)"))
+def test_a_view_whose_log_was_replaced_and_refilled_between_two_polls_reloads(shop):
+    send(shop, *[event(f"old-{i}", "receipt", 1) for i in range(5)])
+    assert_agreement(shop)
+    shop.stock.follower.stop()   # hold the follower between two polls
+    empty_all_tables(shop.engine)   # the database restored from an empty (or older) backup
+    catalog.upsert_products(shop.unit_of_work(write=True), [
+        {"sku": f"p{i}", "name": f"P{i}", "price": 1.0, "currency": "USD"} for i in (1, 2, 3)])
+    catalog.upsert_locations(shop.unit_of_work(write=True), [
+        {"code": f"L{i}", "name": f"L{i}", "kind": "store", "channels": ["store"]} for i in (1, 2, 3)])
+    send(shop, *[event(f"new-{i}", "receipt", 2, sku="p2") for i in range(7)])
+
+    shop.stock.follower.catch_up()
+
+    seq, view = shop.stock.view.all_positions()
+    assert seq == 7
+    assert {key: row for key, row in view.items() if row != (0, 0, 0, 0)} == positions(shop)
+
+
 # --- processes ----------------------------------------------------------------------------
 
 def start_worker(*args: str) -> subprocess.Popen:
@@ -248,7 +272,7 @@ def finish(worker: subprocess.Popen) -> int:
 @pytest.mark.slow
 def test_processes_racing_for_the_last_units_never_reserve_more_than_there_is(shop, database_url):
     send(shop, event("stock-in", "receipt", 10))
-    workers = [start_worker("reserve", database_url, "p1", "L1", f"proc{n}", "15") for n in range(3)]
+    workers = [start_worker("reserve", database_url, "p1", "L1", f"proc{n}", "20") for n in range(3)]
     try:
         assert [read_line(w) for w in workers] == ["ready"] * 3
         for worker in workers:
@@ -259,18 +283,19 @@ def test_processes_racing_for_the_last_units_never_reserve_more_than_there_is(sh
         codes = [finish(w) for w in workers]
 
     assert codes == [0, 0, 0]
+    assert max(r["began"] for r in results) < min(r["ended"] for r in results)   # they did overlap
     assert sum(r["applied"] for r in results) == 10
-    assert sum(r["refused"].get("insufficient_stock", 0) for r in results) == 35
+    assert sum(r["refused"].get("insufficient_stock", 0) for r in results) == 50
     assert scalar(shop, "SELECT COUNT(*) FROM stock_reservations WHERE state = 'open'") == 10
     assert_agreement(shop)
     assert on_hand_and_reserved(shop) == (10, 10)
-    assert assert_gapless(shop) == 46
+    assert assert_gapless(shop) == 61
 
 
 @pytest.mark.slow
 def test_a_process_killed_mid_batch_leaves_all_of_it_or_nothing(shop, database_url):
-    send(shop, event("before-1", "receipt", 4), event("before-2", "inbound", 3, eta=dt.datetime(2030, 1, 1,
-                                                                                                 tzinfo=dt.timezone.utc)))
+    eta = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    send(shop, event("before-1", "receipt", 4), event("before-2", "inbound", 3, eta=eta))
     before = positions(shop)
 
     worker = start_worker("crash", database_url, "p1", "L1", "doomed", "2000")
@@ -297,15 +322,17 @@ def test_a_process_killed_mid_batch_leaves_all_of_it_or_nothing(shop, database_u
 def test_another_process_view_equals_the_database_at_rest(shop, database_url):
     soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
     send(shop, event("a1", "receipt", 10), event("a2", "receipt", 6, sku="p2", location="L2"),
-         reserve("a3", 3, reservation_id="r1"), event("a4", "inbound", 8, sku="p3", location="L3", eta=soon))
+         reserve("a3", 3, reservation_id="r1"), event("a4", "inbound", 8, sku="p3", location="L3", eta=soon),
+         event("a5", "inbound", 4, sku="p3", location="L3", eta=soon + dt.timedelta(days=1)))
     worker = start_worker("follow", database_url)
     try:
         ready = read_line(worker)
         # Written after its snapshot: it has to follow the log to see these.
         send(shop, event("b1", "sale", 2), event("b2", "release", 0, reservation_id="r1"),
-             reserve("b3", 2, sku="p2", location="L2", expires_at=soon), event("b4", "receipt", 5, sku="p3",
-                                                                                location="L3"),
-             reserve("b5", 50, sku="p2", location="L2"))
+             reserve("b3", 2, sku="p2", location="L2", expires_at=soon),
+             event("b4", "receipt", 5, sku="p3", location="L3"),                    # 5 of a4's 8
+             event("b5", "receipt", 1, sku="p3", location="L3", inbound_id="a5"),   # 1 of a5's 4
+             reserve("b6", 50, sku="p2", location="L2"))
         last = send(shop, event("c1", "count", 4, sku="p2", location="L2"), event("c2", "adjustment", -1),
                     event("c3", "safety_stock", 1, sku="p3", location="L3"))["last_seq"]
         worker.stdin.write(f"{last}\n")
@@ -315,9 +342,11 @@ def test_another_process_view_equals_the_database_at_rest(shop, database_url):
         code = finish(worker)
 
     assert code == 0
-    assert ready["ready"] == 4
-    assert seen["as_of_seq"] == last == 12
+    assert ready["ready"] == 5
+    assert seen["as_of_seq"] == last == 14
     theirs = {(p, l): tuple(rest) for p, l, *rest in seen["positions"] if tuple(rest) != (0, 0, 0, 0)}
     assert theirs == positions(shop)
-    assert theirs == {(1, 1): (7, 0, 0, 0), (2, 2): (4, 2, 0, 0), (3, 3): (5, 0, 1, 3)}
+    assert theirs == {(1, 1): (7, 0, 0, 0), (2, 2): (4, 2, 0, 0), (3, 3): (6, 0, 1, 6)}
+    their_inbound = [[p, l, dt.datetime.fromisoformat(eta), q] for p, l, eta, q in seen["inbound"]]
+    assert their_inbound == [[3, 3, soon, 3], [3, 3, soon + dt.timedelta(days=1), 3]]
     assert_agreement(shop)

@@ -29,7 +29,7 @@ BATCH_INTERVAL = dt.timedelta(minutes=1)    # each batch is applied this much la
 FACT_TYPES = ("sale", "receipt", "adjustment", "inbound")
 ALL_TYPES = ("sale", "receipt", "adjustment", "count", "reserve", "release", "inbound", "safety_stock")
 HOLD_TYPES = ("receipt", "reserve", "release", "sale")   # reservations competing, expiring, closing
-EXPECT_TYPES = ("inbound", "receipt", "receipt", "sale")  # inbound announced, received named and unnamed
+EXPECT_TYPES = ("inbound", "inbound", "receipt", "receipt", "sale")  # announced, received named or not
 
 PROPERTY_SETTINGS = settings(max_examples=50, deadline=None,
                              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -79,8 +79,10 @@ def stock_event(draw: st.DrawFn, types: tuple[str, ...] = ALL_TYPES, one_positio
 
 @st.composite
 def event_sequences(draw: st.DrawFn, types: tuple[str, ...] = ALL_TYPES, max_size: int = 30,
-                    one_position: bool = False, receipts_name: str = "some") -> list[dict[str, Any]]:
-    """Events with ids; about one in six repeats the id of an earlier event (with other contents).
+                    one_position: bool = False, receipts_name: str = "some",
+                    repeats: bool = True) -> list[dict[str, Any]]:
+    """Events with ids; with ``repeats``, about one in six repeats the id of an earlier event
+    (with other contents).
 
     Receipts name an inbound notice of the sequence (earlier or later, anywhere) when
     ``receipts_name`` is "some" and they drew so; with "all", every receipt names one at
@@ -88,14 +90,17 @@ def event_sequences(draw: st.DrawFn, types: tuple[str, ...] = ALL_TYPES, max_siz
     """
     events = draw(st.lists(stock_event(types, one_position), min_size=min(8, max_size), max_size=max_size))
     for index, event in enumerate(events):
-        repeat = index > 0 and draw(st.integers(0, 5)) == 0
+        repeat = repeats and index > 0 and draw(st.integers(0, 5)) == 0
         event["event_id"] = f"e{draw(st.integers(0, index - 1))}" if repeat else f"e{index}"
-    notices = [e for e in events if e["type"] == "inbound"]
-    for event in events:
+    notices = [(i, e) for i, e in enumerate(events) if e["type"] == "inbound"]
+    for index, event in enumerate(events):
         if event["type"] != "receipt" or not (event.pop("names_inbound") or receipts_name == "all"):
             continue
         here = (event["sku"], event["location"])
-        candidates = [n["event_id"] for n in notices if receipts_name != "all" or (n["sku"], n["location"]) == here]
+        if receipts_name == "all":
+            candidates = [n["event_id"] for _, n in notices if (n["sku"], n["location"]) == here]
+        else:  # mostly one announced before it, so that named and unnamed receipts meet
+            candidates = [n["event_id"] for i, n in notices if i < index] or [n["event_id"] for _, n in notices]
         event["inbound_id"] = draw(st.sampled_from(candidates)) if candidates else f"unannounced-{here[0]}-{here[1]}"
     return events
 
@@ -287,7 +292,7 @@ def assert_log_table_and_view_agree(runtime) -> dict[str, Any]:
 
 # --- the properties -----------------------------------------------------------------------
 
-@PROPERTY_SETTINGS
+@settings(PROPERTY_SETTINGS, max_examples=100)    # the heart of it; its interesting cases are rarer
 @given(data=st.data())
 def test_the_log_replayed_the_positions_table_and_the_view_always_agree(runtime, data):
     types = data.draw(st.sampled_from([ALL_TYPES, HOLD_TYPES, EXPECT_TYPES]), label="types")
@@ -347,8 +352,7 @@ def test_sending_any_prefix_again_changes_nothing(runtime, data):
 @given(data=st.data())
 def test_facts_arriving_in_any_order_give_the_same_on_hand(runtime, data):
     """Sales, receipts, adjustments and inbound notices in any order and any batches."""
-    events = data.draw(event_sequences(FACT_TYPES, max_size=20))
-    events = list({e["event_id"]: e for e in events}.values())   # one copy of each fact
+    events = data.draw(event_sequences(FACT_TYPES, max_size=20, repeats=False))   # one copy of each fact
     other_order = data.draw(st.permutations(events), label="other order")
     finals = []
     for order in (events, other_order):
@@ -369,8 +373,7 @@ def test_facts_arriving_in_any_order_give_the_same_on_hand(runtime, data):
 @given(data=st.data())
 def test_facts_whose_receipts_name_their_inbound_arriving_in_any_order_give_the_same_positions(runtime, data):
     """With every receipt naming the inbound it fulfils, inbound converges too."""
-    events = data.draw(event_sequences(FACT_TYPES, max_size=20, receipts_name="all"))
-    events = list({e["event_id"]: e for e in events}.values())
+    events = data.draw(event_sequences(FACT_TYPES, max_size=20, receipts_name="all", repeats=False))
     other_order = data.draw(st.permutations(events), label="other order")
     finals = []
     for order in (events, other_order):

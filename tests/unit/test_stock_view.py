@@ -29,7 +29,8 @@ def row(seq: int, product_id: int, location_id: int, kind: str, quantity: int, *
             on_hand, reserved, safety_stock, inbound, inbound_id)
 
 
-def loaded(*positions: tuple[int, int, int, int, int, int], reservations=(), inbound=(), as_of_seq: int = 10) -> StockView:
+def loaded(*positions: tuple[int, int, int, int, int, int], reservations=(), inbound=(),
+           as_of_seq: int = 10) -> StockView:
     view = StockView()
     view.load(arrays(*positions), reservations, inbound, as_of_seq)
     return view
