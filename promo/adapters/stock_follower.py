@@ -34,6 +34,7 @@ class StockFollower:
         self.on_applied = on_applied
         self.snapshots_loaded = 0
         self.last_caught_up = 0.0          # monotonic time the view last matched the log's head
+        self._anchor: str | None = None    # event_id at the view's sequence number
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._applied = threading.Condition()
@@ -80,6 +81,7 @@ class StockFollower:
                 session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             seq = repo.last_seq()
             self.view.load(repo.snapshot_arrays(), repo.open_reservations(), repo.pending_inbound(), seq)
+            self._anchor = repo.event_id_at(seq)
             session.rollback()
         self.snapshots_loaded += 1
         STOCK_SNAPSHOTS.inc()
@@ -91,8 +93,14 @@ class StockFollower:
             while True:
                 with self.session_factory() as session:
                     repo = StockRepository(session)
+                    if repo.postgres:  # the anchor and the rows from one snapshot of the log
+                        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+                    anchor = repo.event_id_at(self.view.as_of_seq)
                     rows = repo.events_after(self.view.as_of_seq, CATCH_UP_BATCH)
                     head = repo.last_seq() if not rows else None
+                if anchor != self._anchor:
+                    log.warning("stock log replaced below seq %s; reloading the snapshot", self.view.as_of_seq)
+                    break
                 if rows and rows[0][0] != self.view.as_of_seq + 1:
                     log.warning("stock log gap after seq %s; reloading the snapshot", self.view.as_of_seq)
                     break
@@ -104,6 +112,7 @@ class StockFollower:
                     return self.view.as_of_seq
                 before = self.view.as_of_seq
                 self.view.apply(rows)
+                self._anchor = rows[-1][-1]
                 if self.on_applied:
                     self.on_applied(len(rows), self.view.as_of_seq - before)
                 self._notify_waiters()

@@ -23,7 +23,8 @@ NOTIFY_CHANNEL = "promo_stock"
 
 # What a follower needs of each logged event, in this order.
 LOG_COLUMNS = ("seq", "product_id", "location_id", "type", "quantity", "reservation_id", "expires_at", "eta",
-               "refusal", "delta_on_hand", "delta_reserved", "delta_safety_stock", "delta_inbound", "inbound_id")
+               "refusal", "delta_on_hand", "delta_reserved", "delta_safety_stock", "delta_inbound", "inbound_id",
+               "event_id")
 
 
 def _utc(value: Any) -> dt.datetime | None:
@@ -219,6 +220,11 @@ class StockRepository:
                                  {"channel": NOTIFY_CHANNEL, "payload": str(last_seq)})
 
     # --- the read path ------------------------------------------------------------------
+
+    def event_id_at(self, seq: int) -> str | None:
+        """The event_id logged at ``seq``: what a follower checks to know its log is the
+        same log, not one that was replaced and refilled past its sequence number."""
+        return self.session.scalar(select(StockEvent.event_id).where(StockEvent.seq == seq)) if seq else None
 
     def last_seq(self) -> int:
         return self.session.scalar(select(StockSequence.last_seq).where(StockSequence.id == 1)) or 0

@@ -100,7 +100,7 @@ class StockView:
         with self._lock:
             self._add_many(keys, deltas)
             for (seq, product_id, location_id, kind, quantity, reservation_id, expires_at, eta, refusal,
-                 _, d_reserved, _, d_inbound, inbound_id) in applied:
+                 _, d_reserved, _, d_inbound, inbound_id) in (row[:14] for row in applied):
                 if kind == "reserve":
                     self._open_reservation(reservation_id, position_key(product_id, location_id), quantity, expires_at)
                 elif d_reserved < 0 and reservation_id:

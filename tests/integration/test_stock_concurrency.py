@@ -221,11 +221,6 @@ def test_the_sequence_stays_gapless_under_concurrent_mixed_batches(shop):
     assert_agreement(shop)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "design gap: the follower detects a log that went back (head below its seq) or has a gap, "
-    "but not one that was replaced and refilled past its seq between two polls; it then applies "
-    "the new history's tail on the old state for good (remembering the event_id at as_of_seq, "
-    "or an epoch in stock_sequence, would tell)"))
 def test_a_view_whose_log_was_replaced_and_refilled_between_two_polls_reloads(shop):
     send(shop, *[event(f"old-{i}", "receipt", 1) for i in range(5)])
     assert_agreement(shop)

@@ -10,7 +10,6 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings, target
 from hypothesis import strategies as st
 from sqlalchemy import text
