@@ -36,8 +36,8 @@ def promise(quantity: int, channel: str, stock: Sequence[SiteStock], today: dt.d
     """The best promise for ``quantity`` through ``channel``.
 
     In a store (``at_location``) what counts now is that store's shelf; when short, the
-    earliest of: another location serving the channel that has it all (today plus its
-    lead time), or that store's next inbound receipts. For web and mobile, the sum over
+    earliest of: any other location that has it all, store or warehouse (today plus its
+    lead time, the time to bring it over), or that store's next inbound receipts. For web and mobile, the sum over
     every location serving the channel counts now; when short, the inbound receipt that
     covers the shortfall, earliest first.
     """
