@@ -33,8 +33,10 @@ test: install
 test-pg: install
 	.ci/with-postgres $(BIN)/pytest -q
 
+## Benchmarks on SQLite (see docs/benchmarks.md for PostgreSQL and the figures).
 bench: install
 	$(BIN)/python bench/demo_load.py
+	$(BIN)/python bench/stock.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis
