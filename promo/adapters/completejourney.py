@@ -49,7 +49,7 @@ class CompleteJourney:
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) or pd.isna(value) else str(value)
+    return None if value is None or pd.isna(value) else str(value)
 
 
 def locations(data: CompleteJourney) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
 
 import psycopg
 from sqlalchemy import Engine
@@ -26,12 +25,11 @@ CATCH_UP_BATCH = 2_000
 
 class StockFollower:
     def __init__(self, engine: Engine, session_factory: sessionmaker[Session], view: StockView, *,
-                 poll_interval: float, on_applied: Callable[[int, int], None] | None = None):
+                 poll_interval: float):
         self.engine = engine
         self.session_factory = session_factory
         self.view = view
         self.poll_interval = poll_interval
-        self.on_applied = on_applied
         self.snapshots_loaded = 0
         self.last_caught_up = 0.0          # monotonic time the view last matched the log's head
         self._anchor: str | None = None    # event_id at the view's sequence number
@@ -110,11 +108,8 @@ class StockFollower:
                         break
                     self._caught_up()
                     return self.view.as_of_seq
-                before = self.view.as_of_seq
                 self.view.apply(rows)
                 self._anchor = rows[-1][-1]
-                if self.on_applied:
-                    self.on_applied(len(rows), self.view.as_of_seq - before)
                 self._notify_waiters()
         self.load_snapshot()
         return self.view.as_of_seq

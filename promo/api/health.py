@@ -1,8 +1,6 @@
 """Public operational endpoints: liveness, readiness, metrics, and the docs page's assets."""
 from __future__ import annotations
 
-from typing import Callable
-
 from flask import Blueprint, current_app, jsonify, send_from_directory
 from sqlalchemy import text
 
@@ -12,9 +10,8 @@ from promo.observability import metrics_response
 
 blueprint = Blueprint("operations", __name__)
 
-# A readiness check answers (ok, detail). Capabilities add their own (the stock view's lag,
-# for one) to app.extensions[READINESS_CHECKS].
-ReadinessCheck = Callable[[], tuple[bool, str]]
+# A readiness check is a callable answering (ok, detail). Capabilities add their own (the
+# stock view's lag, for one) to app.extensions[READINESS_CHECKS].
 READINESS_CHECKS = "promo.readiness_checks"
 
 
