@@ -8,9 +8,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from promo.adapters.catalog_index import CatalogIndex
 from promo.adapters.database import WalCheckpointer, WriteGate, create_db_engine, create_session_factory
+from promo.adapters.model_store import ModelStore
 from promo.adapters.stock_follower import StockFollower
 from promo.adapters.stock_view import StockView
 from promo.config import Settings, load_settings
+from promo.services.model_server import ModelServer
+from promo.services.recommendations import PopularityFallback
 from promo.services.signals import SignalBus
 from promo.services.stock import StockContext
 from promo.services.unit_of_work import UnitOfWork
@@ -25,12 +28,15 @@ class Runtime:
     session_factory: sessionmaker[Session]
     stock: StockContext
     write_gate: WriteGate
+    models: ModelServer
+    popularity: PopularityFallback = dataclasses.field(default_factory=PopularityFallback)
     checkpointer: WalCheckpointer | None = None
 
     def unit_of_work(self, *, write: bool = False) -> UnitOfWork:
         return UnitOfWork(self.session_factory, write=write, gate=self.write_gate)
 
     def close(self) -> None:
+        self.models.stop()
         self.stock.follower.stop()
         if self.checkpointer is not None:
             self.checkpointer.stop()
@@ -39,8 +45,8 @@ class Runtime:
 
 def bootstrap(settings: Settings | None = None, *, follow_stock: bool = False) -> Runtime:
     """Build the runtime; ``follow_stock`` loads the stock view and keeps it caught up,
-    and on SQLite checkpoints the WAL in the background (the web app does; one-shot
-    commands read the database instead)."""
+    keeps the active models loaded, and on SQLite checkpoints the WAL in the background
+    (the web app does; one-shot commands read the database instead)."""
     settings = settings or load_settings()
     engine = create_db_engine(settings)
     session_factory = create_session_factory(engine)
@@ -53,10 +59,13 @@ def bootstrap(settings: Settings | None = None, *, follow_stock: bool = False) -
         low_stock_threshold=settings.low_stock_threshold,
         max_wait_seconds=settings.stock_max_wait_ms / 1000,
     )
+    models = ModelServer(ModelStore(settings.model_dir), session_factory,
+                         check_interval=settings.model_check_interval_ms / 1000)
     runtime = Runtime(settings=settings, engine=engine, session_factory=session_factory, stock=stock,
-                      write_gate=WriteGate.for_settings(settings))
+                      write_gate=WriteGate.for_settings(settings), models=models)
     if follow_stock:
         stock.follower.start()
+        models.start()
         if settings.is_sqlite:
             runtime.checkpointer = WalCheckpointer(engine)
             runtime.checkpointer.start()

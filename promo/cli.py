@@ -1,4 +1,4 @@
-"""The `promo` command: database, API keys, demo data."""
+"""The `promo` command: database, API keys, demo data, stock checks, models."""
 from __future__ import annotations
 
 import datetime as dt
@@ -193,6 +193,89 @@ def demo_replay(ctx: _Context, from_week: int, speed: float, limit: int | None, 
 
     report = demo_data.replay(ctx.runtime, from_week=from_week, speed=speed, limit=limit, progress=not quiet)
     click.echo(report.summary())
+
+
+# --- models ---------------------------------------------------------------------------
+
+MODEL_CHOICE = click.Choice(["recommender", "response"])
+
+
+@cli.command("train")
+@click.option("--model", "names", type=MODEL_CHOICE, multiple=True,
+              help="Train only this model (repeatable); default: all.")
+@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Learn only from what happened before this date (YYYY-MM-DD).")
+@click.option("--no-activate", is_flag=True, help="Save the new versions without serving them.")
+@click.option("--if-missing", is_flag=True, help="Do nothing for a model that has an active version already.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@pass_context
+def train_command(ctx: _Context, names: tuple[str, ...], until: dt.datetime | None, no_activate: bool,
+                  if_missing: bool, quiet: bool) -> None:
+    """Train the recommender and the redemption-response model on the stored history."""
+    from tqdm import tqdm
+
+    from promo.services import training
+
+    names = names or training.MODEL_NAMES
+    if if_missing:
+        with ctx.runtime.unit_of_work() as uow:
+            active = uow.active_models.all()
+        names = tuple(name for name in names if name not in active)
+        if not names:
+            click.echo("every model has an active version; nothing trained (drop --if-missing to retrain)")
+            return
+    with tqdm(total=1 + len(names), desc="train", unit="step", disable=quiet,
+              bar_format="{desc}: {n}/{total} steps |{bar}| {elapsed} {postfix}") as bar:
+        bar.set_postfix_str("reading the history")
+        data = training.load_training_data(ctx.runtime, until.replace(tzinfo=dt.timezone.utc) if until else None)
+        bar.update(1)
+        trained = []
+        for name in names:
+            bar.set_postfix_str(f"fitting {name}")
+            trained += training.train(ctx.runtime, [name], activate=not no_activate, data=data)
+            bar.update(1)
+    for model in trained:
+        state = "active" if model.activated else "saved, not active"
+        click.echo(f"{model.name} {model.version}: fitted in {model.seconds:.1f}s on "
+                   f"{model.metadata.get('rows')} ({state})")
+
+
+@cli.group()
+def models() -> None:
+    """Trained model versions (artefacts under model_dir)."""
+
+
+@models.command("list")
+@pass_context
+def models_list(ctx: _Context) -> None:
+    """Every stored version, newest last; * marks the active one."""
+    from promo.services import training
+
+    listed = training.list_models(ctx.runtime)
+    if not listed:
+        click.echo(f"no models in {ctx.runtime.settings.model_dir}; run `promo train`")
+        return
+    for entry in listed:
+        mark = "*" if entry["active"] else " "
+        if entry.get("missing"):
+            click.echo(f"{mark} {entry['name']:<12} {entry['version']:<20} (active, but its files are missing)")
+            continue
+        window = entry.get("window") or {}
+        click.echo(f"{mark} {entry['name']:<12} {entry['version']:<20} trained {entry['trained_at']}  "
+                   f"data {window.get('from')} .. {window.get('until')}  {entry['rows']}")
+
+
+@models.command("activate")
+@click.argument("name", type=MODEL_CHOICE)
+@click.argument("version")
+@pass_context
+def models_activate(ctx: _Context, name: str, version: str) -> None:
+    """Serve VERSION of NAME; running workers switch within model_check_interval_ms."""
+    from promo.services import training
+
+    training.activate_version(ctx.runtime, name, version)
+    click.echo(f"{name} {version} is active; running workers switch to it within "
+               f"{ctx.runtime.settings.model_check_interval_ms} ms")
 
 
 # --- stock ----------------------------------------------------------------------------

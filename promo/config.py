@@ -40,6 +40,12 @@ class Settings:
     stock_max_lag_ms: int
     stock_max_wait_ms: int
     low_stock_threshold: int
+    segment_new_days: int
+    segment_lapsing_days: int
+    segment_loyal_min_visits: int
+    segment_loyal_visits_per_30_days: int
+    segment_big_basket_value: int
+    model_check_interval_ms: int
 
     @property
     def is_production(self) -> bool:
@@ -62,7 +68,9 @@ class Settings:
         if not self.database_url.startswith(("sqlite", "postgresql")):
             raise ConfigError("setting 'database_url' must be a sqlite:// or postgresql+psycopg:// URL")
         for name in ("max_request_bytes", "max_batch_items", "default_page_size", "max_page_size", "pool_size",
-                     "stock_poll_interval_ms", "stock_max_lag_ms"):
+                     "stock_poll_interval_ms", "stock_max_lag_ms", "segment_new_days", "segment_lapsing_days",
+                     "segment_loyal_min_visits", "segment_loyal_visits_per_30_days", "segment_big_basket_value",
+                     "model_check_interval_ms"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name!r} must be at least 1")
         if self.stock_max_wait_ms < 0 or self.low_stock_threshold < 0:

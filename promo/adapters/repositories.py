@@ -6,6 +6,7 @@ same order on PostgreSQL and cannot deadlock each other.
 """
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Table, func, select
@@ -13,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from promo.adapters.bulk import postgres_insert_new, rows_where_in, sqlite_insert
-from promo.adapters.orm import ApiKey, Customer, Interaction, Location, Product, utcnow
+from promo.adapters.orm import ActiveModel, ApiKey, Customer, Interaction, Location, Product, utcnow
 
 
 def _insert(session: Session, table: Table):  # type: ignore[no-untyped-def]
@@ -41,7 +42,7 @@ def insert_new_rows(session: Session, table: Table, rows: Sequence[dict[str, Any
     return set(session.scalars(stmt, rows).all())
 
 
-def _ids_by(session: Session, key_column: Any, id_column: Any, keys: Iterable[Any]) -> dict[Any, Any]:
+def ids_by(session: Session, key_column: Any, id_column: Any, keys: Iterable[Any]) -> dict[Any, Any]:
     """{key: id} for the keys that exist (``id_column`` may be any column to map to)."""
     return dict(rows_where_in(session, select(key_column, id_column), key_column, keys))
 
@@ -69,7 +70,7 @@ class ProductRepository:
         return list(self.session.scalars(query))
 
     def ids_for(self, skus: Iterable[str]) -> dict[str, int]:
-        return _ids_by(self.session, Product.sku, Product.id, skus)
+        return ids_by(self.session, Product.sku, Product.id, skus)
 
 
 class LocationRepository:
@@ -92,10 +93,10 @@ class LocationRepository:
         return list(self.session.scalars(query))
 
     def ids_for(self, codes: Iterable[str]) -> dict[str, int]:
-        return _ids_by(self.session, Location.code, Location.id, codes)
+        return ids_by(self.session, Location.code, Location.id, codes)
 
     def codes_by_id(self, ids: Iterable[int]) -> dict[int, str]:
-        return _ids_by(self.session, Location.id, Location.code, ids)
+        return ids_by(self.session, Location.id, Location.code, ids)
 
 
 class CustomerRepository:
@@ -116,7 +117,7 @@ class CustomerRepository:
         return list(self.session.scalars(query))
 
     def ids_for(self, external_ids: Iterable[str]) -> dict[str, int]:
-        return _ids_by(self.session, Customer.external_id, Customer.id, external_ids)
+        return ids_by(self.session, Customer.external_id, Customer.id, external_ids)
 
     def ensure(self, external_ids: Iterable[str]) -> dict[str, int]:
         """Ids of the given customers, creating the unknown ones with no attributes."""
@@ -141,7 +142,7 @@ class InteractionRepository:
     _PG_TYPES = {"event_id": "text", "customer_id": "integer", "product_id": "integer", "type": "text",
                  "quantity": "integer", "value": "numeric", "discount": "numeric", "coupon_discount": "numeric",
                  "channel": "text", "location_id": "integer", "occurred_at": "timestamp",
-                 "recorded_at": "timestamp"}
+                 "recorded_at": "timestamp", "recommendation_id": "text"}
 
     def add_new(self, rows: Sequence[dict[str, Any]]) -> int:
         """Store the interactions whose event_id is new; return how many were."""
@@ -150,6 +151,30 @@ class InteractionRepository:
         if self.session.get_bind().dialect.name == "postgresql":
             return postgres_insert_new(self.session, "interactions", rows, self._TIMES, "event_id", self._PG_TYPES)
         return sqlite_insert(self.session, "interactions", rows, self._TIMES, ignore_existing=True)
+
+    def newer_than(self, customer_id: int, since: dt.datetime | None, limit: int = 1000) -> list[tuple[Any, ...]]:
+        """The customer's latest interactions after ``since`` (all when None), newest
+        first: (product_id, type, quantity, occurred_at)."""
+        query = (select(Interaction.product_id, Interaction.type, Interaction.quantity, Interaction.occurred_at)
+                 .where(Interaction.customer_id == customer_id)
+                 .order_by(Interaction.occurred_at.desc()).limit(limit))
+        if since is not None:
+            query = query.where(Interaction.occurred_at > since)
+        return [tuple(row) for row in self.session.execute(query)]
+
+    def latest_purchase_at(self) -> dt.datetime | None:
+        return self.session.scalar(select(func.max(Interaction.occurred_at)).where(Interaction.type == "purchase"))
+
+    def popular_products(self, since: dt.datetime, *, location_id: int | None = None,
+                         limit: int = 1000) -> list[tuple[int, int]]:
+        """(product_id, purchases) of the most bought products since ``since``."""
+        purchases = func.count().label("purchases")
+        query = (select(Interaction.product_id, purchases)
+                 .where(Interaction.type == "purchase", Interaction.occurred_at >= since)
+                 .group_by(Interaction.product_id).order_by(purchases.desc(), Interaction.product_id).limit(limit))
+        if location_id is not None:
+            query = query.where(Interaction.location_id == location_id)
+        return [(product_id, count) for product_id, count in self.session.execute(query)]
 
     def count_for_customer(self, customer_id: int) -> int:
         return self.session.scalar(
@@ -171,3 +196,18 @@ class ApiKeyRepository:
 
     def all(self) -> list[ApiKey]:
         return list(self.session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)))
+
+
+class ActiveModelRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def version(self, name: str) -> str | None:
+        return self.session.scalar(select(ActiveModel.version).where(ActiveModel.name == name))
+
+    def all(self) -> dict[str, str]:
+        return {name: version for name, version in self.session.execute(select(ActiveModel.name, ActiveModel.version))}
+
+    def activate(self, name: str, version: str) -> None:
+        upsert_rows(self.session, ActiveModel.__table__,
+                    [{"name": name, "version": version, "activated_at": utcnow()}], "name")

@@ -228,6 +228,38 @@ class StockView:
             rows.update({k: v for k, v in self._recent.items() if (k & LOCATION_MASK) == location_id})
             return [self._state(k, rows[k]) for k in sorted(rows)]
 
+    def in_stock(self, product_ids: np.ndarray, location_ids: Iterable[int],
+                 now: dt.datetime | None = None) -> np.ndarray:
+        """For each product, whether any of ``location_ids`` has some available now.
+
+        Vectorised over products (recommendations check hundreds of candidates per
+        request); positions created since the last merge are looked up one by one.
+        """
+        products = np.asarray(product_ids, dtype=np.int64)
+        result = np.zeros(len(products), dtype=bool)
+        with self._lock:
+            self._expire_until((now or dt.datetime.now(dt.timezone.utc)).timestamp())
+            stored = self._keys
+            for location_id in location_ids:
+                keys = (products << LOCATION_BITS) | location_id
+                available = np.zeros(len(keys), dtype=np.int64)
+                if len(stored):
+                    index = np.minimum(np.searchsorted(stored, keys), len(stored) - 1)
+                    found = stored[index] == keys
+                    values = self._values
+                    available = np.where(found, values["on_hand"][index].astype(np.int64)
+                                         - values["reserved"][index] - values["safety_stock"][index], 0)
+                if self._recent:
+                    for i, key in enumerate(keys.tolist()):
+                        row = self._recent.get(key)
+                        if row is not None:
+                            available[i] = row[0] - row[1] - row[2]
+                if self._expired_by_key:
+                    for i, key in enumerate(keys.tolist()):
+                        available[i] += self._expired_by_key.get(key, 0)
+                result |= available > 0
+        return result
+
     def next_inbound(self, product_id: int, location_id: int) -> list[tuple[dt.datetime, int]]:
         with self._lock:
             return [(eta, pending) for eta, _, pending, _ in self._inbound.get(position_key(product_id, location_id), [])]

@@ -5,11 +5,23 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from promo.api.auth import requires
-from promo.api.context import uow
+from promo.api.context import runtime, uow
 from promo.api.pagination import limit_batch, page_args, page_body
-from promo.api.schemas import CustomerDetailSchema, CustomerPageSchema, CustomerSchema, PageQuerySchema, UpsertResultSchema
+from promo.api.schemas import (
+    CustomerDetailSchema,
+    CustomerPageSchema,
+    CustomerQuerySchema,
+    CustomerSchema,
+    RecommendationQuerySchema,
+    RecommendationsSchema,
+    UpsertResultSchema,
+)
 from promo.domain.access import Permission
-from promo.services import customers
+from promo.domain.profiles import ProfileConditions
+from promo.services import customers, recommendations
+from promo.services.profiles import segment_rules
+
+PROFILE_FILTERS = ("segment", "top_category", "min_visits", "min_spend", "max_days_since_purchase")
 
 blp = Blueprint("customers", __name__, url_prefix="/v1/customers", description="Customers")
 
@@ -24,12 +36,23 @@ class Customers(MethodView):
         return customers.upsert_customers(uow(write=True), limit_batch(items))
 
     @requires(Permission.CUSTOMER_READ)
-    @blp.arguments(PageQuerySchema, location="query")
+    @blp.arguments(CustomerQuerySchema, location="query")
     @blp.response(200, CustomerPageSchema)
     def get(self, args):
-        """List customers by id"""
+        """List customers by id, optionally only those whose profile meets conditions
+
+        The conditions are the targeting conditions campaigns use: every one given must
+        hold; repeated `segment` or `top_category` values mean any of them."""
         after, limit = page_args(args, "customers")
-        return page_body(customers.list_customers(uow(), after=after, limit=limit), "customers")
+        conditions = None
+        if any(name in args for name in PROFILE_FILTERS):
+            conditions = ProfileConditions.of(
+                segments=args.get("segment", ()), top_categories=args.get("top_category", ()),
+                min_visits=args.get("min_visits"), min_spend=args.get("min_spend"),
+                max_days_since_purchase=args.get("max_days_since_purchase"))
+        page = customers.list_customers(uow(), after=after, limit=limit, conditions=conditions,
+                                        rules=segment_rules(runtime().settings))
+        return page_body(page, "customers")
 
 
 @blp.route("/<string:customer_id>")
@@ -37,5 +60,21 @@ class CustomerById(MethodView):
     @requires(Permission.CUSTOMER_READ)
     @blp.response(200, CustomerDetailSchema)
     def get(self, customer_id):
-        """One customer"""
-        return customers.get_customer(uow(), customer_id)
+        """One customer, with the profile their history makes (segments, RFM, affinities, coupons)"""
+        return customers.get_customer(uow(), customer_id, segment_rules(runtime().settings))
+
+
+@blp.route("/<string:customer_id>/recommendations")
+class CustomerRecommendations(MethodView):
+    @requires(Permission.CHANNEL_SERVE)
+    @blp.arguments(RecommendationQuerySchema, location="query")
+    @blp.response(200, RecommendationsSchema)
+    def get(self, args, customer_id):
+        """Products to recommend to a customer, only those available now for the channel
+
+        Unknown customers get popular products, labelled `fallback_popular` (or
+        `popular_at_location`)."""
+        process = runtime()
+        return recommendations.recommend(uow(), process.stock, process.models, process.popularity, customer_id,
+                                         channel=args["channel"], location=args["location"],
+                                         limit=args["limit"], mode=args["mode"])

@@ -5,6 +5,8 @@ import datetime as dt
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from promo.domain.profiles import SEGMENT_MEANINGS, SEGMENTS
+
 CHANNELS = ("store", "web", "mobile")
 LOCATION_KINDS = ("store", "warehouse")
 INTERACTION_TYPES = ("view", "cart", "purchase")
@@ -94,12 +96,69 @@ class CustomerSchema(Schema):
     updated_at = AwareDateTime(dump_only=True)
 
 
+class CustomerQuerySchema(PageQuerySchema):
+    segment = fields.List(fields.String(validate=validate.OneOf(SEGMENTS)),
+                          metadata={"description": "only customers in one of these segments (repeatable)"})
+    top_category = fields.List(fields.String(validate=validate.Length(min=1, max=200)),
+                               metadata={"description": "only customers with one of these among their top categories"})
+    min_visits = fields.Integer(validate=validate.Range(min=0))
+    min_spend = fields.Float(validate=validate.Range(min=0), allow_nan=False)
+    max_days_since_purchase = fields.Float(validate=validate.Range(min=0), allow_nan=False)
+
+
+class RankedShareSchema(Schema):
+    name = fields.String()
+    spend = fields.Float()
+    share = fields.Float(allow_none=True, metadata={"description": "of the customer's total spend"})
+
+
+class CouponHistorySchema(Schema):
+    campaigns_targeted = fields.Integer()
+    redemptions = fields.Integer()
+    last_redemption_at = fields.DateTime(allow_none=True)
+    purchases_with_coupon_discount = fields.Integer()
+    coupon_discount = fields.Float()
+
+
+class LocationVisitsSchema(Schema):
+    location = fields.String(allow_none=True)
+    visits = fields.Integer()
+
+
+class ProfileSchema(Schema):
+    as_of = fields.DateTime(metadata={"description": "the reference time segments are judged at: the latest "
+                                                     "interaction the service has seen"})
+    segments = fields.List(fields.String(), metadata={"description": ", ".join(
+        f"{name}: {meaning}" for name, meaning in SEGMENT_MEANINGS.items())})
+    recency_days = fields.Float(allow_none=True)
+    frequency = fields.Dict(keys=fields.String(), values=fields.Float())
+    monetary = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
+    first_purchase_at = fields.DateTime(allow_none=True)
+    last_purchase_at = fields.DateTime(allow_none=True)
+    last_seen_at = fields.DateTime(allow_none=True)
+    home_store = fields.String(allow_none=True, metadata={"description": "the location visited most"})
+    top_locations = fields.List(fields.Nested(LocationVisitsSchema))
+    channel_mix = fields.Dict(keys=fields.String(), values=fields.Float(),
+                              metadata={"description": "share of visits per channel"})
+    top_categories = fields.List(fields.Nested(RankedShareSchema))
+    top_brands = fields.List(fields.Nested(RankedShareSchema))
+    coupons = fields.Nested(CouponHistorySchema)
+    browsing = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
 class CustomerDetailSchema(CustomerSchema):
     interaction_count = fields.Integer(dump_only=True)
+    profile = fields.Nested(ProfileSchema, allow_none=True, dump_only=True,
+                            metadata={"description": "null until the customer has any history"})
+
+
+class CustomerMatchSchema(CustomerSchema):
+    segments = fields.List(fields.String(), dump_only=True)
 
 
 class CustomerPageSchema(PageSchema):
-    items = fields.List(fields.Nested(CustomerSchema))
+    items = fields.List(fields.Nested(CustomerMatchSchema),
+                        metadata={"description": "with segments when the listing is filtered by profile"})
 
 
 class InteractionSchema(Schema):
@@ -118,6 +177,9 @@ class InteractionSchema(Schema):
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     location = fields.String(load_default=None, allow_none=True)
     occurred_at = AwareDateTime(required=True)
+    recommendation_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64),
+                                      metadata={"description": "the recommendation answer that led to this "
+                                                               "interaction, for attribution"})
 
     @validates_schema
     def _not_in_future(self, data, **kwargs):  # type: ignore[no-untyped-def]
@@ -296,3 +358,37 @@ class LowStockSchema(PageSchema):
     location = fields.String()
     as_of_seq = fields.Integer()
     items = fields.List(fields.Nested(LowStockItemSchema))
+
+
+class RecommendationQuerySchema(Schema):
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    location = fields.String(load_default=None, metadata={
+        "description": "required for channel=store; for web/mobile, only that location's stock counts"})
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+    mode = fields.String(load_default="repeat", validate=validate.OneOf(("repeat", "discovery")), metadata={
+        "description": "repeat: products the customer buys; discovery: products they never bought"})
+
+
+class RecommendedItemSchema(Schema):
+    sku = fields.String()
+    score = fields.Float()
+    reasons = fields.List(fields.String(), metadata={
+        "description": "bought_before, similar_to:<sku>, popular_at_location, fallback_popular"})
+
+
+class ServedModelSchema(Schema):
+    name = fields.String()
+    version = fields.String()
+
+
+class RecommendationsSchema(Schema):
+    recommendation_id = fields.String(metadata={"description": "cite it as recommendation_id on later interactions"})
+    customer = fields.String()
+    known_customer = fields.Boolean()
+    mode = fields.String()
+    channel = fields.String()
+    location = fields.String(allow_none=True)
+    model = fields.Nested(ServedModelSchema, allow_none=True,
+                          metadata={"description": "null while no model is trained: popularity is served"})
+    stock_as_of_seq = fields.Integer()
+    items = fields.List(fields.Nested(RecommendedItemSchema))

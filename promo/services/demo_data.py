@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from promo.adapters import completejourney
 from promo.bootstrap import Runtime
-from promo.services import catalog, customers, interactions, stock
+from promo.services import campaign_history, catalog, customers, interactions, profiles, stock
 
 # The largest batch each use case takes in one transaction; the API's default limit too.
 BATCH = 10_000
@@ -24,6 +24,10 @@ class DemoReport:
     customers: int = 0
     interactions_accepted: int = 0
     interactions_duplicate: int = 0
+    campaigns: int = 0
+    campaign_exposures: int = 0
+    redemptions: int = 0
+    profiles: int = 0
     stock_positions: int = 0
     stock_inbound: int = 0
     seconds: float = 0.0
@@ -33,7 +37,9 @@ class DemoReport:
             return "demo data: the database holds products already; nothing loaded (drop --if-empty to top it up)"
         return (f"demo data loaded in {self.seconds:.1f}s: {self.locations} locations, {self.products} products, "
                 f"{self.customers} customers, {self.interactions_accepted} new purchases "
-                f"({self.interactions_duplicate} already there); synthetic stock for {self.stock_positions} "
+                f"({self.interactions_duplicate} already there), {self.campaigns} past campaigns with "
+                f"{self.campaign_exposures} targeted households and {self.redemptions} new redemptions, "
+                f"{self.profiles} customer profiles; synthetic stock for {self.stock_positions} "
                 f"positions, {self.stock_inbound} inbound receipts")
 
 
@@ -71,10 +77,20 @@ def load_demo(runtime: Runtime, *, as_of: dt.datetime | None = None, if_empty: b
     with tqdm(total=len(purchases), desc="demo: purchases", unit="rows", disable=not progress,
               mininterval=0.5) as bar:
         for events in completejourney.purchase_events(purchases, BATCH):
-            result = interactions.record_interactions(runtime.unit_of_work(write=True), events)
+            result = interactions.record_interactions(runtime.unit_of_work(write=True), events,
+                                                      refresh_profiles=False)
             report.interactions_accepted += result["accepted"]
             report.interactions_duplicate += result["duplicates"]
             bar.update(len(events))
+
+    say("demo: campaign history (campaigns, targeted households, coupon products, redemptions)")
+    history = campaign_history.import_campaigns(runtime.unit_of_work(write=True),
+                                                completejourney.campaign_records(data, as_of))
+    report.campaigns, report.campaign_exposures = history.campaigns, history.exposures
+    report.redemptions = campaign_history.record_redemptions(
+        runtime.unit_of_work(write=True), completejourney.redemption_events(data, as_of),
+        refresh_profiles=False)["accepted"]
+    report.profiles = profiles.refresh_all(runtime, progress=progress)
 
     _load_synthetic_stock(runtime, purchases, report, progress)
     report.seconds = time.perf_counter() - started

@@ -8,11 +8,15 @@ from promo.domain.errors import InvalidInput
 from promo.services.unit_of_work import UnitOfWork
 
 
-def record_interactions(uow: UnitOfWork, events: Sequence[dict[str, Any]]) -> dict[str, int]:
+def record_interactions(uow: UnitOfWork, events: Sequence[dict[str, Any]], *,
+                        refresh_profiles: bool = True) -> dict[str, int]:
     """Store new interaction events, idempotent by ``event_id``; all or nothing.
 
     Unknown customers are created on the fly (a first visit is how most customers become
     known); unknown skus or locations are an error for that item and nothing is written.
+    The profiles of the customers concerned are recomputed in the same transaction, so a
+    profile never lags its history (bulk loaders pass ``refresh_profiles=False`` and
+    refresh everyone once at the end instead).
     """
     with uow:
         product_ids = uow.products.ids_for(event["sku"] for event in events)
@@ -37,8 +41,11 @@ def record_interactions(uow: UnitOfWork, events: Sequence[dict[str, Any]]) -> di
                 "channel": event["channel"],
                 "location_id": location_ids.get(event.get("location")),
                 "occurred_at": event["occurred_at"],
+                "recommendation_id": event.get("recommendation_id"),
             }
             for event in events
         ])
+        if refresh_profiles and accepted:
+            uow.profiles.refresh(customer_ids.values())
         uow.commit()
     return {"accepted": accepted, "duplicates": len(events) - accepted}

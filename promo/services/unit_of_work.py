@@ -5,8 +5,11 @@ from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from promo.adapters.campaign_repository import CampaignRepository
 from promo.adapters.database import WRITE_INTENT, WriteGate
+from promo.adapters.profile_repository import ProfileRepository
 from promo.adapters.repositories import (
+    ActiveModelRepository,
     ApiKeyRepository,
     CustomerRepository,
     InteractionRepository,
@@ -43,6 +46,9 @@ class UnitOfWork:
         self.customers = CustomerRepository(self.session)
         self.interactions = InteractionRepository(self.session)
         self.api_keys = ApiKeyRepository(self.session)
+        self.profiles = ProfileRepository(self.session)
+        self.campaigns = CampaignRepository(self.session)
+        self.active_models = ActiveModelRepository(self.session)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

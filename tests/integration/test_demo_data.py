@@ -22,6 +22,9 @@ def small_journey() -> completejourney.CompleteJourney:
         products=full.products[full.products["product_id"].isin(set(transactions["product_id"]))],
         demographics=full.demographics[full.demographics["household_id"].isin(households)],
         campaigns=full.campaigns[full.campaigns["household_id"].isin(households)],
+        campaign_descriptions=full.campaign_descriptions,
+        coupons=full.coupons[full.coupons["product_id"].isin(set(transactions["product_id"]))],
+        coupon_redemptions=full.coupon_redemptions[full.coupon_redemptions["household_id"].isin(households)],
     )
 
 

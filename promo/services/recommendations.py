@@ -1,0 +1,165 @@
+"""Per-customer product recommendations, checked against the live stock view.
+
+The active recommender model scores; the customer's interactions since the model's
+training data ends are read at request time and folded in, so what a customer did a
+moment ago already counts. Only products available now for the channel (and location)
+are returned. With no model yet, popular in-stock products are served, labelled so.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from promo.domain.errors import InvalidInput, NotFound
+from promo.ml.recommender import Recommendation
+from promo.services.model_server import RECOMMENDER, ModelServer
+from promo.services.stock import StockContext
+from promo.services.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+MODES = ("repeat", "discovery")
+# The customer's interactions since training that are folded in, newest first.
+FOLD_IN_LIMIT = 1000
+# Without a model: popularity over this many days before the latest purchase, refreshed
+# at most this often.
+FALLBACK_WINDOW_DAYS = 28
+FALLBACK_TTL_SECONDS = 300.0
+FALLBACK_POOL = 2000
+
+
+def _sites_for(stock: StockContext, channel: str, location: str | None) -> tuple[int | None, list[int]]:
+    """(the location's id or None, the locations whose stock counts for this request)."""
+    location_id = None
+    if location is not None:
+        location_id = stock.catalog.location_id(location)
+        if location_id is None:
+            raise NotFound(f"no location with code {location!r}")
+    if channel == "store":
+        if location_id is None:
+            raise InvalidInput("a store needs a location", {"location": ["required when channel is 'store'"]})
+        return location_id, [location_id]
+    serving = [site.location_id for site in stock.catalog.sites().values() if channel in site.channels]
+    if location_id is not None:
+        if location_id not in serving:
+            raise InvalidInput("that location does not serve this channel",
+                               {"location": [f"{location!r} does not serve channel {channel!r}"]})
+        return location_id, [location_id]
+    return None, serving
+
+
+def _recent_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame | None:
+    if not rows:
+        return None
+    product, kind, quantity, occurred = zip(*rows)
+    return pd.DataFrame({
+        "product": np.asarray(product, dtype=np.int64), "type": list(kind),
+        "quantity": np.asarray(quantity, dtype=np.int64),
+        "occurred_at": pd.to_datetime([t.astimezone(dt.timezone.utc).replace(tzinfo=None) for t in occurred]),
+    })
+
+
+class PopularityFallback:
+    """Popular products straight from the interaction history, for when no model exists."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[int | None, tuple[float, np.ndarray, np.ndarray]] = {}
+
+    def ranked(self, uow: UnitOfWork, location_id: int | None) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            found = self._cache.get(location_id)
+        if found and time.monotonic() - found[0] < FALLBACK_TTL_SECONDS:
+            return found[1], found[2]
+        latest = uow.interactions.latest_purchase_at()
+        rows: list[tuple[int, int]] = []
+        if latest is not None:
+            since = latest - dt.timedelta(days=FALLBACK_WINDOW_DAYS)
+            rows = uow.interactions.popular_products(since, location_id=location_id, limit=FALLBACK_POOL)
+        products = np.array([p for p, _ in rows], dtype=np.int64)
+        counts = np.array([c for _, c in rows], dtype=np.float64)
+        scores = counts / counts.max() if len(counts) else counts
+        with self._lock:
+            self._cache[location_id] = (time.monotonic(), products, scores)
+        return products, scores
+
+    def recommend(self, uow: UnitOfWork, location_id: int | None, limit: int,
+                  available: Any) -> list[Recommendation]:
+        if location_id is not None:
+            products, scores = self.ranked(uow, location_id)
+            keep = available(products) if len(products) else np.zeros(0, dtype=bool)
+            found = [Recommendation(int(p), float(s), (("popular_at_location", None),))
+                     for p, s in zip(products[keep][:limit], scores[keep][:limit])]
+            if len(found) >= limit:
+                return found
+        else:
+            found = []
+        products, scores = self.ranked(uow, None)
+        keep = available(products) if len(products) else np.zeros(0, dtype=bool)
+        seen = {r.product for r in found}
+        for product, score in zip(products[keep], scores[keep]):
+            if len(found) >= limit:
+                break
+            if int(product) not in seen:
+                found.append(Recommendation(int(product), float(score), (("fallback_popular", None),)))
+        return found
+
+
+def _render_reasons(reasons: Sequence[tuple[str, int | None]], stock: StockContext) -> list[str]:
+    return [f"{code}:{stock.catalog.sku(product)}" if product is not None else code for code, product in reasons]
+
+
+def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallback: PopularityFallback,
+              customer: str, *, channel: str, location: str | None = None, limit: int = 10,
+              mode: str = "repeat") -> dict[str, Any]:
+    """Up to ``limit`` products for ``customer``, in stock now for ``channel``/``location``.
+
+    ``mode`` "repeat" ranks what the customer buys; "discovery" only what they never
+    bought. Unknown customers get popular products (`fallback_popular`, or
+    `popular_at_location` when a location is given). Every answer carries a
+    recommendation_id that later interactions may cite.
+    """
+    if mode not in MODES:
+        raise InvalidInput("invalid mode", {"mode": [f"one of {', '.join(MODES)}"]})
+    location_id, site_ids = _sites_for(stock, channel, location)
+
+    def available(product_ids: np.ndarray) -> np.ndarray:
+        return stock.view.in_stock(product_ids, site_ids)
+
+    served = models.get(RECOMMENDER)
+    with uow:
+        customer_id = uow.customers.ids_for([customer]).get(customer)
+        if served is None:
+            items = fallback.recommend(uow, location_id, limit, available)
+        else:
+            model = served.estimator
+            since = pd.Timestamp(model.data_until_).to_pydatetime().replace(tzinfo=dt.timezone.utc)
+            recent = (_recent_frame(uow.interactions.newer_than(customer_id, since, FOLD_IN_LIMIT))
+                      if customer_id is not None else None)
+            items = model.recommend(customer_id, mode=mode, recent=recent, limit=limit,
+                                    location=location_id, available=available)
+    recommendation_id = f"rec-{uuid.uuid4().hex}"
+    answer = {
+        "recommendation_id": recommendation_id,
+        "customer": customer,
+        "known_customer": customer_id is not None,
+        "mode": mode,
+        "channel": channel,
+        "location": location,
+        "model": {"name": served.name, "version": served.version} if served else None,
+        "stock_as_of_seq": stock.view.as_of_seq,
+        "items": [{"sku": stock.catalog.sku(item.product), "score": round(float(item.score), 6),
+                   "reasons": _render_reasons(item.reasons, stock)} for item in items],
+    }
+    # The answer itself is the attribution record until campaigns store their own.
+    log.info("recommendation served", extra={"recommendation_id": recommendation_id, "customer": customer,
+                                             "mode": mode, "skus": [item["sku"] for item in answer["items"]],
+                                             "model_version": served.version if served else None})
+    return answer
