@@ -43,7 +43,9 @@ def main() -> None:
     try:
         cli(standalone_mode=True)
     except PromoError as exc:
-        click.echo(f"promo: {exc.message}", err=True)
+        details = [f"  {field}: {'; '.join(messages)}" for field, messages in getattr(exc, "errors", {}).items()
+                   if isinstance(messages, list)]
+        click.echo("\n".join([f"promo: {exc.message}", *details]), err=True)
         sys.exit(1)
 
 
@@ -238,6 +240,50 @@ def train_command(ctx: _Context, names: tuple[str, ...], until: dt.datetime | No
         state = "active" if model.activated else "saved, not active"
         click.echo(f"{model.name} {model.version}: fitted in {model.seconds:.1f}s on "
                    f"{model.metadata.get('rows')} ({state})")
+
+
+@cli.command("evaluate")
+@click.option("--cutoff", type=click.DateTime(formats=["%Y-%m-%d"]), default="2017-12-01", show_default=True,
+              help="Recommenders learn before this date and are judged on purchases after it.")
+@click.option("--response-cutoff", type=click.DateTime(formats=["%Y-%m-%d"]), default="2017-08-01",
+              show_default=True, help="The response model learns from campaigns ending before this date and is "
+                                      "judged on those starting after it.")
+@click.option("--k", type=click.IntRange(1, 100), default=10, show_default=True, help="Recommendations judged.")
+@click.option("--no-als", is_flag=True, help="Leave out implicit's ALS (needs `pip install promo[bench]`).")
+@click.option("--markdown", is_flag=True, help="Print the tables as Markdown (for docs/benchmarks.md).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@pass_context
+def evaluate_command(ctx: _Context, cutoff: dt.datetime, response_cutoff: dt.datetime, k: int, no_als: bool,
+                     markdown: bool, quiet: bool) -> None:
+    """Our recommender and response model against the baselines, on a time split."""
+    from functools import partial
+
+    from tqdm import tqdm
+
+    from promo.services import evaluation
+
+    say = (lambda _message: None) if quiet else (lambda message: click.echo(f"evaluate: {message}", err=True))
+    progress = None if quiet else partial(tqdm, unit="customers", mininterval=1.0, leave=False)
+    result = evaluation.evaluate(
+        ctx.runtime, cutoff=cutoff.replace(tzinfo=dt.timezone.utc),
+        response_cutoff=response_cutoff.replace(tzinfo=dt.timezone.utc), k=k, als=not no_als,
+        progress=progress, say=say)
+    if markdown:
+        click.echo(evaluation.as_markdown(result))
+    else:
+        with pd_display():
+            click.echo(result.recommender.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+            click.echo()
+            click.echo(result.response.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    shortfalls = result.shortfalls()
+    click.echo("\nours beats every baseline on every line" if not shortfalls
+               else "\nbaselines at or above ours:\n  " + "\n  ".join(shortfalls))
+
+
+def pd_display():  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    return pd.option_context("display.width", 200, "display.max_columns", 20)
 
 
 @cli.group()

@@ -1,0 +1,283 @@
+"""Training from the database, the model registry, serving recommendations over HTTP and
+switching versions in a running app: end to end on a small synthetic shop whose right
+answers are known."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+import numpy as np
+import pytest
+
+from promo.adapters.model_store import ArtefactError, ModelStore
+from promo.cli import cli
+from promo.domain.errors import InvalidInput
+from promo.services import campaign_history, catalog, interactions, stock, training
+
+DAY0 = dt.datetime(2024, 1, 1, 9, 0, tzinfo=dt.timezone.utc)
+POPULAR = [f"p{i}" for i in range(6)]
+PAIRED = [f"c{i:02d}" for i in range(12)]      # customers who buy a and b together
+
+
+def _purchase(event_id, customer, sku, day, location="S1"):
+    return {"event_id": event_id, "customer": customer, "sku": sku, "type": "purchase", "quantity": 1,
+            "value": 2.0, "channel": "store", "location": location,
+            "occurred_at": DAY0 + dt.timedelta(days=day, minutes=len(event_id))}
+
+
+@pytest.fixture
+def shop(runtime):
+    """Products x, y, a, b, popular p0..p5 and an out-of-stock 'gone'; two sites; a year of history."""
+    catalog.upsert_locations(runtime.unit_of_work(write=True), [
+        {"code": "S1", "name": "S1", "kind": "store", "channels": ["store"]},
+        {"code": "S2", "name": "S2", "kind": "store", "channels": ["store"]},
+        {"code": "WEB", "name": "Web", "kind": "warehouse", "channels": ["web", "mobile"]}])
+    skus = ["x", "y", "a", "b", "gone", *POPULAR]
+    catalog.upsert_products(runtime.unit_of_work(write=True), [
+        {"sku": sku, "name": sku, "price": 2.0, "currency": "USD", "category": "C"} for sku in skus])
+    now = dt.datetime.now(dt.timezone.utc)
+    counted = stock.ingest_events(runtime.unit_of_work(write=True), runtime.stock, [
+        {"event_id": f"count:{sku}:{site}", "sku": sku, "location": site, "type": "count",
+         "quantity": 0 if sku == "gone" else 50, "occurred_at": now}
+        for sku in skus for site in ("S1", "S2", "WEB")], now)
+    assert runtime.stock.follower.wait_for(counted["last_seq"], timeout=5)
+    events = [_purchase(f"x{week}", "only-x", "x", 7 * week) for week in range(20)]
+    for n, customer in enumerate(PAIRED):
+        for visit in range(3):
+            day = 3 * n + 20 * visit
+            events += [_purchase(f"{customer}-a{visit}", customer, "a", day),
+                       _purchase(f"{customer}-b{visit}", customer, "b", day)]
+    events += [_purchase(f"aonly{visit}", "a-only", "a", 10 + visit) for visit in range(3)]
+    for n in range(30):      # popular products, popular p0 first, bought by many
+        for rank, sku in enumerate(POPULAR):
+            if n % (rank + 1) == 0:
+                events.append(_purchase(f"pop{n}-{sku}", f"shopper{n}", sku, 100 + n))
+    events += [_purchase(f"s2pop{n}", f"s2-shopper{n}", "y", 120 + n, location="S2") for n in range(20)]
+    interactions.record_interactions(runtime.unit_of_work(write=True), events)
+    return events
+
+
+@pytest.fixture
+def campaigns(runtime, shop):
+    """A campaign on `a` targeting the pair buyers and others: the pair buyers redeemed."""
+    targeted = PAIRED + [f"shopper{n}" for n in range(12)]
+    campaign_history.import_campaigns(runtime.unit_of_work(write=True), [
+        {"code": f"k{n}", "name": f"k{n}", "type": "Type A", "skus": ["a"], "targeted": targeted,
+         "starts_at": DAY0 + dt.timedelta(days=60 + 10 * n), "ends_at": DAY0 + dt.timedelta(days=68 + 10 * n)}
+        for n in range(3)])
+    campaign_history.record_redemptions(runtime.unit_of_work(write=True), [
+        {"event_id": f"r{n}-{c}", "campaign": f"k{n}", "customer": c,
+         "redeemed_at": DAY0 + dt.timedelta(days=61 + 10 * n)}
+        for n in range(3) for c in PAIRED[: 8 + n]])
+
+
+@pytest.fixture
+def promo(cli_runner, database_url, runtime):
+    env = {"PROMO_DATABASE_URL": database_url, "PROMO_ENV": "test", "PROMO_LOG_LEVEL": "WARNING",
+           "PROMO_CONFIG": None, "PROMO_MODEL_DIR": runtime.settings.model_dir}
+    return lambda *args: cli_runner.invoke(cli, list(args), env=env)
+
+
+def recommend(client, headers, customer, **query):
+    query.setdefault("channel", "store")
+    if query["channel"] == "store":
+        query.setdefault("location", "S1")
+    response = client.get(f"/v1/customers/{customer}/recommendations", query_string=query, headers=headers)
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def skus(body):
+    return [item["sku"] for item in body["items"]]
+
+
+def wait_for_version(client, headers, version, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = recommend(client, headers, "only-x")
+        if body["model"] and body["model"]["version"] == version:
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"the app never served version {version}")
+
+
+# --- serving without a model -------------------------------------------------------------
+
+def test_without_a_model_customers_get_popular_in_stock_products_labelled_fallback(client, admin, shop):
+    body = recommend(client, admin, "only-x", channel="web", limit=3)
+
+    assert body["model"] is None
+    # Most bought over the last 28 days of history: y (20 times), p0 (19), p1 (10).
+    assert skus(body) == ["y", "p0", "p1"]
+    assert all(item["reasons"] == ["fallback_popular"] for item in body["items"])
+    assert body["recommendation_id"].startswith("rec-")
+
+
+def test_without_a_model_a_store_gets_its_own_best_sellers_first(client, admin, shop):
+    body = recommend(client, admin, "someone-new", channel="store", location="S2", limit=2)
+    assert skus(body)[0] == "y"
+    assert body["items"][0]["reasons"] == ["popular_at_location"]
+    assert body["known_customer"] is False
+
+
+# --- training and the registry ---------------------------------------------------------
+
+def test_promo_train_saves_and_activates_both_models_with_their_metadata(promo, shop, campaigns, runtime):
+    result = promo("train", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "recommender" in result.output and "response" in result.output
+
+    store = ModelStore(runtime.settings.model_dir)
+    for name in ("recommender", "response"):
+        (version,) = store.versions(name)
+        meta = json.loads((store.root / name / version / "metadata.json").read_text())
+        assert meta["name"] == name and meta["version"] == version
+        assert meta["training_window"]["until"].startswith("2024-")
+        assert set(meta["libraries"]) == {"numpy", "scipy", "pandas", "scikit-learn"}
+        assert meta["code_revision"] and meta["rows"]
+    assert json.loads((store.root / "response" / store.versions("response")[0] / "metadata.json")
+                      .read_text())["rows"]["campaigns"] == 3
+    listing = promo("models", "list")
+    assert listing.exit_code == 0
+    assert listing.output.count("*") == 2
+
+    again = promo("train", "--if-missing", "--quiet")
+    assert "nothing trained" in again.output
+    assert len(store.versions("recommender")) == 1
+
+
+def test_training_the_response_model_without_campaign_history_says_what_to_do(promo, shop):
+    result = promo("train", "--model", "response", "--quiet")
+    assert isinstance(result.exception, InvalidInput)
+    assert result.exception.message == "no ended campaign with an audience to learn from"
+
+
+def test_activating_a_version_that_does_not_exist_is_refused(promo, shop):
+    result = promo("models", "activate", "recommender", "20990101T000000Z")
+    assert isinstance(result.exception, InvalidInput)
+    assert "has no version '20990101T000000Z'" in result.exception.errors["version"][0]
+
+
+def test_the_store_round_trips_arrays_without_pickle_and_refuses_bad_names(tmp_path):
+    store = ModelStore(tmp_path)
+    arrays = {"weights": np.arange(6, dtype=np.float32).reshape(2, 3), "skus": np.array(["a", "bb"])}
+    store.save("demo", "v1", arrays, {"alpha": 0.5}, {"rows": 2})
+    loaded = store.load("demo", "v1")
+    assert np.array_equal(loaded.arrays["weights"], arrays["weights"])
+    assert loaded.arrays["skus"].tolist() == ["a", "bb"]
+    assert loaded.params == {"alpha": 0.5} and loaded.metadata["rows"] == 2
+    with pytest.raises(ArtefactError, match="object dtype"):
+        store.save("demo", "v2", {"bad": np.array([{"a": 1}], dtype=object)}, {}, {})
+    with pytest.raises(ArtefactError, match="invalid model version"):
+        store.load("demo", "../../etc")
+    with pytest.raises(ArtefactError, match="invalid model name"):
+        store.versions("Demo/..")
+    (tmp_path / "demo" / ".v3.partial").mkdir()
+    (tmp_path / "demo" / "v4").mkdir()         # incomplete: no files
+    assert store.versions("demo") == ["v1"]
+
+
+# --- serving a trained recommender ---------------------------------------------------------
+
+@pytest.fixture
+def trained(promo, shop, campaigns):
+    result = promo("train", "--model", "recommender", "--quiet")
+    assert result.exit_code == 0, result.output
+
+
+def test_repeat_mode_puts_what_the_customer_buys_first_and_discovery_never_does(client, admin, trained, runtime):
+    body = wait_for_version(client, admin, ModelStore(runtime.settings.model_dir).versions("recommender")[-1])
+    repeat = recommend(client, admin, "only-x", mode="repeat")
+    assert skus(repeat)[0] == "x"
+    assert repeat["items"][0]["reasons"][0] == "bought_before"
+    discovery = recommend(client, admin, "only-x", mode="discovery", limit=20)
+    assert "x" not in skus(discovery)
+    assert body["model"]["name"] == "recommender"
+
+
+def test_discovery_suggests_what_similar_customers_buy_with_the_reason(client, admin, trained, runtime):
+    wait_for_version(client, admin, ModelStore(runtime.settings.model_dir).versions("recommender")[-1])
+    body = recommend(client, admin, "a-only", mode="discovery", limit=3)
+    assert skus(body)[0] == "b"
+    assert "similar_to:a" in body["items"][0]["reasons"]
+
+
+def test_only_products_in_stock_for_the_channel_are_recommended(client, admin, trained, runtime):
+    wait_for_version(client, admin, ModelStore(runtime.settings.model_dir).versions("recommender")[-1])
+    now = dt.datetime.now(dt.timezone.utc)
+    seq = stock.ingest_events(runtime.unit_of_work(write=True), runtime.stock, [
+        {"event_id": "x-sold-out", "sku": "x", "location": "S1", "type": "count", "quantity": 0,
+         "occurred_at": now}], now)["last_seq"]
+    assert runtime.stock.follower.wait_for(seq, timeout=5)
+
+    assert "x" not in skus(recommend(client, admin, "only-x", channel="store", location="S1", limit=20))
+    assert skus(recommend(client, admin, "only-x", channel="store", location="S2"))[0] == "x"
+    assert skus(recommend(client, admin, "only-x", channel="web"))[0] == "x"
+    assert "gone" not in skus(recommend(client, admin, "anyone", channel="web", limit=20))
+
+
+def test_a_new_purchase_changes_the_recommendations_at_once_without_retraining(client, admin, trained, runtime):
+    wait_for_version(client, admin, ModelStore(runtime.settings.model_dir).versions("recommender")[-1])
+    assert "y" not in skus(recommend(client, admin, "only-x", mode="repeat", limit=20))
+    later = (DAY0 + dt.timedelta(days=400)).isoformat()
+    posted = client.post("/v1/interactions", headers=admin, json={"events": [
+        {"event_id": "fresh-y", "customer": "only-x", "sku": "y", "type": "purchase", "channel": "store",
+         "location": "S1", "occurred_at": later, "recommendation_id": "rec-test"}]})
+    assert posted.status_code == 200
+
+    assert "y" in skus(recommend(client, admin, "only-x", mode="repeat", limit=20))
+    assert "y" not in skus(recommend(client, admin, "only-x", mode="discovery", limit=20))
+
+
+def test_running_workers_switch_to_a_newly_activated_version(client, admin, promo, trained, runtime):
+    store = ModelStore(runtime.settings.model_dir)
+    first = store.versions("recommender")[-1]
+    wait_for_version(client, admin, first)
+    assert promo("train", "--model", "recommender", "--no-activate", "--quiet").exit_code == 0
+    second = store.versions("recommender")[-1]
+    assert second != first
+    assert recommend(client, admin, "only-x")["model"]["version"] == first
+
+    assert promo("models", "activate", "recommender", second).exit_code == 0
+    wait_for_version(client, admin, second)
+    assert promo("models", "activate", "recommender", first).exit_code == 0
+    wait_for_version(client, admin, first)
+
+
+def test_a_broken_artefact_keeps_the_previous_version_serving(client, admin, promo, trained, runtime):
+    store = ModelStore(runtime.settings.model_dir)
+    first = store.versions("recommender")[-1]
+    wait_for_version(client, admin, first)
+    assert promo("train", "--model", "recommender", "--no-activate", "--quiet").exit_code == 0
+    second = store.versions("recommender")[-1]
+    (store.root / "recommender" / second / "arrays.npz").write_bytes(b"not a zip")
+    assert promo("models", "activate", "recommender", second).exit_code == 0
+
+    time.sleep(0.5)   # several check intervals
+    body = recommend(client, admin, "only-x")
+    assert body["model"]["version"] == first and skus(body)[0] == "x"
+
+
+# --- errors --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("query, status, field", [
+    ({"channel": "store"}, 422, "location"),
+    ({"channel": "store", "location": "nowhere"}, 404, None),
+    ({"channel": "web", "location": "S1"}, 422, "location"),
+    ({"channel": "fax"}, 422, "channel"),
+    ({"channel": "web", "mode": "random"}, 422, "mode"),
+    ({"channel": "web", "limit": 0}, 422, "limit"),
+])
+def test_bad_recommendation_queries_are_clear_errors(client, admin, shop, query, status, field):
+    response = client.get("/v1/customers/only-x/recommendations", query_string=query, headers=admin)
+    assert response.status_code == status
+    if field:
+        assert any(field in errors for errors in response.json["errors"].values())
+
+
+def test_recommendations_need_a_channel_or_marketing_key(client, headers_for, shop):
+    url = "/v1/customers/only-x/recommendations?channel=web"
+    assert client.get(url).status_code == 401
+    assert client.get(url, headers=headers_for("inventory")).status_code == 403
+    assert client.get(url, headers=headers_for("channel")).status_code == 200
