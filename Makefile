@@ -14,10 +14,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Install, migrate, load the demo data (first time only), create demo keys, serve.
+## Install, migrate, load the demo data and train the models (first time only), create
+## demo keys, serve.
 run: install
 	$(PROMO) db upgrade
 	$(PROMO) demo load --if-empty
+	$(PROMO) train --if-missing
 	$(PROMO) keys demo
 	$(MAKE) --no-print-directory serve
 
@@ -37,6 +39,7 @@ test-pg: install
 bench: install
 	$(BIN)/python bench/demo_load.py
 	$(BIN)/python bench/stock.py
+	$(BIN)/python bench/personalisation.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -236,6 +236,7 @@ def train_command(ctx: _Context, names: tuple[str, ...], until: dt.datetime | No
             bar.set_postfix_str(f"fitting {name}")
             trained += training.train(ctx.runtime, [name], activate=not no_activate, data=data)
             bar.update(1)
+        bar.set_postfix_str("done")
     for model in trained:
         state = "active" if model.activated else "saved, not active"
         click.echo(f"{model.name} {model.version}: fitted in {model.seconds:.1f}s on "
