@@ -119,6 +119,9 @@ class CustomerRepository:
     def ids_for(self, external_ids: Iterable[str]) -> dict[str, int]:
         return ids_by(self.session, Customer.external_id, Customer.id, external_ids)
 
+    def external_ids(self, ids: Iterable[int]) -> dict[int, str]:
+        return ids_by(self.session, Customer.id, Customer.external_id, ids)
+
     def ensure(self, external_ids: Iterable[str]) -> dict[str, int]:
         """Ids of the given customers, creating the unknown ones with no attributes."""
         wanted = set(external_ids)

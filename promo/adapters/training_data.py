@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,9 @@ from sqlalchemy.orm import Session
 
 from promo.adapters.bulk import naive_utc, sqlite_time
 from promo.ml.frames import DEMOGRAPHIC_COLUMNS, check_columns
+
+# Bound parameters per statement on SQLite (its limit is 32,766 on current versions).
+SQLITE_IN_CHUNK = 5000
 
 
 def _frame(session: Session, sql: str, columns: list[str], params: tuple[Any, ...] = ()) -> pd.DataFrame:
@@ -45,14 +48,35 @@ def _epoch_ms(session: Session, column: str) -> str:
     return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000 AS BIGINT)"
 
 
-def read_history(session: Session, until: dt.datetime | None = None) -> pd.DataFrame:
-    """Every interaction that occurred before ``until`` (all when None), oldest first."""
-    marker = "?" if session.get_bind().dialect.name == "sqlite" else "%s"
-    where, params = ("", ()) if until is None else (f" WHERE occurred_at < {marker}", (_param(session, until),))
-    rows = session.connection().exec_driver_sql(
-        "SELECT customer_id, product_id, COALESCE(location_id, -1), type, quantity, COALESCE(value, 0), "
-        f"COALESCE(discount, 0), COALESCE(coupon_discount, 0), {_epoch_ms(session, 'occurred_at')} "
-        "FROM interactions" + where, params).fetchall()
+def _history_rows(session: Session, until: dt.datetime | None,
+                  customer_ids: Sequence[int] | None) -> list[tuple[Any, ...]]:
+    postgres = session.get_bind().dialect.name == "postgresql"
+    marker = "%s" if postgres else "?"
+    select = ("SELECT customer_id, product_id, COALESCE(location_id, -1), type, quantity, COALESCE(value, 0), "
+              f"COALESCE(discount, 0), COALESCE(coupon_discount, 0), {_epoch_ms(session, 'occurred_at')} "
+              "FROM interactions WHERE 1 = 1")
+    params: tuple[Any, ...] = ()
+    if until is not None:
+        select += f" AND occurred_at < {marker}"
+        params = (_param(session, until),)
+    run = session.connection().exec_driver_sql
+    if customer_ids is None:
+        return run(select, params).fetchall()
+    ids = sorted(set(int(c) for c in customer_ids))
+    if postgres:
+        return run(select + " AND customer_id = ANY(%s)", params + (ids,)).fetchall()
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(ids), SQLITE_IN_CHUNK):
+        chunk = ids[start:start + SQLITE_IN_CHUNK]
+        rows += run(select + f" AND customer_id IN ({', '.join('?' * len(chunk))})", params + tuple(chunk)).fetchall()
+    return rows
+
+
+def read_history(session: Session, until: dt.datetime | None = None,
+                 customer_ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """Every interaction that occurred before ``until`` (all when None), of the given
+    customers (all when None), oldest first."""
+    rows = _history_rows(session, until, customer_ids)
     columns = list(zip(*rows)) if rows else [()] * 9
     frame = pd.DataFrame({
         "customer": np.array(columns[0], dtype=np.int64),

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from promo.api import customers, interactions, locations, products, stock
+from promo.api import audiences, customers, interactions, locations, products, stock
 from promo.api.errors import PromoApi, register_error_handlers
 from promo.api.health import READINESS_CHECKS, blueprint as operations_blueprint, database_check, stock_view_check
 
-RESOURCES = (products.blp, locations.blp, customers.blp, interactions.blp, stock.blp)
+RESOURCES = (products.blp, locations.blp, customers.blp, interactions.blp, stock.blp, audiences.blp)
 
 API_SETTINGS = {
     "API_TITLE": "promo",

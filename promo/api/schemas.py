@@ -392,3 +392,30 @@ class RecommendationsSchema(Schema):
                           metadata={"description": "null while no model is trained: popularity is served"})
     stock_as_of_seq = fields.Integer()
     items = fields.List(fields.Nested(RecommendedItemSchema))
+
+
+class AudienceScoreRequestSchema(Schema):
+    skus = fields.List(ExternalId(), required=True, validate=validate.Length(min=1, max=100_000),
+                       metadata={"description": "the products the promotion discounts"})
+    campaign_type = fields.String(load_default=None, allow_none=True,
+                                  metadata={"description": "one the model learned (the demo's: Type A, B, C)"})
+    customers = fields.List(ExternalId(), load_default=None, allow_none=True, validate=validate.Length(min=1,
+                            max=100_000), metadata={"description": "default: every customer with a purchase"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=10_000),
+                           metadata={"description": "how many of the best customers to list"})
+
+
+class ScoredCustomerSchema(Schema):
+    id = fields.String()
+    probability = fields.Float(metadata={"description": "of redeeming if targeted"})
+    uplift = fields.Float(allow_none=True, metadata={
+        "description": "probability if targeted minus if not; null unless the model learned from holdouts"})
+
+
+class AudienceScoreSchema(Schema):
+    model = fields.Nested(ServedModelSchema)
+    as_of = fields.DateTime()
+    audience_size = fields.Integer()
+    expected_redemptions = fields.Float(metadata={"description": "the sum of the audience's probabilities"})
+    ranked_by = fields.String()
+    customers = fields.List(fields.Nested(ScoredCustomerSchema))

@@ -16,12 +16,17 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 FORMAT = "promo.response/1"
+
+
+# Largest standardised value a feature may take (in standard deviations of the training data).
+CLIP = 10.0
 
 
 def compress(values: np.ndarray) -> np.ndarray:
@@ -58,7 +63,8 @@ class LinearScorer:
         filled = np.where(missing, medians, compressed)
         means = filled.mean(axis=0)
         scales = filled.std(axis=0)
-        scales[scales == 0] = 1.0   # a constant column: leave it at 0 after centring
+        # A constant column (its std may come out as rounding noise): leave it at 0 after centring.
+        scales[scales < 1e-9] = 1.0
         if len(np.unique(y)) < 2:
             # One class only (a holdout where nobody redeemed): the smoothed rate is all there is.
             rate = (y.sum() + 0.5) / (len(y) + 1.0)
@@ -75,12 +81,14 @@ class LinearScorer:
         compressed = compress(matrix)
         missing = np.isnan(compressed)
         filled = np.where(missing, self.medians, compressed)
-        return np.hstack([(filled - self.means) / self.scales, missing[:, self.flagged].astype(float)])
+        # Clipped so a customer far outside the training range cannot swamp every other feature.
+        standardised = np.clip((filled - self.means) / self.scales, -CLIP, CLIP)
+        return np.hstack([standardised, missing[:, self.flagged].astype(float)])
 
     def probability(self, matrix: np.ndarray) -> np.ndarray:
         """P(redeem) for each row."""
         logit = self.design(matrix) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-logit))
+        return expit(logit)   # no overflow warning for large |logit|
 
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {f"{prefix}.{field.name}": np.asarray(getattr(self, field.name), dtype=np.int64 if

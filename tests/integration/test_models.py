@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from sqlalchemy import text
 
 from promo.adapters.model_store import ArtefactError, ModelStore
 from promo.cli import cli
@@ -281,3 +282,59 @@ def test_recommendations_need_a_channel_or_marketing_key(client, headers_for, sh
     assert client.get(url).status_code == 401
     assert client.get(url, headers=headers_for("inventory")).status_code == 403
     assert client.get(url, headers=headers_for("channel")).status_code == 200
+
+
+# --- the response model ranks audiences -----------------------------------------------------
+
+def score(client, headers, **body):
+    return client.post("/v1/audiences/score", json=body, headers=headers)
+
+
+def test_without_a_response_model_scoring_an_audience_is_a_409(client, admin, shop):
+    response = score(client, admin, skus=["a"])
+    assert response.status_code == 409
+    assert response.json["reason"] == "model_missing"
+
+
+def test_the_response_model_ranks_past_buyers_of_the_promoted_product_first(client, admin, promo, campaigns, runtime):
+    assert promo("train", "--model", "response", "--quiet").exit_code == 0
+    version = ModelStore(runtime.settings.model_dir).versions("response")[-1]
+    deadline = time.monotonic() + 10
+    while (score(client, admin, skus=["a"]).status_code != 200) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    response = score(client, admin, skus=["a"], campaign_type="Type A", limit=5)
+
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert body["model"] == {"name": "response", "version": version}
+    assert body["ranked_by"] == "probability"
+    assert all(entry["id"] in PAIRED + ["a-only"] for entry in body["customers"])
+    assert body["audience_size"] == len(purchasing_customers(runtime))
+    assert 0 < body["expected_redemptions"] < body["audience_size"]
+    some = score(client, admin, skus=["a"], customers=["only-x", "c00"]).json
+    assert [entry["id"] for entry in some["customers"]] == ["c00", "only-x"]
+    assert some["audience_size"] == 2
+
+
+def purchasing_customers(runtime):
+    with runtime.engine.connect() as connection:
+        return set(connection.execute(
+            text("SELECT DISTINCT customer_id FROM interactions WHERE type = 'purchase'")).scalars())
+
+
+def test_scoring_unknown_products_or_customers_is_a_422_naming_them(client, admin, promo, campaigns):
+    assert promo("train", "--model", "response", "--quiet").exit_code == 0
+    deadline = time.monotonic() + 10
+    while score(client, admin, skus=["a"]).status_code == 409 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    response = score(client, admin, skus=["a", "nope"], customers=["ghost"])
+    assert response.status_code == 422
+    assert response.json["errors"]["json"] == {"skus": ["unknown sku 'nope'"], "customers": ["unknown customer 'ghost'"]}
+    bad_type = score(client, admin, skus=["a"], campaign_type="Type Z")
+    assert bad_type.status_code == 422 and "campaign_type" in bad_type.json["errors"]["json"]
+
+
+def test_scoring_audiences_is_for_marketing(client, headers_for, shop):
+    assert score(client, headers_for("channel"), skus=["a"]).status_code == 403
+    assert score(client, headers_for("marketing"), skus=["a"]).status_code == 409
