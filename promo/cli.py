@@ -244,7 +244,7 @@ def train_command(ctx: _Context, names: tuple[str, ...], until: dt.datetime | No
 
 
 @cli.command("evaluate")
-@click.option("--cutoff", type=click.DateTime(formats=["%Y-%m-%d"]), default="2017-12-01", show_default=True,
+@click.option("--cutoff", type=click.DateTime(formats=["%Y-%m-%d"]), default="2017-11-01", show_default=True,
               help="Recommenders learn before this date and are judged on purchases after it.")
 @click.option("--response-cutoff", type=click.DateTime(formats=["%Y-%m-%d"]), default="2017-08-01",
               show_default=True, help="The response model learns from campaigns ending before this date and is "

@@ -1,0 +1,220 @@
+"""The product recommender on small histories whose right answers are known."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from promo.ml.frames import COLUMNS
+from promo.ml.recommender import Recommendation, Recommender
+
+START = pd.Timestamp("2024-01-01")
+
+# Product ids of the shop in these tests.
+MILK, BREAD, JAM, COFFEE, TEA, SOAP = 10, 20, 30, 40, 50, 60
+
+
+def history(*rows) -> pd.DataFrame:
+    """A history frame from (customer, product, day[, type[, location]]) tuples."""
+    records = []
+    for customer, product, day, *rest in rows:
+        kind = rest[0] if len(rest) > 0 else "purchase"
+        location = rest[1] if len(rest) > 1 else 1
+        records.append({"customer": customer, "product": product, "location": location,
+                        "type": kind, "quantity": 1, "value": 1.0, "discount": 0.0,
+                        "coupon_discount": 0.0,
+                        "occurred_at": START + pd.Timedelta(days=day)})
+    return pd.DataFrame(records, columns=list(COLUMNS["history"])).astype(
+        {"customer": "int64", "product": "int64", "location": "int64", "quantity": "int64",
+         "occurred_at": "datetime64[ns]"})
+
+
+def products_of(recommendations: list[Recommendation]) -> list[int]:
+    return [r.product for r in recommendations]
+
+
+@pytest.fixture(scope="module")
+def shop() -> pd.DataFrame:
+    """Bread and jam go together; coffee is popular on its own; customer 9 bought bread."""
+    rows = []
+    for customer in range(1, 6):             # bread-and-jam households
+        rows += [(customer, BREAD, day) for day in (1, 8, 15)]
+        rows += [(customer, JAM, day) for day in (1, 15)]
+    for customer in range(20, 30):           # coffee households, more of them
+        rows += [(customer, COFFEE, day) for day in (2, 9)]
+    rows += [(9, BREAD, 3), (9, BREAD, 10)]
+    rows += [(7, MILK, day) for day in range(0, 30, 3)]   # customer 7 only ever buys milk
+    rows += [(7, TEA, 5, "view")]
+    return history(*rows)
+
+
+@pytest.fixture(scope="module")
+def model(shop) -> Recommender:
+    return Recommender().fit(shop)
+
+
+def test_fit_returns_self_and_clone_gives_an_unfitted_copy(shop):
+    estimator = Recommender(half_life_days=30.0)
+    assert estimator.fit(shop) is estimator
+    copy = clone(estimator)
+    assert copy.get_params() == estimator.get_params()
+    assert not hasattr(copy, "products_")
+    assert estimator.data_until_ == np.datetime64(START + pd.Timedelta(days=27), "ns")
+    assert estimator.products_.dtype == np.int64
+
+
+def test_a_customer_who_only_buys_milk_gets_milk_first_in_repeat_and_never_in_discovery(model):
+    repeat = model.recommend(7, mode="repeat")
+    assert products_of(repeat) == [MILK]
+    assert repeat[0].reasons == (("bought_before", None),)
+
+    # Nobody else buys milk, so nothing is similar to it: the other bought products,
+    # most bought first (tea was only viewed, so it is not a purchase anybody made).
+    discovery = model.recommend(7, mode="discovery")
+    assert products_of(discovery) == [COFFEE, BREAD, JAM]
+    assert {r.reasons for r in discovery} == {(("fallback_popular", None),)}
+
+
+def test_views_are_not_purchases(model):
+    assert TEA not in products_of(model.recommend(7, mode="repeat"))
+    only_viewed = history((1, MILK, 0), (2, TEA, 0, "view"))
+    cold = Recommender().fit(only_viewed).recommend(2, mode="repeat")
+    assert [r.reasons for r in cold] == [(("fallback_popular", None),)]
+
+
+def test_products_bought_together_are_discovered_as_similar(model):
+    discovery = model.recommend(9, mode="discovery", limit=3)
+    assert discovery[0].product == JAM
+    assert discovery[0].reasons == (("similar_to", BREAD),)
+    # Coffee is more popular than jam, but nobody who buys bread buys it.
+    assert products_of(discovery).index(JAM) < products_of(discovery).index(COFFEE)
+    # Jam out of stock: the next best, never jam.
+    without_jam = model.recommend(9, mode="discovery", available=lambda ids: ids != JAM)
+    assert products_of(without_jam) == [p for p in products_of(discovery) if p != JAM]
+
+
+def test_recent_interactions_count_without_refitting(model):
+    # Customer 9 just bought coffee, after the data the model was fitted on.
+    recent = history((9, COFFEE, 40))
+    now = START + pd.Timedelta(days=41)
+    before_repeat = products_of(model.recommend(9, mode="repeat", now=now))
+    after_repeat = products_of(model.recommend(9, mode="repeat", recent=recent, now=now))
+    assert COFFEE not in before_repeat
+    assert set(after_repeat) == {BREAD, COFFEE}
+
+    before = products_of(model.recommend(9, mode="discovery", now=now))
+    after = products_of(model.recommend(9, mode="discovery", recent=recent, now=now))
+    assert COFFEE in before and COFFEE not in after
+
+
+def test_a_recent_purchase_drives_its_neighbours_up():
+    rows = [(c, TEA, 1) for c in range(1, 5)] + [(c, SOAP, 1) for c in range(1, 5)]
+    rows += [(c, COFFEE, 2) for c in range(10, 20)] + [(9, MILK, 3)]
+    model = Recommender().fit(history(*rows))
+    assert model.recommend(9, mode="discovery", limit=1)[0].product == COFFEE
+    recent = history((9, TEA, 10))
+    top = model.recommend(9, mode="discovery", recent=recent, limit=1)[0]
+    assert top == Recommendation(SOAP, top.score, (("similar_to", TEA),))
+
+
+def test_a_product_newer_than_the_model_can_be_bought_again(model):
+    recent = history((9, 999, 30))
+    repeat = products_of(model.recommend(9, mode="repeat", recent=recent))
+    assert 999 in repeat and BREAD in repeat
+    assert 999 not in products_of(model.recommend(9, mode="discovery", recent=recent))
+
+
+def test_recency_outweighs_an_old_habit():
+    rows = [(1, MILK, day) for day in (0, 1, 2)] + [(1, BREAD, day) for day in (400, 401)]
+    model = Recommender(half_life_days=60.0, repurchase_power=0.0).fit(history(*rows))
+    assert products_of(model.recommend(1, mode="repeat")) == [BREAD, MILK]
+
+
+def test_cold_customers_get_popular_products(shop):
+    rows = [(c, COFFEE, 1, "purchase", 1) for c in range(1, 8)]      # coffee at store 1
+    rows += [(c, TEA, 1, "purchase", 2) for c in range(10, 14)]      # tea at store 2
+    rows += [(c, SOAP, 1, "purchase", 2) for c in range(10, 12)]
+    model = Recommender().fit(history(*rows))
+
+    for customer in (None, 12345):
+        cold = model.recommend(customer, mode="discovery", limit=3)
+        assert products_of(cold) == [COFFEE, TEA, SOAP]
+        assert {r.reasons for r in cold} == {(("fallback_popular", None),)}
+        assert products_of(model.recommend(customer, mode="repeat", limit=1)) == [COFFEE]
+
+    at_store_2 = model.recommend(None, mode="discovery", limit=3, location=2)
+    assert products_of(at_store_2) == [TEA, SOAP, COFFEE]
+    assert [r.reasons[0][0] for r in at_store_2] == ["popular_at_location"] * 2 + \
+        ["fallback_popular"]
+    unknown_store = model.recommend(None, limit=1, location=99)
+    assert unknown_store[0].reasons == (("fallback_popular", None),)
+
+
+def test_available_filter_is_honoured_even_when_the_best_candidates_are_not():
+    products = np.arange(100, 160)
+    # Customer 1 bought product p (p - 99) times: the higher the id, the better in repeat.
+    rows = [(1, int(p), day) for p in products for day in range(int(p) - 99)]
+    rows += [(c, int(p), 1) for c in range(2, 6) for p in products[::3]]
+    model = Recommender(repurchase_power=0.0).fit(history(*rows))
+    calls: list[np.ndarray] = []
+
+    def available(ids: np.ndarray) -> np.ndarray:
+        calls.append(ids)
+        return ids < 130  # the 30 best repeat candidates are out of stock
+
+    repeat = model.recommend(1, mode="repeat", limit=5, available=available)
+    assert products_of(repeat) == [129, 128, 127, 126, 125]
+    assert all(ids.dtype == np.int64 for ids in calls)
+    assert 1 < len(calls) <= 6 and max(len(ids) for ids in calls) > 1
+
+    # Nothing is available: fewer results rather than unavailable ones.
+    assert model.recommend(1, mode="repeat", available=lambda ids: ids < 0) == []
+    cold = model.recommend(None, mode="discovery", limit=5, available=available)
+    assert len(cold) == 5 and all(r.product < 130 for r in cold)
+
+
+def test_discovery_fills_with_popular_products_when_candidates_run_out():
+    rows = [(1, MILK, 1), (1, BREAD, 1), (2, MILK, 1), (3, JAM, 1), (3, MILK, 2)]
+    model = Recommender().fit(history(*rows))
+    found = model.recommend(2, mode="discovery", limit=5)
+    assert set(products_of(found)) == {BREAD, JAM}
+    only_jam = model.recommend(2, mode="discovery", available=lambda ids: ids == JAM)
+    assert products_of(only_jam) == [JAM]
+
+
+def test_round_trip_through_npz_gives_identical_recommendations(model):
+    arrays, params = model.to_arrays()
+    assert all(array.dtype != object for array in arrays.values())
+    assert json.loads(json.dumps(params)) == params
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    buffer.seek(0)
+    with np.load(buffer, allow_pickle=False) as loaded:
+        restored = Recommender.from_arrays(loaded, params)
+    recent = history((9, COFFEE, 40))
+    for customer in (1, 7, 9, 25, None, 555):
+        for mode in ("repeat", "discovery"):
+            for kwargs in ({}, {"recent": recent, "now": START + pd.Timedelta(days=50)},
+                           {"location": 1, "available": lambda ids: ids != JAM}):
+                assert restored.recommend(customer, mode=mode, **kwargs) == \
+                    model.recommend(customer, mode=mode, **kwargs)
+    assert restored.get_params() == model.get_params()
+
+
+def test_products_missing_from_the_catalogue_are_ignored(shop):
+    catalogue = pd.DataFrame({"product": [BREAD, JAM, COFFEE, MILK], "sku": ["b", "j", "c", "m"],
+                              "category": None, "brand": None})
+    model = Recommender().fit(shop, catalogue)
+    assert TEA not in model.products_
+
+
+def test_bad_requests_are_refused(model, shop):
+    with pytest.raises(ValueError, match="mode"):
+        model.recommend(9, mode="surprise")
+    assert model.recommend(9, limit=0) == []
+    with pytest.raises(ValueError, match="lacks columns"):
+        Recommender().fit(shop.drop(columns=["occurred_at"]))
