@@ -88,6 +88,16 @@ def bench_train(url: str, model_dir: str) -> list[str]:
     ]
 
 
+class Pinned:
+    """Serves one given model (stands in for the process's ModelServer)."""
+
+    def __init__(self, served: Any):
+        self.served = served
+
+    def get(self, name: str) -> Any:
+        return self.served if name == self.served.name else None
+
+
 def timed(calls: Sequence[Callable[[], Any]]) -> list[float]:
     samples = []
     for call in calls:
@@ -102,20 +112,20 @@ def bench_score(url: str, model_dir: str, requests: int, seed: int) -> list[str]
 
     from promo.adapters.model_store import ModelStore
     from promo.services import recommendations, training
-    from promo.services.model_server import RECOMMENDER
+    from promo.services.model_server import BUILDERS, RECOMMENDER, ServedModel
 
     store = ModelStore(model_dir)
     runtime = runtime_for(url, model_dir)
     if not store.versions(RECOMMENDER):
         log("no recommender yet: training one")
-        training.train(runtime, [RECOMMENDER])
-    with runtime.unit_of_work() as uow:
-        active = uow.active_models.version(RECOMMENDER)
-    if active is None:
-        training.activate_version(runtime, RECOMMENDER, store.versions(RECOMMENDER)[-1])
-    runtime.models.refresh()
+        training.train(runtime, [RECOMMENDER], activate=False)
+    # The newest version in the bench's own store, pinned: the database's active_models
+    # row (which may name another model_dir) is left alone.
+    version = store.versions(RECOMMENDER)[-1]
+    artefact = store.load(RECOMMENDER, version)
+    served = ServedModel(RECOMMENDER, version, BUILDERS[RECOMMENDER](artefact), artefact.metadata)
+    pinned = Pinned(served)
     runtime.stock.follower.load_snapshot()
-    served = runtime.models.get(RECOMMENDER)
     model = served.estimator
     rng = random.Random(seed)
     sites = [site for site in runtime.stock.catalog.sites().values() if "store" in site.channels]
@@ -132,7 +142,7 @@ def bench_score(url: str, model_dir: str, requests: int, seed: int) -> list[str]
 
     def service_call(customer: int, mode: str, site: Any) -> Callable[[], Any]:
         return lambda: recommendations.recommend(
-            runtime.unit_of_work(), runtime.stock, runtime.models, runtime.popularity, external[customer],
+            runtime.unit_of_work(), runtime.stock, pinned, runtime.popularity, external[customer],
             channel="store", location=site.code, limit=10, mode=mode)
 
     fallback = recommendations.PopularityFallback()

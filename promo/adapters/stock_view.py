@@ -5,6 +5,11 @@ bits, location id in the low 24 bits): 8 bytes of key and four int32 columns, 24
 position. Positions first seen after the last merge wait in a small dict until the next
 merge. Open reservations with an expiry and pending inbound receipts, which are few, are
 kept in plain Python structures beside the arrays.
+
+For recommendations, which ask "which of these hundreds of products are in stock here?",
+the locations asked about recently also get an in-stock flag per product (a bool array
+indexed by product id, about 1 byte per product and location), built on first use and
+kept current as events apply and reservations expire.
 """
 from __future__ import annotations
 
@@ -16,11 +21,14 @@ import threading
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+from cachetools import LRUCache
 
 LOCATION_BITS = 24
 LOCATION_MASK = (1 << LOCATION_BITS) - 1
 MERGE_THRESHOLD = 4096
 COLUMNS = ("on_hand", "reserved", "safety_stock", "inbound")
+# Locations whose per-product in-stock flags are kept (least recently asked dropped first).
+IN_STOCK_LOCATIONS = 512
 
 
 def position_key(product_id: int, location_id: int) -> int:
@@ -62,6 +70,7 @@ class StockView:
         self._expired: dict[str, int] = {}                                  # id -> key of expired, still open
         self._expired_by_key: dict[int, int] = {}
         self._inbound: dict[int, list[list[Any]]] = {}                      # key -> [[eta, quantity], ...]
+        self._in_stock: LRUCache[int, np.ndarray] = LRUCache(maxsize=IN_STOCK_LOCATIONS)
         self.as_of_seq = 0
 
     # --- loading and applying -------------------------------------------------------------
@@ -83,6 +92,7 @@ class StockView:
             self._inbound = {}
             for product_id, location_id, eta, seq, pending, inbound_id in inbound:
                 self._add_inbound(position_key(product_id, location_id), eta, seq, pending, inbound_id)
+            self._in_stock.clear()
             self.as_of_seq = as_of_seq
 
     def apply(self, rows: Sequence[Sequence[Any]]) -> None:
@@ -99,6 +109,7 @@ class StockView:
         deltas = np.array([row[9:13] for row in applied], dtype=np.int64).reshape(-1, 4)
         with self._lock:
             self._add_many(keys, deltas)
+            self._refresh_in_stock(keys)
             for (seq, product_id, location_id, kind, quantity, reservation_id, expires_at, eta, refusal,
                  _, d_reserved, _, d_inbound, inbound_id) in (row[:14] for row in applied):
                 if kind == "reserve":
@@ -163,6 +174,7 @@ class StockView:
         if found and reservation_id in self._expired:
             key = self._expired.pop(reservation_id)
             self._expired_by_key[key] -= found[1]
+            self._refresh_in_stock(np.array([key], dtype=np.int64))
 
     def _add_inbound(self, key: int, eta: dt.datetime, seq: int, pending: int, inbound_id: str) -> None:
         # Ordered as the database orders them (eta, then seq), for the earliest-first rule.
@@ -183,12 +195,69 @@ class StockView:
     def _expire_until(self, now: float) -> None:
         """Reservations past their expiry stop counting; nothing is written anywhere."""
         heap = self._expiry_heap
+        changed = []
         while heap and heap[0][0] <= now:
             _, reservation_id = heapq.heappop(heap)
             found = self._reservations.get(reservation_id)
             if found and reservation_id not in self._expired:
                 self._expired[reservation_id] = found[0]
                 self._expired_by_key[found[0]] = self._expired_by_key.get(found[0], 0) + found[1]
+                changed.append(found[0])
+        if changed:
+            self._refresh_in_stock(np.array(changed, dtype=np.int64))
+
+    # --- in-stock flags per location ----------------------------------------------------
+
+    def _available_of(self, keys: np.ndarray) -> np.ndarray:
+        """Available quantity of each position key (0 for unknown ones); lock held."""
+        available = np.zeros(len(keys), dtype=np.int64)
+        stored = self._keys
+        if len(stored) and len(keys):
+            index = np.minimum(np.searchsorted(stored, keys), len(stored) - 1)
+            found = stored[index] == keys
+            values = self._values
+            available = np.where(found, values["on_hand"][index].astype(np.int64)
+                                 - values["reserved"][index] - values["safety_stock"][index], 0)
+        if self._recent or self._expired_by_key:
+            for i, key in enumerate(keys.tolist()):
+                row = self._recent.get(key)
+                if row is not None:
+                    available[i] = row[0] - row[1] - row[2]
+                available[i] += self._expired_by_key.get(key, 0)
+        return available
+
+    def _location_flags(self, location_id: int) -> np.ndarray:
+        """In-stock flag per product id at one location, built on first use; lock held."""
+        flags = self._in_stock.get(location_id)
+        if flags is None:
+            here = self._keys[(self._keys & LOCATION_MASK) == location_id]
+            recent = [key for key in self._recent if key & LOCATION_MASK == location_id]
+            keys = np.concatenate([here, np.array(recent, dtype=np.int64)])
+            products = keys >> LOCATION_BITS
+            flags = np.zeros(int(products.max()) + 1 if len(products) else 0, dtype=bool)
+            flags[products] = self._available_of(keys) > 0
+            self._in_stock[location_id] = flags
+        return flags
+
+    def _refresh_in_stock(self, keys: np.ndarray) -> None:
+        """Bring the flags of the cached locations up to date for these positions."""
+        if not self._in_stock or not len(keys):
+            return
+        locations = keys & LOCATION_MASK
+        cached = np.fromiter(self._in_stock.keys(), dtype=np.int64, count=len(self._in_stock))
+        touched = np.isin(locations, cached)
+        if not touched.any():
+            return
+        keys, locations = keys[touched], locations[touched]
+        in_stock = self._available_of(keys) > 0
+        for location_id in np.unique(locations).tolist():
+            here = locations == location_id
+            products = keys[here] >> LOCATION_BITS
+            flags = self._in_stock[location_id]
+            if products.max() >= len(flags):
+                flags = np.concatenate([flags, np.zeros(int(products.max()) + 1 - len(flags), dtype=bool)])
+                self._in_stock[location_id] = flags
+            flags[products] = in_stock[here]
 
     # --- reading --------------------------------------------------------------------------
 
@@ -230,34 +299,15 @@ class StockView:
 
     def in_stock(self, product_ids: np.ndarray, location_ids: Iterable[int],
                  now: dt.datetime | None = None) -> np.ndarray:
-        """For each product, whether any of ``location_ids`` has some available now.
-
-        Vectorised over products (recommendations check hundreds of candidates per
-        request); positions created since the last merge are looked up one by one.
-        """
+        """For each product, whether any of ``location_ids`` has some available now."""
         products = np.asarray(product_ids, dtype=np.int64)
         result = np.zeros(len(products), dtype=bool)
         with self._lock:
             self._expire_until((now or dt.datetime.now(dt.timezone.utc)).timestamp())
-            stored = self._keys
             for location_id in location_ids:
-                keys = (products << LOCATION_BITS) | location_id
-                available = np.zeros(len(keys), dtype=np.int64)
-                if len(stored):
-                    index = np.minimum(np.searchsorted(stored, keys), len(stored) - 1)
-                    found = stored[index] == keys
-                    values = self._values
-                    available = np.where(found, values["on_hand"][index].astype(np.int64)
-                                         - values["reserved"][index] - values["safety_stock"][index], 0)
-                if self._recent:
-                    for i, key in enumerate(keys.tolist()):
-                        row = self._recent.get(key)
-                        if row is not None:
-                            available[i] = row[0] - row[1] - row[2]
-                if self._expired_by_key:
-                    for i, key in enumerate(keys.tolist()):
-                        available[i] += self._expired_by_key.get(key, 0)
-                result |= available > 0
+                flags = self._location_flags(location_id)
+                inside = products < len(flags)
+                result[inside] |= flags[products[inside]]
         return result
 
     def next_inbound(self, product_id: int, location_id: int) -> list[tuple[dt.datetime, int]]:

@@ -305,7 +305,8 @@ class Recommender(BaseEstimator):
             Where the customer shops now: popular products come from there when it has data.
         available : callable, optional
             Given an int64 array of product ids, returns a bool array of those that may be
-            recommended (in stock, allowed). Called on batches of ranked candidates.
+            recommended (in stock, allowed). Called with arrays of candidates (all of them
+            at once, or popular ones in batches), never per product.
 
         Returns
         -------
@@ -587,51 +588,52 @@ class _Profile:
     extra_purchased: np.ndarray
 
 
+# Popular products examined per availability check when filling with popular ones.
+WALK_BATCH = 1024
+
+
 def _as_ns(moment) -> int:
     return int(pd.Timestamp(moment).as_unit("ns").value)
 
 
 def _best(scores: np.ndarray, limit: int, products: np.ndarray,
           available: Callable[[np.ndarray], np.ndarray] | None) -> list[int]:
-    """Positions of the ``limit`` best finite ``scores`` whose product is available.
+    """Positions of the ``limit`` best finite ``scores`` whose product is available, best
+    first (ties: lower position first).
 
-    Candidates are examined best first (ties: lower position first) in batches that double
-    in size, so ``available`` sees a few arrays, never one product at a time. ``scores`` is
-    consumed: examined entries are overwritten with -inf.
+    ``available`` is asked once, about every finite candidate (the stock view answers a
+    few thousand products in microseconds): walking the ranking in small batches would
+    cost more where the location stocks few of them. ``scores`` is consumed.
     """
-    chosen: list[int] = []
-    batch = limit if available is None else 2 * limit
-    while len(chosen) < limit:
-        if batch < len(scores):
-            boundary = scores[np.argpartition(-scores, batch - 1)[batch - 1]]
-            # Everything tied with the last of the batch joins it, so that ties are broken
-            # by position, not by where the partition happened to cut.
-            part = np.flatnonzero(scores >= boundary) if np.isfinite(boundary) \
-                else np.flatnonzero(np.isfinite(scores))
-        else:
-            part = np.flatnonzero(np.isfinite(scores))
-        if len(part) == 0:
-            break
-        part = part[np.lexsort((part, -scores[part]))]
-        scores[part] = -np.inf
-        if available is not None:
-            part = part[np.asarray(available(products[part]), dtype=bool)]
-        chosen += part[:limit - len(chosen)].tolist()
-        batch *= 2
-    return chosen
+    finite = np.flatnonzero(np.isfinite(scores))
+    if available is not None and len(finite):
+        unavailable = finite[~np.asarray(available(products[finite]), dtype=bool)]
+        scores[unavailable] = -np.inf
+        finite = np.setdiff1d(finite, unavailable, assume_unique=True)
+    if len(finite) > limit:
+        boundary = scores[finite[np.argpartition(-scores[finite], limit - 1)[limit - 1]]]
+        # Everything tied with the last kept joins, so ties are broken by position, not by
+        # where the partition happened to cut.
+        finite = finite[scores[finite] >= boundary]
+    ranked = finite[np.lexsort((finite, -scores[finite]))]
+    return ranked[:limit].tolist()
 
 
 def _walk(items: np.ndarray, limit: int, excluded: np.ndarray, products: np.ndarray,
           available: Callable[[np.ndarray], np.ndarray] | None) -> list[int]:
-    """Positions of the first ``limit`` of the ranked ``items`` not excluded and available."""
+    """Positions of the first ``limit`` of the ranked ``items`` not excluded and available.
+
+    The head of the ranking usually suffices; when it does not (a location that stocks
+    few of the popular products), the rest is checked in one call.
+    """
     chosen: list[int] = []
-    start, batch = 0, limit if available is None else 2 * limit
-    while len(chosen) < limit and start < len(items):
-        positions = np.arange(start, min(start + batch + len(excluded), len(items)))
-        start = int(positions[-1]) + 1
-        positions = positions[~np.isin(items[positions], excluded)]
+    head = limit if available is None else max(2 * limit, WALK_BATCH)
+    for positions in (np.arange(min(head + len(excluded), len(items))),
+                      np.arange(min(head + len(excluded), len(items)), len(items))):
         if available is not None and len(positions):
             positions = positions[np.asarray(available(products[items[positions]]), dtype=bool)]
+        positions = positions[~np.isin(items[positions], excluded)]
         chosen += positions[:limit - len(chosen)].tolist()
-        batch *= 2
+        if len(chosen) >= limit:
+            break
     return chosen

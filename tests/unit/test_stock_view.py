@@ -248,3 +248,65 @@ def test_a_receipt_naming_its_inbound_reduces_that_one_and_not_the_earliest():
     view.apply([row(11, 1, 1, "receipt", 3, on_hand=3, inbound=-3, inbound_id="late")])
 
     assert view.next_inbound(1, 1) == [(first, 4), (later, 2)]
+
+
+# --- in-stock flags (what recommendations ask) ---------------------------------------------
+
+def in_stock(view: StockView, products, locations, now=NOW) -> list[bool]:
+    return view.in_stock(np.array(products, dtype=np.int64), locations, now=now).tolist()
+
+
+def test_in_stock_answers_per_product_for_any_of_the_locations():
+    view = loaded((1, 1, 5, 0, 0, 0), (2, 1, 3, 1, 2, 0), (3, 1, 0, 0, 0, 9), (3, 2, 4, 0, 0, 0))
+
+    assert in_stock(view, [1, 2, 3, 4, 999_999], [1]) == [True, False, False, False, False]
+    assert in_stock(view, [1, 2, 3], [2]) == [False, False, True]
+    assert in_stock(view, [1, 2, 3], [1, 2]) == [True, False, True]
+    assert in_stock(view, [], [1]) == []
+
+
+def test_in_stock_follows_events_applied_after_the_location_was_first_asked_about():
+    view = loaded((1, 1, 5, 0, 0, 0), (2, 1, 0, 0, 0, 0), as_of_seq=10)
+    assert in_stock(view, [1, 2, 3], [1]) == [True, False, False]
+
+    view.apply([row(11, 1, 1, "sale", 5, on_hand=-5), row(12, 2, 1, "receipt", 4, on_hand=4),
+                row(13, 3, 1, "receipt", 1, on_hand=1),               # a position new since the snapshot
+                row(14, 70_000, 1, "receipt", 2, on_hand=2)])          # a product id beyond the flags so far
+    assert in_stock(view, [1, 2, 3, 70_000], [1]) == [False, True, True, True]
+
+    view.apply([row(15, 3, 1, "reserve", 1, reserved=1, reservation_id="r1")])
+    assert in_stock(view, [3], [1]) == [False]
+    view.apply([row(16, 3, 1, "release", 1, reserved=-1, reservation_id="r1")])
+    assert in_stock(view, [3], [1]) == [True]
+
+
+def test_an_expired_reservation_puts_the_product_back_in_stock():
+    later = NOW + dt.timedelta(minutes=10)
+    view = loaded((1, 1, 1, 0, 0, 0))
+    view.apply([row(11, 1, 1, "reserve", 1, reserved=1, reservation_id="r1", expires_at=NOW + dt.timedelta(minutes=5))])
+    assert in_stock(view, [1], [1], now=NOW) == [False]
+    assert in_stock(view, [1], [1], now=later) == [True]
+    # Closing the expired reservation changes nothing: it had stopped counting already.
+    view.apply([row(12, 1, 1, "release", 1, reserved=-1, reservation_id="r1")])
+    assert in_stock(view, [1], [1], now=later) == [True]
+
+
+def test_in_stock_agrees_with_positions_after_many_random_events():
+    rng = np.random.default_rng(3)
+    view = loaded(*[(p, l, int(rng.integers(0, 3)), 0, 0, 0) for p in range(1, 40) for l in (1, 2)])
+    assert len(in_stock(view, list(range(1, 40)), [1])) == 39           # flags for location 1 now exist
+    events = []
+    for seq in range(11, 11 + 3 * MERGE_THRESHOLD // 2):
+        product, location, delta = int(rng.integers(1, 60)), int(rng.integers(1, 3)), int(rng.integers(-2, 3))
+        events.append(row(seq, product, location, "adjustment", abs(delta), on_hand=delta))
+    view.apply(events)
+    for location in (1, 2):
+        expected = [view.position(p, location, now=NOW).available > 0 for p in range(1, 60)]
+        assert in_stock(view, list(range(1, 60)), [location]) == expected
+
+
+def test_a_new_snapshot_forgets_the_flags():
+    view = loaded((1, 1, 5, 0, 0, 0))
+    assert in_stock(view, [1], [1]) == [True]
+    view.load(arrays((1, 1, 0, 0, 0, 0)), (), (), 20)
+    assert in_stock(view, [1], [1]) == [False]
