@@ -438,7 +438,8 @@ class Recommender(BaseEstimator):
                                                ((POPULAR_AT_LOCATION, None),)) for i in picked]
             excluded = np.r_[excluded, items[picked]]
         if len(recommendations) < limit:
-            items = self.popular_order_
+            # Beyond the few thousand most bought, "popular" would mean nothing.
+            items = self.popular_order_[:POPULAR_POOL]
             picked = _walk(items, limit - len(recommendations), excluded, self.products_,
                            available)
             recommendations += [Recommendation(int(self.products_[items[i]]),
@@ -590,6 +591,8 @@ class _Profile:
 
 # Popular products examined per availability check when filling with popular ones.
 WALK_BATCH = 1024
+# How far down the global popularity ranking a fill with popular products may go.
+POPULAR_POOL = 5000
 
 
 def _as_ns(moment) -> int:
@@ -632,7 +635,8 @@ def _walk(items: np.ndarray, limit: int, excluded: np.ndarray, products: np.ndar
                       np.arange(min(head + len(excluded), len(items)), len(items))):
         if available is not None and len(positions):
             positions = positions[np.asarray(available(products[items[positions]]), dtype=bool)]
-        positions = positions[~np.isin(items[positions], excluded)]
+        if len(excluded):
+            positions = positions[~np.isin(items[positions], excluded)]
         chosen += positions[:limit - len(chosen)].tolist()
         if len(chosen) >= limit:
             break
