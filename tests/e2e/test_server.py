@@ -1,6 +1,7 @@
 """The service as `make run` starts it: gunicorn with two workers, real HTTP."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import socket
@@ -17,12 +18,13 @@ from sqlalchemy import create_engine
 from promo.adapters import migrations
 from promo.bootstrap import bootstrap
 from promo.config import load_settings
-from promo.services import api_keys
+from promo.services import api_keys, catalog, interactions, stock, training
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 
 pytestmark = pytest.mark.slow
+DAY = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.timezone.utc)
 
 
 def free_port() -> int:
@@ -31,9 +33,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(database_url: str, port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
+def start_server(database_url: str, port: int, tmp_path: Path, **settings: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PROMO_DATABASE_URL": database_url, "PROMO_BIND": f"127.0.0.1:{port}",
-           "PROMO_ENV": "test", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+           "PROMO_ENV": "test", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+           **{f"PROMO_{name.upper()}": value for name, value in settings.items()}}
     return subprocess.Popen([GUNICORN, "-c", "config/gunicorn.conf.py"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
@@ -129,3 +132,54 @@ def test_an_unmigrated_database_becomes_servable_after_promo_db_upgrade(tmp_path
         assert migrations.schema_problem(engine) is None
     finally:
         engine.dispose()
+
+
+def test_both_gunicorn_workers_switch_to_a_newly_activated_model_without_a_restart(app, database_url, tmp_path):
+    models = str(tmp_path / "models")
+    runtime = bootstrap(load_settings({"database_url": database_url, "env": "test", "model_dir": models}))
+    try:
+        _, key = api_keys.create_key(runtime.unit_of_work(write=True), name="e2e", role="channel")
+        catalog.upsert_locations(runtime.unit_of_work(write=True),
+                                 [{"code": "S1", "name": "S1", "kind": "store", "channels": ["store"]}])
+        catalog.upsert_products(runtime.unit_of_work(write=True),
+                                [{"sku": sku, "name": sku, "price": 1.0, "currency": "USD"} for sku in ("tea", "jam")])
+        stock.ingest_events(runtime.unit_of_work(write=True), runtime.stock, [
+            {"event_id": f"c-{sku}", "sku": sku, "location": "S1", "type": "count", "quantity": 9,
+             "occurred_at": DAY} for sku in ("tea", "jam")])
+        interactions.record_interactions(runtime.unit_of_work(write=True), [
+            {"event_id": f"p{day}", "customer": "ann", "sku": "tea", "type": "purchase", "channel": "store",
+             "location": "S1", "occurred_at": DAY - dt.timedelta(days=day)} for day in range(1, 20)])
+        (first,) = training.train(runtime, ["recommender"])
+        (second,) = training.train(runtime, ["recommender"], activate=False)
+    finally:
+        runtime.close()
+    port = free_port()
+    server = start_server(database_url, port, tmp_path, model_dir=models, model_check_interval_ms="200")
+
+    def served_versions(requests: int) -> set[str]:
+        versions = set()
+        for _ in range(requests):   # spread over both workers
+            status, body = call(port, "GET", "/v1/customers/ann/recommendations?channel=store&location=S1", key=key)
+            assert status == 200, body
+            answer = json.loads(body)
+            assert [item["sku"] for item in answer["items"]][:1] == ["tea"]
+            versions.add(answer["model"]["version"])
+        return versions
+
+    try:
+        wait_until_up(port, server)
+        deadline = time.monotonic() + 10
+        while served_versions(10) != {first.version} and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert served_versions(20) == {first.version}
+
+        runtime = bootstrap(load_settings({"database_url": database_url, "env": "test", "model_dir": models}))
+        training.activate_version(runtime, "recommender", second.version)
+        runtime.close()
+        deadline = time.monotonic() + 10
+        while served_versions(10) != {second.version} and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert served_versions(30) == {second.version}
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
