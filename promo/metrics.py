@@ -21,3 +21,11 @@ STOCK_VIEW_LAG = Gauge("promo_stock_view_lag_seconds", "Seconds since the stock 
 STOCK_VIEW_POSITIONS = Gauge("promo_stock_view_positions", "Positions held by the stock view",
                              multiprocess_mode="liveall")
 STOCK_SNAPSHOTS = Counter("promo_stock_view_snapshots_total", "Full snapshot loads of the stock view")
+
+RECOMMENDATIONS = Counter("promo_recommendations_total", "Recommendation answers, by mode and by what served them",
+                          ["mode", "source"])
+MODEL_LOAD_FAILURES = Counter("promo_model_load_failures_total", "Model versions that could not be loaded",
+                              ["name"])
+MODEL_SERVED_AT = Gauge("promo_model_trained_at_seconds",
+                        "When the model version this process serves was trained (Unix time)",
+                        ["name"], multiprocess_mode="liveall")

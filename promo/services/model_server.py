@@ -9,12 +9,14 @@ what it had (or the popularity fallback) and logs why.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import threading
 from typing import Any, Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from promo import metrics
 from promo.adapters.model_store import Artefact, ArtefactError, ModelStore
 from promo.adapters.repositories import ActiveModelRepository
 
@@ -74,11 +76,15 @@ class ModelServer:
                 model = ServedModel(name, version, BUILDERS[name](artefact), artefact.metadata)
             except (ArtefactError, ValueError, KeyError, OSError) as exc:
                 self._failed[name] = version
+                metrics.MODEL_LOAD_FAILURES.labels(name).inc()
                 log.error("cannot load model %s version %s; still serving %s: %s", name, version,
                           served.version if served else "the fallback", exc)
                 continue
             self._served = {**self._served, name: model}   # one reference swap: readers never see a mix
             self._failed.pop(name, None)
+            trained_at = model.metadata.get("trained_at")
+            if trained_at:
+                metrics.MODEL_SERVED_AT.labels(name).set(dt.datetime.fromisoformat(trained_at).timestamp())
             log.info("serving model %s version %s", name, version)
 
     def start(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from promo import metrics
 from promo.domain.errors import InvalidInput, NotFound
 from promo.ml.recommender import Recommendation
 from promo.services.model_server import RECOMMENDER, ModelServer
@@ -145,6 +146,7 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
                       if customer_id is not None else None)
             items = model.recommend(customer_id, mode=mode, recent=recent, limit=limit,
                                     location=location_id, available=available)
+    metrics.RECOMMENDATIONS.labels(mode, "model" if served else "fallback").inc()
     recommendation_id = f"rec-{uuid.uuid4().hex}"
     answer = {
         "recommendation_id": recommendation_id,

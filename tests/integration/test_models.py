@@ -113,6 +113,9 @@ def test_without_a_model_customers_get_popular_in_stock_products_labelled_fallba
     assert skus(body) == ["y", "p0", "p1"]
     assert all(item["reasons"] == ["fallback_popular"] for item in body["items"])
     assert body["recommendation_id"].startswith("rec-")
+    assert recommend(client, admin, "only-x", channel="web")["recommendation_id"] != body["recommendation_id"]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'promo_recommendations_total{mode="repeat",source="fallback"}' in metrics
 
 
 def test_without_a_model_a_store_gets_its_own_best_sellers_first(client, admin, shop):
@@ -229,6 +232,9 @@ def test_a_new_purchase_changes_the_recommendations_at_once_without_retraining(c
 
     assert "y" in skus(recommend(client, admin, "only-x", mode="repeat", limit=20))
     assert "y" not in skus(recommend(client, admin, "only-x", mode="discovery", limit=20))
+    with runtime.engine.connect() as connection:
+        assert connection.execute(text("SELECT recommendation_id FROM interactions WHERE event_id = 'fresh-y'")) \
+            .scalar_one() == "rec-test"
 
 
 def test_running_workers_switch_to_a_newly_activated_version(client, admin, promo, trained, runtime):
