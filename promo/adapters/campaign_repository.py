@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from promo.adapters.orm import Campaign, CampaignExposure, CampaignProduct, Redemption, utcnow
@@ -36,10 +36,6 @@ class CampaignRepository:
                 for customer_id, cohort in sorted(cohorts.items())]
         if rows:
             self.session.execute(CampaignExposure.__table__.insert(), rows)
-
-    def exposed_customers(self, campaign_id: int) -> list[int]:
-        return list(self.session.scalars(
-            select(CampaignExposure.customer_id).where(CampaignExposure.campaign_id == campaign_id)))
 
     def add_redemptions(self, rows: Sequence[dict[str, Any]]) -> set[str]:
         """Store the redemptions whose event_id is new; return those event ids."""

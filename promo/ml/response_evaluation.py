@@ -17,10 +17,6 @@ from promo.ml.frames import check_columns
 from promo.ml.response import ResponseModel
 from promo.ml.response_features import training_table
 
-# The split for the demo data (The Complete Journey, 2017): trains on the 14 campaigns that
-# ended by then (262 redeemers), tests on the 11 that start after it (13 to 23).
-DEMO_CUTOFF = pd.Timestamp("2017-08-01")
-
 # The baselines: one feature used as the score on its own.
 BASELINES = {"total_spend": "total_spend", "past_promoted_purchases": "promoted_purchases"}
 

@@ -80,7 +80,7 @@ def score_audience(runtime: "Runtime", *, skus: Sequence[str], campaign_type: st
         "model": {"name": served.name, "version": served.version},
         "as_of": starts_at.to_pydatetime().replace(tzinfo=dt.timezone.utc),
         "audience_size": len(ordered),
-        "expected_redemptions": round(float(probability.sum()), 2),
+        "expected_redemptions": round(model.expected_redemptions(X), 2) if len(ordered) else 0.0,
         "ranked_by": "uplift" if uplift is not None else "probability",
         "customers": [{"id": ordered[i][0], "probability": round(float(probability[i]), 6),
                        "uplift": None if uplift is None else round(float(uplift[i]), 6)} for i in rank],

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import pandas as pd
 
+from promo.domain.errors import InvalidInput
 from promo.services.training import TrainingData, load_training_data
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ RESPONSE_METRICS = ("roc_auc", "pr_auc")
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
-    recommender: pd.DataFrame     # mode, model, users, hit_rate, recall, ndcg
+    recommender: pd.DataFrame     # mode, model, users, hit_rate, recall, ndcg, fit_seconds
     response: pd.DataFrame        # scorer, roc_auc, pr_auc, counts
     recommender_cutoff: dt.datetime
     response_cutoff: dt.datetime
@@ -60,19 +61,24 @@ def evaluate(runtime: "Runtime", *, cutoff: dt.datetime, response_cutoff: dt.dat
              als: bool = True, data: TrainingData | None = None,
              progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
              say: Callable[[str], None] = lambda _message: None) -> Evaluation:
-    from promo.ml.ranking import evaluate_recommenders, split_by_time
-    from promo.ml.response_evaluation import evaluate_response
+    from promo.ml.ranking import compare_recommenders
+    from promo.ml.response_evaluation import evaluate_response, split_campaigns
 
     if data is None:
         say("reading the history from the database")
         data = load_training_data(runtime)
-    train, test = split_by_time(data.history, _naive(cutoff))
+    learn, judge = split_campaigns(data.campaigns, _naive(response_cutoff))
+    if not learn or not judge:
+        raise InvalidInput("the response cut-off leaves nothing to learn from or to judge", {"response_cutoff": [
+            f"{response_cutoff.date()} leaves {len(learn)} training and {len(judge)} test campaigns"]})
+    before = data.history["occurred_at"] < _naive(cutoff)
+    if before.all() or not before.any():
+        raise InvalidInput("the cut-off leaves nothing to learn from or to judge",
+                           {"cutoff": [f"{cutoff.date()} is outside the stored history"]})
     models = recommender_models(als)
-    for name, model in models.items():
-        say(f"fitting {name} on {len(train):,} interactions before {cutoff.date()}")
-        model.fit(train, data.products)
-    say(f"judging the recommenders on {len(test):,} interactions from {cutoff.date()}")
-    recommender = evaluate_recommenders(train, test, models, k=k, progress=progress)
+    say(f"recommenders: fitting {', '.join(models)} on the history before {cutoff.date()} and judging them after")
+    recommender = compare_recommenders(data.history, _naive(cutoff), models, k=k, products=data.products,
+                                       progress=progress)
     say(f"response model: campaigns ending before {response_cutoff.date()} against those starting after")
     response = evaluate_response(data.history, data.products, data.customers, data.campaigns,
                                  data.campaign_products, data.exposures, data.redemptions,

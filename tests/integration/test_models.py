@@ -14,7 +14,7 @@ from sqlalchemy import text
 from promo.adapters.model_store import ArtefactError, ModelStore
 from promo.cli import cli
 from promo.domain.errors import InvalidInput
-from promo.services import campaign_history, catalog, interactions, stock, training
+from promo.services import campaign_history, catalog, interactions, stock
 
 DAY0 = dt.datetime(2024, 1, 1, 9, 0, tzinfo=dt.timezone.utc)
 POPULAR = [f"p{i}" for i in range(6)]
@@ -344,3 +344,25 @@ def test_scoring_unknown_products_or_customers_is_a_422_naming_them(client, admi
 def test_scoring_audiences_is_for_marketing(client, headers_for, shop):
     assert score(client, headers_for("channel"), skus=["a"]).status_code == 403
     assert score(client, headers_for("marketing"), skus=["a"]).status_code == 409
+
+
+def test_promo_evaluate_prints_ours_against_every_baseline_on_a_time_split(promo, campaigns):
+    result = promo("evaluate", "--quiet", "--markdown", "--cutoff", "2024-04-10", "--response-cutoff", "2024-03-10")
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for mode in ("repeat", "discovery"):
+        assert {line.split("|")[2].strip() for line in lines if line.startswith(f"| {mode} |")} == \
+            {"**promo**", "popularity", "own_frequency", "implicit_als"}
+    assert [line.split("|")[1].strip() for line in lines if line.startswith("| ") and "ROC" not in line
+            and line.count("|") == 4] == ["**promo**", "total_spend", "past_promoted_purchases"]
+    assert "judged on the 2 campaigns starting after it" in result.output
+    assert "ours beats every baseline" in result.output or "baselines at or above ours" in result.output
+
+
+def test_promo_evaluate_refuses_a_cutoff_that_leaves_no_campaign_to_learn_from(promo, campaigns):
+    result = promo("evaluate", "--quiet", "--no-als", "--cutoff", "2024-04-10", "--response-cutoff", "2023-01-01")
+    assert isinstance(result.exception, InvalidInput)
+    assert result.exception.errors == {"response_cutoff": ["2023-01-01 leaves 0 training and 3 test campaigns"]}
+    result = promo("evaluate", "--quiet", "--no-als", "--cutoff", "2030-01-01", "--response-cutoff", "2024-03-10")
+    assert result.exception.errors == {"cutoff": ["2030-01-01 is outside the stored history"]}
