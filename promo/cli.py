@@ -10,7 +10,7 @@ import click
 from promo.bootstrap import Runtime, bootstrap
 from promo.config import ConfigError
 from promo.domain.access import Role
-from promo.domain.errors import PromoError
+from promo.domain.errors import InvalidInput, PromoError
 
 
 class _Context:
@@ -231,16 +231,24 @@ def train_command(ctx: _Context, names: tuple[str, ...], until: dt.datetime | No
         bar.set_postfix_str("reading the history")
         data = training.load_training_data(ctx.runtime, until.replace(tzinfo=dt.timezone.utc) if until else None)
         bar.update(1)
-        trained = []
+        trained, skipped = [], []
         for name in names:
             bar.set_postfix_str(f"fitting {name}")
-            trained += training.train(ctx.runtime, [name], activate=not no_activate, data=data)
+            try:
+                trained += training.train(ctx.runtime, [name], activate=not no_activate, data=data)
+            except InvalidInput as exc:   # e.g. no campaign history yet: the other model still trains
+                skipped.append(f"{name} not trained: {exc.message}")
             bar.update(1)
         bar.set_postfix_str("done")
     for model in trained:
         state = "active" if model.activated else "saved, not active"
         click.echo(f"{model.name} {model.version}: fitted in {model.seconds:.1f}s on "
                    f"{model.metadata.get('rows')} ({state})")
+    for message in skipped:
+        click.echo(message, err=True)
+    # `make run` trains --if-missing: a model the data cannot train yet must not stop the service.
+    if skipped and not if_missing:
+        sys.exit(1)
 
 
 @cli.command("evaluate")
@@ -272,19 +280,15 @@ def evaluate_command(ctx: _Context, cutoff: dt.datetime, response_cutoff: dt.dat
     if markdown:
         click.echo(evaluation.as_markdown(result))
     else:
-        with pd_display():
+        import pandas as pd
+
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
             click.echo(result.recommender.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
             click.echo()
             click.echo(result.response.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     shortfalls = result.shortfalls()
     click.echo("\nours beats every baseline on every line" if not shortfalls
                else "\nbaselines at or above ours:\n  " + "\n  ".join(shortfalls))
-
-
-def pd_display():  # type: ignore[no-untyped-def]
-    import pandas as pd
-
-    return pd.option_context("display.width", 200, "display.max_columns", 20)
 
 
 @cli.group()

@@ -151,10 +151,17 @@ def test_promo_train_saves_and_activates_both_models_with_their_metadata(promo, 
     assert len(store.versions("recommender")) == 1
 
 
-def test_training_the_response_model_without_campaign_history_says_what_to_do(promo, shop):
-    result = promo("train", "--model", "response", "--quiet")
-    assert isinstance(result.exception, InvalidInput)
-    assert result.exception.message == "no ended campaign with an audience to learn from"
+def test_without_campaign_history_the_recommender_still_trains_and_the_response_model_says_why_not(promo, shop,
+                                                                                                   runtime):
+    result = promo("train", "--quiet")
+    assert result.exit_code == 1
+    assert "response not trained: no ended campaign with an audience to learn from" in result.output
+    assert len(ModelStore(runtime.settings.model_dir).versions("recommender")) == 1
+
+    # As `make run` calls it: what can be trained is, and the service still starts.
+    again = promo("train", "--if-missing", "--quiet")
+    assert again.exit_code == 0 and "response not trained" in again.output
+    assert len(ModelStore(runtime.settings.model_dir).versions("recommender")) == 1
 
 
 def test_activating_a_version_that_does_not_exist_is_refused(promo, shop):
