@@ -373,3 +373,12 @@ def test_promo_evaluate_refuses_a_cutoff_that_leaves_no_campaign_to_learn_from(p
     assert result.exception.errors == {"response_cutoff": ["2023-01-01 leaves 0 training and 3 test campaigns"]}
     result = promo("evaluate", "--quiet", "--no-als", "--cutoff", "2030-01-01", "--response-cutoff", "2024-03-10")
     assert result.exception.errors == {"cutoff": ["2030-01-01 is outside the stored history"]}
+
+
+def test_train_until_learns_nothing_from_that_date_on(promo, shop, runtime):
+    assert promo("train", "--model", "recommender", "--until", "2024-02-15", "--quiet").exit_code == 0
+    store = ModelStore(runtime.settings.model_dir)
+    version = store.versions("recommender")[-1]
+    assert store.metadata("recommender", version)["training_window"]["until"] < "2024-02-15"
+    data_until = store.load("recommender", version).arrays["data_until"][()]
+    assert np.datetime64("2024-02-01") < data_until < np.datetime64("2024-02-15")
