@@ -242,8 +242,8 @@ def train_command(ctx: _Context, names: tuple[str, ...], until: dt.datetime | No
         bar.set_postfix_str("done")
     for model in trained:
         state = "active" if model.activated else "saved, not active"
-        click.echo(f"{model.name} {model.version}: fitted in {model.seconds:.1f}s on "
-                   f"{model.metadata.get('rows')} ({state})")
+        rows = ", ".join(f"{count:,} {what}" for what, count in (model.metadata.get("rows") or {}).items())
+        click.echo(f"{model.name} {model.version}: fitted in {model.seconds:.1f}s on {rows} ({state})")
     for message in skipped:
         click.echo(message, err=True)
     # `make run` trains --if-missing: a model the data cannot train yet must not stop the service.

@@ -125,14 +125,26 @@ class LocationVisitsSchema(Schema):
     visits = fields.Integer()
 
 
+class FrequencySchema(Schema):
+    visits = fields.Integer(metadata={"description": "distinct purchase times (baskets)"})
+    visits_per_30_days = fields.Float(metadata={"description": "since the first purchase (at least 30 days)"})
+
+
+class MonetarySchema(Schema):
+    spend = fields.Float()
+    average_basket = fields.Float(allow_none=True)
+    items = fields.Integer()
+    discount = fields.Float(metadata={"description": "retail discount received"})
+
+
 class ProfileSchema(Schema):
     as_of = fields.DateTime(metadata={"description": "the reference time segments are judged at: the latest "
                                                      "interaction the service has seen"})
     segments = fields.List(fields.String(), metadata={"description": ", ".join(
         f"{name}: {meaning}" for name, meaning in SEGMENT_MEANINGS.items())})
     recency_days = fields.Float(allow_none=True)
-    frequency = fields.Dict(keys=fields.String(), values=fields.Float())
-    monetary = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
+    frequency = fields.Nested(FrequencySchema)
+    monetary = fields.Nested(MonetarySchema)
     first_purchase_at = fields.DateTime(allow_none=True)
     last_purchase_at = fields.DateTime(allow_none=True)
     last_seen_at = fields.DateTime(allow_none=True)
