@@ -75,9 +75,20 @@ class ProfileRepository:
         return list(self.session.scalars(select(Customer.id).order_by(Customer.id)))
 
     def refresh(self, customer_ids: Iterable[int]) -> int:
-        """Recompute the profiles of these customers; return how many were written."""
+        """Recompute the profiles of these customers; return how many were written.
+
+        On PostgreSQL the customers' rows are locked first (in id order, FOR NO KEY
+        UPDATE, which the foreign-key checks of concurrent inserts do not conflict with):
+        two transactions adding history for the same customer then refresh one after the
+        other, and the second one reads the first one's rows. Without the lock each would
+        read only its own uncommitted rows and the last to commit would win, short of the
+        other's. (SQLite writers are serialised already.)
+        """
         ids = sorted(set(customer_ids))
         for chunk in _chunks(ids, REFRESH_CHUNK):
+            if self.session.get_bind().dialect.name == "postgresql":
+                self.session.execute(select(Customer.id).where(Customer.id.in_(chunk))
+                                     .order_by(Customer.id).with_for_update(key_share=True)).all()   # FOR NO KEY UPDATE
             upsert_rows(self.session, CustomerProfile.__table__, self._profiles(chunk), "customer_id")
         return len(ids)
 

@@ -175,3 +175,38 @@ def test_a_redemption_batch_naming_an_unknown_campaign_writes_nothing(client, ad
             {"event_id": "bad", "campaign": "nope", "customer": "new-customer", "redeemed_at": DAY0}])
     assert raised.value.errors == {"events": {1: {"campaign": ["unknown campaign 'nope'"]}}}
     assert row_count("redemptions") == 0
+
+
+def test_concurrent_batches_for_the_same_customers_leave_every_profile_complete(app, catalog, runtime):
+    """Threads, each with its own connection, add purchases for the same customers at once:
+    every profile must count every purchase, whichever transaction committed last."""
+    import threading
+
+    from promo.services import interactions
+
+    customers = [f"busy{i}" for i in range(5)]
+    threads_n, per_thread = 6, 5
+    errors = []
+
+    def work(thread: int) -> None:
+        try:
+            for round_ in range(per_thread):
+                events = [purchase(f"t{thread}-r{round_}-{c}", c, "milk", 1.0, thread * per_thread + round_)
+                          for c in customers]
+                for event in events:
+                    event["occurred_at"] = dt.datetime.fromisoformat(event["occurred_at"])
+                interactions.record_interactions(runtime.unit_of_work(write=True), events)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads_n)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    with runtime.unit_of_work() as uow:
+        ids = uow.customers.ids_for(customers)
+        for customer in customers:
+            profile = uow.profiles.get(ids[customer])
+            assert (profile.visits, profile.spend) == (threads_n * per_thread, float(threads_n * per_thread))
