@@ -29,13 +29,17 @@ class CampaignRepository:
         if rows:
             self.session.execute(CampaignProduct.__table__.insert(), rows)
 
-    def replace_exposures(self, campaign_id: int, cohorts: dict[int, str]) -> None:
-        """The campaign's audience: {customer id: "targeted" or "holdout"}."""
-        self.session.execute(delete(CampaignExposure).where(CampaignExposure.campaign_id == campaign_id))
+    def replace_exposures(self, campaign_id: int, cohorts: dict[int, str]) -> set[int]:
+        """The campaign's audience: {customer id: "targeted" or "holdout"}; returns the
+        customers it had before."""
+        before = set(self.session.scalars(
+            delete(CampaignExposure).where(CampaignExposure.campaign_id == campaign_id)
+            .returning(CampaignExposure.customer_id)))
         rows = [{"campaign_id": campaign_id, "customer_id": customer_id, "cohort": cohort}
                 for customer_id, cohort in sorted(cohorts.items())]
         if rows:
             self.session.execute(CampaignExposure.__table__.insert(), rows)
+        return before
 
     def add_redemptions(self, rows: Sequence[dict[str, Any]]) -> set[str]:
         """Store the redemptions whose event_id is new; return those event ids."""

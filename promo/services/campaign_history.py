@@ -24,15 +24,18 @@ class HistoryImport:
     unknown_skus: int = 0
 
 
-def import_campaigns(uow: UnitOfWork, records: Sequence[dict[str, Any]]) -> HistoryImport:
+def import_campaigns(uow: UnitOfWork, records: Sequence[dict[str, Any]], *,
+                     refresh_profiles: bool = True) -> HistoryImport:
     """Create or replace ended campaigns by code, with their products and audiences.
 
     Each record: code, name, type, starts_at, ends_at, skus, targeted (customer ids) and
     optionally holdout (customer ids). Skus missing from the catalog are skipped and
     counted (a coupon may name products the retailer no longer lists); customers are
-    created when unknown, as interactions do.
+    created when unknown, as interactions do. The profiles of everyone added to or
+    dropped from an audience are refreshed (their count of campaigns targeted changes).
     """
     report = HistoryImport()
+    concerned: set[int] = set()
     with uow:
         product_ids = uow.products.ids_for(sku for record in records for sku in record["skus"])
         customer_ids = uow.customers.ensure(
@@ -49,10 +52,12 @@ def import_campaigns(uow: UnitOfWork, records: Sequence[dict[str, Any]]) -> Hist
             uow.campaigns.replace_products(campaign_id, known)
             cohorts = {customer_ids[c]: "holdout" for c in record.get("holdout", ())}
             cohorts.update({customer_ids[c]: "targeted" for c in record["targeted"]})
-            uow.campaigns.replace_exposures(campaign_id, cohorts)
+            concerned |= uow.campaigns.replace_exposures(campaign_id, cohorts) | cohorts.keys()
             report.products += len(set(known))
             report.exposures += len(cohorts)
         report.campaigns = len(records)
+        if refresh_profiles:
+            uow.profiles.refresh(concerned)
         uow.commit()
     return report
 

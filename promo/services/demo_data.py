@@ -85,7 +85,8 @@ def load_demo(runtime: Runtime, *, as_of: dt.datetime | None = None, if_empty: b
 
     say("demo: campaign history (campaigns, targeted households, coupon products, redemptions)")
     history = campaign_history.import_campaigns(runtime.unit_of_work(write=True),
-                                                completejourney.campaign_records(data, as_of))
+                                                completejourney.campaign_records(data, as_of),
+                                                refresh_profiles=False)
     report.campaigns, report.campaign_exposures = history.campaigns, history.exposures
     report.redemptions = campaign_history.record_redemptions(
         runtime.unit_of_work(write=True), completejourney.redemption_events(data, as_of),

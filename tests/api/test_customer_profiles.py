@@ -159,9 +159,12 @@ def test_campaign_history_and_redemptions_reach_the_profile(client, admin, catal
     assert coupons["last_redemption_at"].startswith("2024-01-03T10:00:00")
     assert "coupon_user" in profile_of(client, admin, "ann")["segments"]
 
-    # Importing again replaces the audience rather than adding to it.
+    # Importing again replaces the audience rather than adding to it, and the profiles follow.
+    post(client, admin, [purchase("p2", "bob", "milk", 2.0, 0)])
+    assert profile_of(client, admin, "bob")["coupons"]["campaigns_targeted"] == 1
     campaign_history.import_campaigns(runtime.unit_of_work(write=True), [_campaign(targeted=["ann"])])
     assert row_count("campaign_exposures") == 1 and row_count("campaign_products") == 2
+    assert profile_of(client, admin, "bob")["coupons"]["campaigns_targeted"] == 0
     assert campaign_history.record_redemptions(runtime.unit_of_work(write=True), [
         {"event_id": "r1", "campaign": "c-spring", "customer": "ann", "redeemed_at": DAY0}]) == \
         {"accepted": 0, "duplicates": 1}
