@@ -16,6 +16,10 @@ Parts, each with a baseline measured in the same run (these 2-core machines are 
             service    the whole use case behind the endpoint (customer lookup, reading
                        interactions newer than the model, sku mapping), minus HTTP;
             baseline   the popularity fallback's ranking with the same stock filter.
+  http    GET /v1/customers/{id}/recommendations over HTTP (gunicorn, 2 workers, as
+          `make serve`), known customers at their home store, half repeat, half
+          discovery, from --clients threads for --seconds; baseline: GET /healthz of
+          bench/bare_app.py under the same gunicorn and clients, taking turns.
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMO = str(Path(sys.executable).parent / "promo")
-PARTS = ("train", "score")
+PARTS = ("train", "score", "http")
 TRAIN_SECONDS_GOAL = 60.0
 TRAIN_BYTES_GOAL = 4 * 1024 ** 3
 SCORE_P99_GOAL_MS = 2.0
@@ -176,12 +180,76 @@ def bench_score(url: str, model_dir: str, requests: int, seed: int) -> list[str]
     return lines
 
 
+def bench_http(url: str, model_dir: str, clients: int, seconds: float, seed: int) -> list[str]:
+    from sqlalchemy import text
+
+    from stock import bare_server, clean_env, free_port, gunicorn, timed_gets  # bench/stock.py
+
+    from promo.adapters.model_store import ModelStore
+    from promo.services import api_keys, training
+    from promo.services.model_server import RECOMMENDER
+
+    store = ModelStore(model_dir)
+    runtime = runtime_for(url, model_dir)
+    if not store.versions(RECOMMENDER):
+        training.train(runtime, [RECOMMENDER], activate=False)
+    with runtime.unit_of_work() as uow:
+        previous = uow.active_models.version(RECOMMENDER)
+        homes = uow.session.execute(text(
+            "SELECT c.external_id, l.code FROM customers c JOIN locations l ON l.id = c.home_location_id")).all()
+    _, key = api_keys.create_key(runtime.unit_of_work(write=True), name=f"bench-{time.time_ns()}", role="channel")
+    training.activate_version(runtime, RECOMMENDER, store.versions(RECOMMENDER)[-1])
+    rng = random.Random(seed)
+    paths = [f"/v1/customers/{customer}/recommendations?channel=store&location={code}&limit=10&mode={mode}"
+             for customer, code in rng.sample(homes, min(1000, len(homes))) for mode in ("repeat", "discovery")]
+    rng.shuffle(paths)
+    headers = {"Authorization": f"Bearer {key}"}
+    results: dict[str, list[float]] = {"promo": [], "bare": []}
+    counts = {"promo": 0, "bare": 0}
+    errors = 0
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            port = free_port()
+            (Path(tmp) / "metrics").mkdir()
+            env = clean_env(PROMO_DATABASE_URL=url, PROMO_BIND=f"127.0.0.1:{port}", PROMO_ENV="test",
+                            PROMO_LOG_LEVEL="WARNING", PROMO_MODEL_DIR=model_dir,
+                            PROMETHEUS_MULTIPROC_DIR=str(Path(tmp) / "metrics"))
+            with gunicorn(["-c", "config/gunicorn.conf.py"], env, port, "/readyz", Path(tmp) / "promo.log"), \
+                    bare_server(Path(tmp)) as bare_port:
+                timed_gets(port, paths[:200], headers, clients, 3.0)          # warm-up: models, flags, caches
+                for _ in range(2):                                            # taking turns
+                    latencies, bad = timed_gets(port, paths, headers, clients, seconds / 2)
+                    errors += bad
+                    results["promo"] += latencies.get("customers", [])
+                    latencies, _ = timed_gets(bare_port, ["/healthz"], {}, clients, seconds / 2)
+                    results["bare"] += latencies.get("healthz", [])
+    finally:
+        with runtime.unit_of_work(write=True) as uow:
+            if previous is None:
+                uow.session.execute(text("DELETE FROM active_models WHERE name = :name"), {"name": RECOMMENDER})
+            else:
+                uow.active_models.activate(RECOMMENDER, previous)
+            uow.commit()
+        runtime.close()
+    rates = {name: len(values) / seconds for name, values in results.items()}
+    promo_p = percentiles(results["promo"])
+    bare_p = percentiles(results["bare"])
+    return [
+        f"http: {clients} client threads, {seconds:.0f} s each side; {errors} non-200 answers",
+        f"http: recommendations {rates['promo']:,.0f} req/s, p50 {promo_p[0]:.1f} ms, p99 {promo_p[1]:.1f} ms",
+        f"http: bare app /healthz {rates['bare']:,.0f} req/s, p50 {bare_p[0]:.1f} ms, p99 {bare_p[1]:.1f} ms",
+        f"http: recommendations / bare throughput = {rates['promo'] / rates['bare']:.2f}x",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="a database holding the demo data (default: load it into a temp SQLite)")
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts of {PARTS}")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--clients", type=int, default=8, help="HTTP client threads (http part)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measuring time per side (http part)")
     args = parser.parse_args()
     parts = [part for part in args.only.split(",") if part]
     with tempfile.TemporaryDirectory() as tmp:
@@ -196,6 +264,8 @@ def main() -> None:
             lines += bench_train(url, model_dir)
         if "score" in parts:
             lines += bench_score(url, model_dir, args.requests, args.seed)
+        if "http" in parts:
+            lines += bench_http(url, model_dir, args.clients, args.seconds, args.seed)
     print("\n".join(lines))
 
 

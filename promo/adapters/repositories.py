@@ -119,6 +119,9 @@ class CustomerRepository:
     def ids_for(self, external_ids: Iterable[str]) -> dict[str, int]:
         return ids_by(self.session, Customer.external_id, Customer.id, external_ids)
 
+    def id_of(self, external_id: str) -> int | None:
+        return self.session.scalar(select(Customer.id).where(Customer.external_id == external_id))
+
     def external_ids(self, ids: Iterable[int]) -> dict[int, str]:
         return ids_by(self.session, Customer.id, Customer.external_id, ids)
 

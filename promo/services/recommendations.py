@@ -57,14 +57,16 @@ def _sites_for(stock: StockContext, channel: str, location: str | None) -> tuple
 
 
 def _recent_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame | None:
+    """The rows of InteractionRepository.newer_than as the history frame the model folds in."""
     if not rows:
         return None
-    product, kind, quantity, occurred = zip(*rows)
     return pd.DataFrame({
-        "product": np.asarray(product, dtype=np.int64), "type": list(kind),
-        "quantity": np.asarray(quantity, dtype=np.int64),
-        "occurred_at": pd.to_datetime([t.astimezone(dt.timezone.utc).replace(tzinfo=None) for t in occurred]),
-    })
+        "product": np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)),
+        "type": np.array([row[1] for row in rows], dtype=object),
+        "quantity": np.fromiter((row[2] for row in rows), dtype=np.int64, count=len(rows)),
+        # UTC already (the column type attaches the zone); the frames hold naive UTC.
+        "occurred_at": np.array([row[3].replace(tzinfo=None) for row in rows], dtype="datetime64[ns]"),
+    }, copy=False)
 
 
 class PopularityFallback:
@@ -136,7 +138,7 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
 
     served = models.get(RECOMMENDER)
     with uow:
-        customer_id = uow.customers.ids_for([customer]).get(customer)
+        customer_id = uow.customers.id_of(customer)
         if served is None:
             items = fallback.recommend(uow, location_id, limit, available)
         else:
