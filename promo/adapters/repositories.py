@@ -119,8 +119,10 @@ class CustomerRepository:
     def ids_for(self, external_ids: Iterable[str]) -> dict[str, int]:
         return ids_by(self.session, Customer.external_id, Customer.id, external_ids)
 
-    def id_of(self, external_id: str) -> int | None:
-        return self.session.scalar(select(Customer.id).where(Customer.external_id == external_id))
+    def id_and_opt_out(self, external_id: str) -> tuple[int | None, bool]:
+        found = self.session.execute(select(Customer.id, Customer.opted_out)
+                                     .where(Customer.external_id == external_id)).one_or_none()
+        return (found[0], bool(found[1])) if found else (None, False)
 
     def external_ids(self, ids: Iterable[int]) -> dict[int, str]:
         return ids_by(self.session, Customer.id, Customer.external_id, ids)

@@ -397,6 +397,8 @@ class RecommendationsSchema(Schema):
     recommendation_id = fields.String(metadata={"description": "cite it as recommendation_id on later interactions"})
     customer = fields.String()
     known_customer = fields.Boolean()
+    personalised = fields.Boolean(metadata={"description": "false when only popularity was served: no model "
+                                                          "yet, a cold or unknown customer, or one who opted out"})
     mode = fields.String()
     channel = fields.String()
     location = fields.String(allow_none=True)

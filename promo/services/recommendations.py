@@ -27,6 +27,8 @@ from promo.services.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 MODES = ("repeat", "discovery")
+# Reasons that come from the customer's own history (the others are popularity).
+PERSONAL_REASONS = frozenset({"bought_before", "similar_to"})
 # The customer's interactions since training that are folded in, newest first.
 FOLD_IN_LIMIT = 1000
 # Without a model: popularity over this many days before the latest purchase, refreshed
@@ -125,9 +127,9 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
     """Up to ``limit`` products for ``customer``, in stock now for ``channel``/``location``.
 
     ``mode`` "repeat" ranks what the customer buys; "discovery" only what they never
-    bought. Unknown customers get popular products (`fallback_popular`, or
-    `popular_at_location` when a location is given). Every answer carries a
-    recommendation_id that later interactions may cite.
+    bought. Unknown customers, and customers who opted out of personalisation, get
+    popular products (`fallback_popular`, or `popular_at_location` when a location is
+    given). Every answer carries a recommendation_id that later interactions may cite.
     """
     if mode not in MODES:
         raise InvalidInput("invalid mode", {"mode": [f"one of {', '.join(MODES)}"]})
@@ -138,15 +140,16 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
 
     served = models.get(RECOMMENDER)
     with uow:
-        customer_id = uow.customers.id_of(customer)
+        customer_id, opted_out = uow.customers.id_and_opt_out(customer)
+        personal_id = None if opted_out else customer_id   # opted out: nothing of theirs is used
         if served is None:
             items = fallback.recommend(uow, location_id, limit, available)
         else:
             model = served.estimator
             since = pd.Timestamp(model.data_until_).to_pydatetime().replace(tzinfo=dt.timezone.utc)
-            recent = (_recent_frame(uow.interactions.newer_than(customer_id, since, FOLD_IN_LIMIT))
-                      if customer_id is not None else None)
-            items = model.recommend(customer_id, mode=mode, recent=recent, limit=limit,
+            recent = (_recent_frame(uow.interactions.newer_than(personal_id, since, FOLD_IN_LIMIT))
+                      if personal_id is not None else None)
+            items = model.recommend(personal_id, mode=mode, recent=recent, limit=limit,
                                     location=location_id, available=available)
     metrics.RECOMMENDATIONS.labels(mode, "model" if served else "fallback").inc()
     recommendation_id = f"rec-{uuid.uuid4().hex}"
@@ -154,6 +157,8 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
         "recommendation_id": recommendation_id,
         "customer": customer,
         "known_customer": customer_id is not None,
+        "personalised": served is not None and personal_id is not None
+                        and any(code in PERSONAL_REASONS for item in items for code, _ in item.reasons),
         "mode": mode,
         "channel": channel,
         "location": location,

@@ -108,7 +108,7 @@ def wait_for_version(client, headers, version, timeout=10.0):
 def test_without_a_model_customers_get_popular_in_stock_products_labelled_fallback(client, admin, shop):
     body = recommend(client, admin, "only-x", channel="web", limit=3)
 
-    assert body["model"] is None
+    assert body["model"] is None and body["personalised"] is False
     # Most bought over the last 28 days of history: y (20 times), p0 (19), p1 (10).
     assert skus(body) == ["y", "p0", "p1"]
     assert all(item["reasons"] == ["fallback_popular"] for item in body["items"])
@@ -205,6 +205,18 @@ def test_repeat_mode_puts_what_the_customer_buys_first_and_discovery_never_does(
     discovery = recommend(client, admin, "only-x", mode="discovery", limit=20)
     assert "x" not in skus(discovery)
     assert body["model"]["name"] == "recommender"
+
+
+def test_a_customer_who_opted_out_gets_only_popular_products(client, admin, trained, runtime):
+    wait_for_version(client, admin, ModelStore(runtime.settings.model_dir).versions("recommender")[-1])
+    assert recommend(client, admin, "only-x", mode="repeat")["personalised"] is True
+    assert client.put("/v1/customers", json=[{"id": "only-x", "opted_out": True}], headers=admin).status_code == 200
+
+    body = recommend(client, admin, "only-x", mode="repeat", limit=5)
+    assert body["known_customer"] is True and body["personalised"] is False
+    assert {reason for item in body["items"] for reason in item["reasons"]} <= {"popular_at_location",
+                                                                               "fallback_popular"}
+    assert skus(body)[0] != "x"
 
 
 def test_discovery_suggests_what_similar_customers_buy_with_the_reason(client, admin, trained, runtime):
