@@ -124,6 +124,10 @@ class CustomerRepository:
                                      .where(Customer.external_id == external_id)).one_or_none()
         return (found[0], bool(found[1])) if found else (None, False)
 
+    def opted_out(self, ids: Iterable[int]) -> set[int]:
+        """Those of ``ids`` who opted out of personalisation."""
+        return {id_ for id_, opted in ids_by(self.session, Customer.id, Customer.opted_out, ids).items() if opted}
+
     def external_ids(self, ids: Iterable[int]) -> dict[int, str]:
         return ids_by(self.session, Customer.id, Customer.external_id, ids)
 

@@ -430,6 +430,7 @@ class AudienceScoreSchema(Schema):
     model = fields.Nested(ServedModelSchema)
     as_of = fields.DateTime()
     audience_size = fields.Integer()
+    opted_out = fields.Integer(metadata={"description": "customers left out because they opted out"})
     expected_redemptions = fields.Float(metadata={"description": "the sum of the audience's probabilities"})
     ranked_by = fields.String()
     customers = fields.List(fields.Nested(ScoredCustomerSchema))

@@ -39,7 +39,9 @@ def score_audience(runtime: "Runtime", *, skus: Sequence[str], campaign_type: st
     (and the uplift, when the model learned from holdouts), best first, with the
     expected number of redemptions over the whole audience.
 
-    ``customers`` defaults to every customer with any purchase.
+    ``customers`` defaults to every customer with any purchase. Customers who opted out
+    of personalisation are never scored (they are counted in ``opted_out``). Features
+    are taken as of the service's present: the latest interaction it has seen.
     """
     served = runtime.models.get(RESPONSE)
     if served is None:
@@ -62,12 +64,14 @@ def score_audience(runtime: "Runtime", *, skus: Sequence[str], campaign_type: st
         if customers is None:
             ids = sorted(set(history.loc[history["type"] == "purchase", "customer"].tolist()))
             customer_ids = {external: i for i, external in uow.customers.external_ids(ids).items()}
+        opted_out = uow.customers.opted_out(customer_ids.values())
+        customer_ids = {external: i for external, i in customer_ids.items() if i not in opted_out}
         campaign = training_data.read_campaign_history(session)
         people = training_data.read_customers(session)
         products = training_data.read_products(session)
-    latest = history["occurred_at"].max() if len(history) else pd.Timestamp(dt.datetime.now(dt.timezone.utc)
-                                                                              .replace(tzinfo=None))
-    starts_at = latest + pd.Timedelta(microseconds=1)   # everything seen so far is the past
+        present = uow.profiles.clock() or dt.datetime.now(dt.timezone.utc)
+    # Everything seen so far is the past of a promotion starting now.
+    starts_at = pd.Timestamp(present.astimezone(dt.timezone.utc).replace(tzinfo=None)) + pd.Timedelta(microseconds=1)
     ordered = sorted(customer_ids.items(), key=lambda pair: pair[1])
     X = promotion_features(history, products, people, promoted_products=list(product_ids.values()),
                            starts_at=starts_at, customer_ids=[i for _, i in ordered], campaign_type=campaign_type,
@@ -80,6 +84,7 @@ def score_audience(runtime: "Runtime", *, skus: Sequence[str], campaign_type: st
         "model": {"name": served.name, "version": served.version},
         "as_of": starts_at.to_pydatetime().replace(tzinfo=dt.timezone.utc),
         "audience_size": len(ordered),
+        "opted_out": len(opted_out),
         "expected_redemptions": round(model.expected_redemptions(X), 2) if len(ordered) else 0.0,
         "ranked_by": "uplift" if uplift is not None else "probability",
         "customers": [{"id": ordered[i][0], "probability": round(float(probability[i]), 6),

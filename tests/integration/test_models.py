@@ -339,7 +339,11 @@ def test_the_response_model_ranks_past_buyers_of_the_promoted_product_first(clie
     assert 0 < body["expected_redemptions"] < body["audience_size"]
     some = score(client, admin, skus=["a"], customers=["only-x", "c00"]).json
     assert [entry["id"] for entry in some["customers"]] == ["c00", "only-x"]
-    assert some["audience_size"] == 2
+    assert some["audience_size"] == 2 and some["opted_out"] == 0
+    assert client.put("/v1/customers", json=[{"id": "c00", "opted_out": True}], headers=admin).status_code == 200
+    some = score(client, admin, skus=["a"], customers=["only-x", "c00"]).json
+    assert [entry["id"] for entry in some["customers"]] == ["only-x"] and some["opted_out"] == 1
+    assert score(client, admin, skus=["a"]).json["audience_size"] == body["audience_size"] - 1
 
 
 def purchasing_customers(runtime):
