@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import operator
 from typing import Any, Iterator, Sequence
 
 import psycopg
@@ -38,19 +39,30 @@ def sqlite_time(value: dt.datetime | None) -> str | None:
 
 
 def _times_as_text(rows: Sequence[dict[str, Any]], columns: list[str], times: frozenset[str]) -> list[tuple[Any, ...]]:
-    # A batch mostly shares a handful of timestamps (recorded_at always): format each once.
+    """The rows as value sequences in ``columns`` order, datetimes as SQLite stores them.
+
+    Runs once per row of every bulk insert (20,000 values per 1,000 stock events), so the
+    values are picked by a C-level itemgetter and only the time columns are visited; a
+    batch mostly shares a handful of timestamps (recorded_at always), formatted once each.
+    """
+    pick = operator.itemgetter(*columns)
+    picked = [pick(row) for row in rows] if len(columns) > 1 else [(row[columns[0]],) for row in rows]
+    time_at = [i for i, column in enumerate(columns) if column in times]
+    if not time_at:
+        return picked
     formatted: dict[dt.datetime, str | None] = {}
-
-    def text(value: dt.datetime | None) -> str | None:
-        if value is None:
-            return None
-        found = formatted.get(value)
-        if found is None:
-            found = formatted[value] = sqlite_time(value)
-        return found
-
-    time_at = [c in times for c in columns]
-    return [tuple(text(row[c]) if is_time else row[c] for c, is_time in zip(columns, time_at)) for row in rows]
+    converted: list[tuple[Any, ...]] = []
+    for values in picked:
+        values = list(values)
+        for i in time_at:
+            value = values[i]
+            if value is not None:
+                text = formatted.get(value)
+                if text is None:
+                    text = formatted[value] = sqlite_time(value)
+                values[i] = text
+        converted.append(tuple(values))
+    return converted
 
 
 def sqlite_insert(session: Session, table: str, rows: Sequence[dict[str, Any]], times: frozenset[str],
