@@ -205,7 +205,6 @@ def bench_http(url: str, model_dir: str, clients: int, seconds: float, seed: int
     rng.shuffle(paths)
     headers = {"Authorization": f"Bearer {key}"}
     results: dict[str, list[float]] = {"promo": [], "bare": []}
-    counts = {"promo": 0, "bare": 0}
     errors = 0
     try:
         with tempfile.TemporaryDirectory() as tmp:

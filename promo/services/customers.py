@@ -66,8 +66,10 @@ def get_customer(uow: UnitOfWork, customer_id: str, rules: SegmentRules) -> dict
         if customer is None:
             raise NotFound(f"no customer with id {customer_id!r}")
         profile = uow.profiles.get(customer.id)
-        codes = uow.locations.codes_by_id(
-            {customer.home_location_id} - {None} | _location_ids(profile))  # type: ignore[operator]
+        wanted = _location_ids(profile)
+        if customer.home_location_id:
+            wanted.add(customer.home_location_id)
+        codes = uow.locations.codes_by_id(wanted)
         view = _customer_view(customer, codes)
         view["interaction_count"] = uow.interactions.count_for_customer(customer.id)
         has_history = profile is not None and profile.last_seen_at is not None
