@@ -237,7 +237,10 @@ def test_only_products_in_stock_for_the_channel_are_recommended(client, admin, t
     assert "x" not in skus(recommend(client, admin, "only-x", channel="store", location="S1", limit=20))
     assert skus(recommend(client, admin, "only-x", channel="store", location="S2"))[0] == "x"
     assert skus(recommend(client, admin, "only-x", channel="web"))[0] == "x"
-    assert "gone" not in skus(recommend(client, admin, "anyone", channel="web", limit=20))
+    stranger = recommend(client, admin, "anyone", channel="web", limit=20)
+    assert "gone" not in skus(stranger) and skus(stranger)[0] == "p0"
+    assert stranger["known_customer"] is False and stranger["personalised"] is False
+    assert {reason for item in stranger["items"] for reason in item["reasons"]} == {"fallback_popular"}
 
 
 def test_a_new_purchase_changes_the_recommendations_at_once_without_retraining(client, admin, trained, runtime):
