@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from promo.adapters.bulk import postgres_insert_new, rows_where_in, sqlite_insert
-from promo.adapters.orm import ActiveModel, ApiKey, Customer, Interaction, Location, Product, utcnow
+from promo.adapters.orm import ActiveModel, ApiKey, Customer, CustomerProfile, Interaction, Location, Product, utcnow
 
 
 def _insert(session: Session, table: Table):  # type: ignore[no-untyped-def]
@@ -119,10 +119,13 @@ class CustomerRepository:
     def ids_for(self, external_ids: Iterable[str]) -> dict[str, int]:
         return ids_by(self.session, Customer.external_id, Customer.id, external_ids)
 
-    def id_and_opt_out(self, external_id: str) -> tuple[int | None, bool]:
-        found = self.session.execute(select(Customer.id, Customer.opted_out)
-                                     .where(Customer.external_id == external_id)).one_or_none()
-        return (found[0], bool(found[1])) if found else (None, False)
+    def for_serving(self, external_id: str) -> tuple[int | None, bool, dt.datetime | None]:
+        """(id, opted out, latest interaction) of a customer, or (None, False, None)."""
+        found = self.session.execute(
+            select(Customer.id, Customer.opted_out, CustomerProfile.last_seen_at)
+            .outerjoin(CustomerProfile, CustomerProfile.customer_id == Customer.id)
+            .where(Customer.external_id == external_id)).one_or_none()
+        return (found[0], bool(found[1]), found[2]) if found else (None, False, None)
 
     def opted_out(self, ids: Iterable[int]) -> set[int]:
         """Those of ``ids`` who opted out of personalisation."""

@@ -140,15 +140,17 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
 
     served = models.get(RECOMMENDER)
     with uow:
-        customer_id, opted_out = uow.customers.id_and_opt_out(customer)
+        customer_id, opted_out, last_seen = uow.customers.for_serving(customer)
         personal_id = None if opted_out else customer_id   # opted out: nothing of theirs is used
         if served is None:
             items = fallback.recommend(uow, location_id, limit, available)
         else:
             model = served.estimator
             since = pd.Timestamp(model.data_until_).to_pydatetime().replace(tzinfo=dt.timezone.utc)
-            recent = (_recent_frame(uow.interactions.newer_than(personal_id, since, FOLD_IN_LIMIT))
-                      if personal_id is not None else None)
+            # The profile knows the customer's latest interaction: most answers need no fold-in read.
+            has_news = personal_id is not None and last_seen is not None and last_seen > since
+            recent = _recent_frame(uow.interactions.newer_than(personal_id, since, FOLD_IN_LIMIT)) \
+                if has_news else None
             items = model.recommend(personal_id, mode=mode, recent=recent, limit=limit,
                                     location=location_id, available=available)
     metrics.RECOMMENDATIONS.labels(mode, "model" if served else "fallback").inc()
