@@ -13,8 +13,6 @@ from promo.domain.batches import merge_item_errors, unknown_reference_errors
 from promo.domain.errors import InvalidInput
 from promo.services.unit_of_work import UnitOfWork
 
-COHORTS = ("targeted", "holdout")
-
 
 @dataclasses.dataclass
 class HistoryImport:
