@@ -38,30 +38,34 @@ def sqlite_time(value: dt.datetime | None) -> str | None:
     return None if value is None else value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _times_as_text(rows: Sequence[dict[str, Any]], columns: list[str], times: frozenset[str]) -> list[tuple[Any, ...]]:
-    """The rows as value sequences in ``columns`` order, datetimes as SQLite stores them.
-
-    Runs once per row of every bulk insert (20,000 values per 1,000 stock events), so the
-    values are picked by a C-level itemgetter and only the time columns are visited; a
-    batch mostly shares a handful of timestamps (recorded_at always), formatted once each.
-    """
+def _picked(rows: Sequence[dict[str, Any]], columns: list[str]) -> list[tuple[Any, ...]]:
+    """The rows as value tuples in ``columns`` order, picked by a C-level itemgetter."""
     pick = operator.itemgetter(*columns)
-    picked = [pick(row) for row in rows] if len(columns) > 1 else [(row[columns[0]],) for row in rows]
+    return [pick(row) for row in rows] if len(columns) > 1 else [(row[columns[0]],) for row in rows]
+
+
+def _times_as_text(values: Sequence[tuple[Any, ...]], columns: Sequence[str], times: frozenset[str]
+                   ) -> Sequence[tuple[Any, ...]]:
+    """The value tuples with their datetimes as SQLite stores them.
+
+    Runs once per row of every bulk insert, so only the time columns are visited; a batch
+    mostly shares a handful of timestamps (recorded_at always), formatted once each.
+    """
     time_at = [i for i, column in enumerate(columns) if column in times]
     if not time_at:
-        return picked
+        return values
     formatted: dict[dt.datetime, str | None] = {}
     converted: list[tuple[Any, ...]] = []
-    for values in picked:
-        values = list(values)
+    for row in values:
+        row = list(row)
         for i in time_at:
-            value = values[i]
+            value = row[i]
             if value is not None:
                 text = formatted.get(value)
                 if text is None:
                     text = formatted[value] = sqlite_time(value)
-                values[i] = text
-        converted.append(tuple(values))
+                row[i] = text
+        converted.append(tuple(row))
     return converted
 
 
@@ -71,13 +75,21 @@ def sqlite_insert(session: Session, table: str, rows: Sequence[dict[str, Any]], 
     if not rows:
         return 0
     columns = list(rows[0])
+    return sqlite_insert_values(session, table, columns, _picked(rows, columns), times, ignore_existing)
+
+
+def sqlite_insert_values(session: Session, table: str, columns: Sequence[str], values: Sequence[tuple[Any, ...]],
+                         times: frozenset[str], ignore_existing: bool = False) -> int:
+    """INSERT (OR IGNORE) value tuples in ``columns`` order; return how many were inserted."""
+    if not values:
+        return 0
     connection = session.connection()
     driver = connection.connection.driver_connection
     before = driver.total_changes
     verb = "INSERT OR IGNORE" if ignore_existing else "INSERT"
     connection.exec_driver_sql(
         f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-        _times_as_text(rows, columns, times))
+        _times_as_text(values, columns, times))
     return driver.total_changes - before
 
 
@@ -104,16 +116,33 @@ def postgres_insert_new(session: Session, table: str, rows: Sequence[dict[str, A
     return inserted
 
 
-def postgres_copy(session: Session, table: str, rows: Sequence[dict[str, Any]], times: frozenset[str]) -> None:
-    """COPY rows straight into ``table`` (rows known to be new)."""
-    if not rows:
+def postgres_copy(session: Session, table: str, columns: Sequence[str], values: Sequence[tuple[Any, ...]],
+                  times: frozenset[str]) -> None:
+    """COPY value tuples (in ``columns`` order) straight into ``table`` (rows known to be new)."""
+    if not values:
         return
-    columns = list(rows[0])
-    time_at = [c in times for c in columns]
+    time_at = [i for i, column in enumerate(columns) if column in times]
     cursor = session.connection().connection.driver_connection.cursor()
     with _as_sqlalchemy_errors(f"COPY {table}"), cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(tuple(naive_utc(row[c]) if is_time else row[c] for c, is_time in zip(columns, time_at)))
+        for row in values:
+            if time_at:
+                row = list(row)
+                for i in time_at:
+                    row[i] = naive_utc(row[i])
+            copy.write_row(row)
+
+
+def sqlite_rows_where_in(session: Session, select_sql: str, column: str, values: Any) -> list[tuple[Any, ...]]:
+    """``select_sql WHERE column IN values`` at driver speed on SQLite, in chunks under
+    its limit on bound parameters (the statement must have no WHERE of its own)."""
+    values = list(set(values))
+    connection = session.connection()
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(values), 5000):
+        chunk = values[start:start + 5000]
+        rows += connection.exec_driver_sql(
+            f"{select_sql} WHERE {column} IN ({', '.join('?' * len(chunk))})", tuple(chunk)).fetchall()
+    return rows
 
 
 def rows_where_in(session: Session, query: Select[Any], column: Any, values: Any) -> list[Row[Any]]:

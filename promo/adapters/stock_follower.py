@@ -6,16 +6,19 @@ backwards (a restored database), makes it load a fresh snapshot.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
+from typing import Any, Sequence
 
 import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from promo.adapters.stock_repository import NOTIFY_CHANNEL, StockRepository
-from promo.adapters.stock_view import StockView
+from promo.adapters.stock_repository import NOTIFY_CHANNEL, PositionKey, StockRepository
+from promo.adapters.stock_view import StockView, position_key
+from promo.domain.stock import Position
 from promo.metrics import STOCK_SNAPSHOTS, STOCK_VIEW_LAG, STOCK_VIEW_POSITIONS, STOCK_VIEW_SEQ
 
 log = logging.getLogger("promo.stock.follower")
@@ -113,6 +116,52 @@ class StockFollower:
                 self._notify_waiters()
         self.load_snapshot()
         return self.view.as_of_seq
+
+    # --- the SQLite write path ------------------------------------------------------------
+
+    def positions_for_write(self, session: Session, keys: Sequence[PositionKey],
+                            now: dt.datetime) -> dict[PositionKey, Position] | None:
+        """The positions for ``keys`` as the view holds them, caught up inside ``session``'s
+        write transaction; None when the view cannot stand in for the table (never
+        loaded, or the log moved under it), and the caller reads the table instead.
+
+        Only for SQLite: its write lock is the whole database, so once the view has
+        applied the log up to the head read in this transaction, nothing can change it
+        before commit, and the view is exactly the positions table plus reservations.
+        """
+        with self._catch_up_lock:
+            if not self.snapshots_loaded:
+                return None
+            repo = StockRepository(session)
+            if repo.event_id_at(self.view.as_of_seq) != self._anchor:
+                self.nudge()                       # the follower reloads; this batch reads the table
+                return None
+            while rows := repo.events_after(self.view.as_of_seq, CATCH_UP_BATCH):
+                if rows[0][0] != self.view.as_of_seq + 1:
+                    self.nudge()
+                    return None
+                self.view.apply(rows)
+                self._anchor = rows[-1][-1]
+            if repo.last_seq() != self.view.as_of_seq:
+                self.nudge()
+                return None
+            self._caught_up()
+            stored = self.view.positions_for_write([position_key(*key) for key in keys], now)
+        return {key: stored[position_key(*key)] for key in keys}
+
+    def apply_own(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Apply events this process has just committed (LOG_COLUMNS), so the view need
+        not read them back; if the view is not exactly at the sequence before them, the
+        follower reads them as usual."""
+        if not rows:
+            return
+        with self._catch_up_lock:
+            if self.snapshots_loaded and self.view.as_of_seq == rows[0][0] - 1:
+                self.view.apply(rows)
+                self._anchor = rows[-1][-1]
+                self._caught_up()
+                return
+        self.nudge()
 
     def wait_for(self, seq: int, timeout: float) -> bool:
         """Block until the view has reached ``seq`` (True) or ``timeout`` passed (False)."""

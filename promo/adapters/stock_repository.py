@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.orm import Session
 
-from promo.adapters.bulk import postgres_copy, rows_where_in, sqlite_insert
+from promo.adapters.bulk import postgres_copy, rows_where_in, sqlite_insert, sqlite_insert_values, sqlite_rows_where_in
 from promo.adapters.orm import StockEvent, StockInbound, StockPosition, StockReservation, StockSequence
 from promo.domain.stock import Inbound, Position, Reservation
 
@@ -25,6 +25,8 @@ NOTIFY_CHANNEL = "promo_stock"
 LOG_COLUMNS = ("seq", "product_id", "location_id", "type", "quantity", "reservation_id", "expires_at", "eta",
                "refusal", "delta_on_hand", "delta_reserved", "delta_safety_stock", "delta_inbound", "inbound_id",
                "event_id")
+# A log row as the write path builds it: what followers read, then the rest.
+EVENT_COLUMNS = LOG_COLUMNS + ("reason", "occurred_at", "recorded_at", "anomaly")
 
 
 def _utc(value: Any) -> dt.datetime | None:
@@ -90,22 +92,31 @@ class StockRepository:
 
     def logged_outcomes(self, event_ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
         """(seq, refusal) of the events already in the log, by event_id."""
-        query = select(StockEvent.event_id, StockEvent.seq, StockEvent.refusal)
-        return {event_id: (seq, refusal)
-                for event_id, seq, refusal in rows_where_in(self.session, query, StockEvent.event_id, event_ids)}
+        if self.postgres:
+            query = select(StockEvent.event_id, StockEvent.seq, StockEvent.refusal)
+            rows = rows_where_in(self.session, query, StockEvent.event_id, event_ids)
+        else:
+            rows = sqlite_rows_where_in(self.session, "SELECT event_id, seq, refusal FROM stock_events",
+                                        "event_id", event_ids)
+        return {event_id: (seq, refusal) for event_id, seq, refusal in rows}
+
+    _RESERVATION_COLUMNS = ("reservation_id", "product_id", "location_id", "quantity", "expires_at", "state")
 
     def reservations(self, reservation_ids: Iterable[str]) -> dict[str, Reservation]:
+        """The reservations with these ids (on PostgreSQL locked until commit)."""
         ids = sorted(set(reservation_ids))
         if not ids:
             return {}
-        query = select(StockReservation).where(StockReservation.reservation_id.in_(ids)) \
-            .order_by(StockReservation.reservation_id)
         if self.postgres:
-            query = query.with_for_update()
-        return {
-            r.reservation_id: Reservation(r.reservation_id, r.product_id, r.location_id, r.quantity, r.expires_at, r.state)
-            for r in self.session.scalars(query)
-        }
+            table = StockReservation.__table__
+            rows = self.session.execute(
+                select(*(table.c[name] for name in self._RESERVATION_COLUMNS))
+                .where(table.c.reservation_id.in_(ids)).order_by(table.c.reservation_id).with_for_update()).all()
+        else:
+            rows = sqlite_rows_where_in(
+                self.session, f"SELECT {', '.join(self._RESERVATION_COLUMNS)} FROM stock_reservations",
+                "reservation_id", ids)
+        return {r[0]: Reservation(r[0], r[1], r[2], r[3], _utc(r[4]), r[5]) for r in rows}
 
     def expired_reserved(self, keys: Iterable[PositionKey], now: dt.datetime) -> dict[PositionKey, int]:
         """Per position, the quantity held by open reservations that have expired."""
@@ -130,13 +141,14 @@ class StockRepository:
             .values(last_seq=StockSequence.last_seq + count).returning(StockSequence.last_seq)).scalar_one()
         return last - count + 1
 
-    def append_events(self, rows: Sequence[dict[str, Any]]) -> None:
+    def append_events(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Append log rows given as tuples in EVENT_COLUMNS order."""
         if not rows:
             return
         if self.postgres:
-            postgres_copy(self.session, "stock_events", rows, _EVENT_TIMES)
+            postgres_copy(self.session, "stock_events", EVENT_COLUMNS, rows, _EVENT_TIMES)
         else:
-            sqlite_insert(self.session, "stock_events", rows, _EVENT_TIMES)
+            sqlite_insert_values(self.session, "stock_events", EVENT_COLUMNS, rows, _EVENT_TIMES)
 
     def save_positions(self, positions: dict[PositionKey, Position], last_seq: dict[PositionKey, int]) -> None:
         if not positions:
@@ -155,22 +167,35 @@ class StockRepository:
                 "CAST(:r AS integer[]), CAST(:s AS integer[]), CAST(:i AS integer[]), CAST(:q AS bigint[])) "
                 "AS k(p, l, o, r, s, i, q) WHERE s.product_id = k.p AND s.location_id = k.l"), columns)
             return
+        # An upsert: positions read from the in-memory view may not have a row yet.
         self.session.connection().exec_driver_sql(
-            "UPDATE stock_positions SET on_hand = ?, reserved = ?, safety_stock = ?, inbound = ?, last_seq = ? "
-            "WHERE product_id = ? AND location_id = ?",
-            [(p.on_hand, p.reserved, p.safety_stock, p.inbound, last_seq[k], k[0], k[1])
+            "INSERT INTO stock_positions (product_id, location_id, on_hand, reserved, safety_stock, inbound, "
+            "last_seq) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (product_id, location_id) DO UPDATE SET "
+            "on_hand = excluded.on_hand, reserved = excluded.reserved, safety_stock = excluded.safety_stock, "
+            "inbound = excluded.inbound, last_seq = excluded.last_seq",
+            [(k[0], k[1], p.on_hand, p.reserved, p.safety_stock, p.inbound, last_seq[k])
              for k in keys for p in (positions[k],)])
 
     def add_reservations(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
+        if not rows:
+            return
+        if self.postgres:
             self.session.execute(StockReservation.__table__.insert(), list(rows))
+        else:
+            sqlite_insert(self.session, "stock_reservations", rows, frozenset({"expires_at"}))
 
     def close_reservations(self, closed: Sequence[tuple[str, str, int]]) -> None:
         """(reservation_id, new state, seq) for each reservation released or consumed."""
-        if closed:
+        if not closed:
+            return
+        if self.postgres:
             self.session.execute(text(
                 "UPDATE stock_reservations SET state = :state, closed_seq = :seq WHERE reservation_id = :rid"),
                 [{"rid": rid, "state": state, "seq": seq} for rid, state, seq in closed])
+        else:
+            self.session.connection().exec_driver_sql(
+                "UPDATE stock_reservations SET state = ?, closed_seq = ? WHERE reservation_id = ?",
+                [(state, seq, rid) for rid, state, seq in closed])
 
     def inbounds(self, inbound_ids: Iterable[str]) -> dict[str, Inbound]:
         ids = sorted(set(inbound_ids))

@@ -23,6 +23,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from cachetools import LRUCache
 
+from promo.domain.stock import Position
+
 LOCATION_BITS = 24
 LOCATION_MASK = (1 << LOCATION_BITS) - 1
 MERGE_THRESHOLD = 4096
@@ -69,6 +71,9 @@ class StockView:
         self._expiry_heap: list[tuple[float, str]] = []
         self._expired: dict[str, int] = {}                                  # id -> key of expired, still open
         self._expired_by_key: dict[int, int] = {}
+        # key -> {id: (quantity, expiry)} of open reservations that expire: a writer asks
+        # "expired at this instant?" exactly, whatever instant readers have moved on to.
+        self._expiring: dict[int, dict[str, tuple[int, float]]] = {}
         self._inbound: dict[int, list[list[Any]]] = {}                      # key -> [[eta, quantity], ...]
         self._in_stock: LRUCache[int, np.ndarray] = LRUCache(maxsize=IN_STOCK_LOCATIONS)
         self.as_of_seq = 0
@@ -86,7 +91,7 @@ class StockView:
             self._values = values
             self._recent = {}
             self._reservations, self._expiry_heap = {}, []
-            self._expired, self._expired_by_key = {}, {}
+            self._expired, self._expired_by_key, self._expiring = {}, {}, {}
             for reservation_id, product_id, location_id, quantity, expires_at in reservations:
                 self._open_reservation(reservation_id, position_key(product_id, location_id), quantity, expires_at)
             self._inbound = {}
@@ -135,23 +140,18 @@ class StockView:
             column = deltas[found, i]
             if column.any():
                 np.add.at(self._values[name], index[found], column.astype(np.int32))
+        recent = self._recent
         for key, row in zip(keys[~found].tolist(), deltas[~found].tolist()):
-            self._add(key, row)
+            stored = recent.get(key)
+            if stored is None:
+                recent[key] = row
+            else:
+                for i, delta in enumerate(row):
+                    stored[i] += delta
 
     def _index(self, key: int) -> int:
         index = int(np.searchsorted(self._keys, key))
         return index if index < len(self._keys) and self._keys[index] == key else -1
-
-    def _add(self, key: int, deltas: Sequence[int]) -> None:
-        index = self._index(key)
-        if index >= 0:
-            for name, delta in zip(COLUMNS, deltas):
-                if delta:
-                    self._values[name][index] += delta
-        else:
-            row = self._recent.setdefault(key, [0, 0, 0, 0])
-            for i, delta in enumerate(deltas):
-                row[i] += delta
 
     def _merge_recent(self) -> None:
         keys = np.fromiter(self._recent, dtype=np.int64, count=len(self._recent))
@@ -168,9 +168,15 @@ class StockView:
         self._reservations[reservation_id] = (key, quantity, expiry)
         if expiry is not None:
             heapq.heappush(self._expiry_heap, (expiry, reservation_id))
+            self._expiring.setdefault(key, {})[reservation_id] = (quantity, expiry)
 
     def _close_reservation(self, reservation_id: str) -> None:
         found = self._reservations.pop(reservation_id, None)
+        if found and found[2] is not None:
+            expiring = self._expiring[found[0]]
+            del expiring[reservation_id]
+            if not expiring:
+                del self._expiring[found[0]]
         if found and reservation_id in self._expired:
             key = self._expired.pop(reservation_id)
             self._expired_by_key[key] -= found[1]
@@ -205,6 +211,32 @@ class StockView:
                 changed.append(found[0])
         if changed:
             self._refresh_in_stock(np.array(changed, dtype=np.int64))
+
+    # --- the write path's reads (SQLite: the writer holds the database's write lock) -----
+
+    def positions_for_write(self, keys: Sequence[int], now: dt.datetime) -> dict[int, Position]:
+        """The stored state of each position key (zero if unknown), with the part of its
+        reserved quantity that has expired at ``now``, as the positions table and the
+        reservations table would give it."""
+        moment = now.timestamp()
+        wanted = np.fromiter(keys, dtype=np.int64, count=len(keys))
+        with self._lock:
+            stored = self._keys
+            columns = [[0] * len(wanted) for _ in COLUMNS]
+            if len(stored) and len(wanted):
+                index = np.minimum(np.searchsorted(stored, wanted), len(stored) - 1)
+                found = stored[index] == wanted
+                columns = [np.where(found, self._values[name][index], 0).tolist() for name in COLUMNS]
+            positions: dict[int, Position] = {}
+            for i, key in enumerate(wanted.tolist()):
+                row = self._recent.get(key)
+                position = Position(*row) if row is not None else \
+                    Position(columns[0][i], columns[1][i], columns[2][i], columns[3][i])
+                expiring = self._expiring.get(key)
+                if expiring:
+                    position.expired_reserved = sum(q for q, expiry in expiring.values() if expiry <= moment)
+                positions[key] = position
+            return positions
 
     # --- in-stock flags per location ----------------------------------------------------
 

@@ -14,12 +14,12 @@ from sqlalchemy.exc import IntegrityError
 
 from promo.adapters.catalog_index import CatalogIndex
 from promo.adapters.stock_follower import StockFollower
-from promo.adapters.stock_repository import PositionKey, StockRepository
+from promo.adapters.stock_repository import LOG_COLUMNS, PositionKey, StockRepository
 from promo.adapters.stock_view import StockView
 from promo.domain import availability as atp
 from promo.domain.batches import merge_item_errors, repeated_key_errors, unknown_reference_errors
 from promo.domain.errors import InvalidInput, NotFound
-from promo.domain.stock import EventType, Inbound, Reservation, StockEventInput, crossings, decide
+from promo.domain.stock import EventType, Inbound, Position, Reservation, StockEventInput, crossings, decide
 from promo.metrics import STOCK_ANOMALIES, STOCK_DUPLICATES, STOCK_EVENTS
 from promo.services.pages import page_of
 from promo.services.signals import Signal, SignalBus
@@ -79,7 +79,6 @@ def ingest_events(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[st
         except IntegrityError:
             if attempt == MAX_ATTEMPTS:
                 raise
-    stock.follower.nudge()
     _count(tally, result)
     stock.signals.publish(signals)
     return result
@@ -97,11 +96,9 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
                  ) -> tuple[dict[str, Any], list[Signal], dict[tuple[str, str], int]]:
     with uow:
         repo = StockRepository(uow.session)
-        keys = [(i.product_id, i.location_id) for i in inputs]
-        positions = repo.lock_positions(keys)
-        for key, expired in repo.expired_reserved(keys, now).items():
-            positions[key].expired_reserved = expired
-        before = {key: position.copy() for key, position in positions.items()}
+        positions = _locked_positions(repo, stock, sorted({(i.product_id, i.location_id) for i in inputs}), now)
+        wanted = stock.signals.wanted()
+        before = {key: position.copy() for key, position in positions.items()} if wanted else {}
         logged = repo.logged_outcomes(i.event_id for i in inputs)
         reservations = repo.reservations(i.reservation_id for i in inputs if i.reservation_id)
         inbounds = repo.inbounds(_inbound_ids(inputs))
@@ -112,7 +109,7 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
                 fresh[event.event_id] = index
         seq = repo.allocate_seqs(len(fresh)) if fresh else None
 
-        log_rows: list[dict[str, Any]] = []
+        log_rows: list[tuple[Any, ...]] = []
         side = _SideRecords(repo, reservations, inbounds)
         refused: list[dict[str, Any]] = []
         last_seq: dict[PositionKey, int] = {}
@@ -133,16 +130,12 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
             refusal = outcome.refusal.value if outcome.refusal else None
             outcomes[event.event_id] = refusal
             tally[(event.type.value, refusal or "applied")] = tally.get((event.type.value, refusal or "applied"), 0) + 1
-            log_rows.append({
-                "seq": seq, "event_id": event.event_id, "product_id": event.product_id,
-                "location_id": event.location_id, "type": event.type.value, "quantity": event.quantity,
-                "reason": raw.get("reason"), "reservation_id": event.reservation_id, "expires_at": event.expires_at,
-                "inbound_id": _inbound_of(event),
-                "eta": raw.get("eta"), "occurred_at": raw["occurred_at"], "recorded_at": now, "refusal": refusal,
-                "anomaly": outcome.anomaly, "delta_on_hand": outcome.deltas.on_hand,
-                "delta_reserved": outcome.deltas.reserved, "delta_safety_stock": outcome.deltas.safety_stock,
-                "delta_inbound": outcome.deltas.inbound,
-            })
+            deltas = outcome.deltas
+            log_rows.append((   # EVENT_COLUMNS order
+                seq, event.product_id, event.location_id, event.type.value, event.quantity, event.reservation_id,
+                event.expires_at, event.eta, refusal, deltas.on_hand, deltas.reserved, deltas.safety_stock,
+                deltas.inbound, _inbound_of(event), event.event_id, raw.get("reason"), raw["occurred_at"], now,
+                outcome.anomaly))
             if refusal:
                 refused.append({"index": index, "event_id": event.event_id, "reason": refusal, "duplicate": False})
             else:
@@ -157,8 +150,8 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
         if log_rows:
             repo.notify(head)
         uow.commit()
+    stock.follower.apply_own([_as_logged(row) for row in log_rows])
 
-    wanted = stock.signals.wanted()
     signals = [
         Signal(kind.value, {"product_id": key[0], "location_id": key[1], "available": positions[key].available,
                             "as_of_seq": last_seq[key]})
@@ -168,8 +161,42 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
     ]
     result = {"accepted": len(events) - duplicates - sum(1 for r in refused if not r["duplicate"]),
               "duplicates": duplicates, "refused": refused, "last_seq": head,
-              "anomalies": sum(1 for row in log_rows if row["anomaly"])}
+              "anomalies": sum(1 for row in log_rows if row[-1])}
     return result, signals, tally
+
+
+def _locked_positions(repo: StockRepository, stock: StockContext, keys: list[PositionKey],
+                      now: dt.datetime) -> dict[PositionKey, Position]:
+    """The positions a batch touches, as they stand inside its write transaction.
+
+    On SQLite the transaction holds the whole database, so the process's view, caught up
+    to the log's head from inside it, is the positions table: no reads of the table.
+    PostgreSQL locks the rows (FOR UPDATE), which other writers may hold.
+    """
+    if not repo.postgres:
+        from_view = stock.follower.positions_for_write(repo.session, keys, now)
+        if from_view is not None:
+            return from_view
+    positions = repo.lock_positions(keys)
+    for key, expired in repo.expired_reserved(keys, now).items():
+        positions[key].expired_reserved = expired
+    return positions
+
+
+_VIEW_COLUMNS = len(LOG_COLUMNS)
+_TIMES_FOR_VIEW = (LOG_COLUMNS.index("expires_at"), LOG_COLUMNS.index("eta"))
+
+
+def _as_logged(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A log row as the view reads it back from the database (LOG_COLUMNS, UTC times)."""
+    expires_at, eta = (row[i] for i in _TIMES_FOR_VIEW)
+    if expires_at is None and eta is None:
+        return row[:_VIEW_COLUMNS]
+    values = list(row[:_VIEW_COLUMNS])
+    for i in _TIMES_FOR_VIEW:
+        if values[i] is not None:
+            values[i] = values[i].astimezone(dt.timezone.utc)
+    return tuple(values)
 
 
 def _inbound_of(event: StockEventInput) -> str | None:
