@@ -3,6 +3,7 @@
 Override with environment variables: PROMO_BIND (default 127.0.0.1:8000) and
 PROMO_WORKERS (default 2).
 """
+import gc
 import os
 import shutil
 import tempfile
@@ -39,3 +40,16 @@ def child_exit(server, worker):  # noqa: ANN001 - gunicorn's hook signature
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):  # noqa: ANN001 - gunicorn's hook signature
+    """Garbage collector settings for a long-lived worker with a big, stable heap.
+
+    Everything built so far (the app, its indexes, the stock view) lives as long as the
+    worker: frozen, the collector no longer scans it at every full collection. Young
+    collections run every 50,000 allocations instead of 700: a batch of 1,000 stock
+    events allocates tens of thousands of short-lived objects, and with the default the
+    collector took about 13% of ingest time (bench/stock.py, measured 2026-11-26).
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)

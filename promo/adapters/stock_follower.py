@@ -136,18 +136,20 @@ class StockFollower:
             if repo.event_id_at(self.view.as_of_seq) != self._anchor:
                 self.nudge()                       # the follower reloads; this batch reads the table
                 return None
-            while rows := repo.events_after(self.view.as_of_seq, CATCH_UP_BATCH):
-                if rows[0][0] != self.view.as_of_seq + 1:
+            head = repo.last_seq()
+            while self.view.as_of_seq < head:
+                rows = repo.events_after(self.view.as_of_seq, CATCH_UP_BATCH)
+                if not rows or rows[0][0] != self.view.as_of_seq + 1:
                     self.nudge()
                     return None
                 self.view.apply(rows)
                 self._anchor = rows[-1][-1]
-            if repo.last_seq() != self.view.as_of_seq:
+            if head != self.view.as_of_seq:
                 self.nudge()
                 return None
             self._caught_up()
             stored = self.view.positions_for_write([position_key(*key) for key in keys], now)
-        return {key: stored[position_key(*key)] for key in keys}
+        return dict(zip(keys, stored))
 
     def apply_own(self, rows: Sequence[Sequence[Any]]) -> None:
         """Apply events this process has just committed (LOG_COLUMNS), so the view need
@@ -192,7 +194,8 @@ class StockFollower:
             try:
                 if not self.snapshots_loaded:
                     self.load_snapshot()
-                self.catch_up()
+                if listener is not None or time.monotonic() - self.last_caught_up >= self.poll_interval:
+                    self.catch_up()
             except Exception as exc:  # keep following; /readyz reports the lag meanwhile
                 log.warning("stock follower cannot catch up (%s); retrying in a second",
                             str(exc).splitlines()[0][:300])

@@ -17,6 +17,7 @@ import bisect
 import dataclasses
 import datetime as dt
 import heapq
+import operator
 import threading
 from typing import Any, Iterable, Sequence
 
@@ -31,6 +32,10 @@ MERGE_THRESHOLD = 4096
 COLUMNS = ("on_hand", "reserved", "safety_stock", "inbound")
 # Locations whose per-product in-stock flags are kept (least recently asked dropped first).
 IN_STOCK_LOCATIONS = 512
+
+
+# product_id, location_id and the four deltas of a logged event (LOG_COLUMNS).
+_POSITION_AND_DELTAS = operator.itemgetter(1, 2, 9, 10, 11, 12)
 
 
 def position_key(product_id: int, location_id: int) -> int:
@@ -110,13 +115,16 @@ class StockView:
         if not rows:
             return
         applied = [row for row in rows if row[8] is None]
-        keys = np.fromiter(((row[1] << LOCATION_BITS) | row[2] for row in applied), dtype=np.int64, count=len(applied))
-        deltas = np.array([row[9:13] for row in applied], dtype=np.int64).reshape(-1, 4)
+        numbers = np.array(list(map(_POSITION_AND_DELTAS, applied)), dtype=np.int64).reshape(-1, 6)
+        keys = (numbers[:, 0] << LOCATION_BITS) | numbers[:, 1]
+        deltas = numbers[:, 2:]
+        # Only events with a reservation or inbound keep per-item state.
+        itemised = [row for row in applied if row[5] is not None or row[12]]
         with self._lock:
             self._add_many(keys, deltas)
             self._refresh_in_stock(keys)
             for (seq, product_id, location_id, kind, quantity, reservation_id, expires_at, eta, refusal,
-                 _, d_reserved, _, d_inbound, inbound_id) in (row[:14] for row in applied):
+                 _, d_reserved, _, d_inbound, inbound_id) in (row[:14] for row in itemised):
                 if kind == "reserve":
                     self._open_reservation(reservation_id, position_key(product_id, location_id), quantity, expires_at)
                 elif d_reserved < 0 and reservation_id:
@@ -154,13 +162,16 @@ class StockView:
         return index if index < len(self._keys) and self._keys[index] == key else -1
 
     def _merge_recent(self) -> None:
+        # Sorting only the new keys and inserting them costs one pass over the arrays,
+        # where sorting everything again would cost ~60 ms at a million positions.
         keys = np.fromiter(self._recent, dtype=np.int64, count=len(self._recent))
         rows = np.array(list(self._recent.values()), dtype=np.int32).reshape(-1, 4)
-        merged_keys = np.concatenate([self._keys, keys])
-        order = np.argsort(merged_keys, kind="stable")
-        self._keys = merged_keys[order]
+        order = np.argsort(keys)
+        keys, rows = keys[order], rows[order]
+        at = np.searchsorted(self._keys, keys)
+        self._keys = np.insert(self._keys, at, keys)
         for i, name in enumerate(COLUMNS):
-            self._values[name] = np.concatenate([self._values[name], rows[:, i]])[order]
+            self._values[name] = np.insert(self._values[name], at, rows[:, i])
         self._recent = {}
 
     def _open_reservation(self, reservation_id: str, key: int, quantity: int, expires_at: dt.datetime | None) -> None:
@@ -214,28 +225,28 @@ class StockView:
 
     # --- the write path's reads (SQLite: the writer holds the database's write lock) -----
 
-    def positions_for_write(self, keys: Sequence[int], now: dt.datetime) -> dict[int, Position]:
+    def positions_for_write(self, keys: Sequence[int], now: dt.datetime) -> list[Position]:
         """The stored state of each position key (zero if unknown), with the part of its
         reserved quantity that has expired at ``now``, as the positions table and the
-        reservations table would give it."""
+        reservations table would give it; in the order of ``keys``."""
         moment = now.timestamp()
         wanted = np.fromiter(keys, dtype=np.int64, count=len(keys))
         with self._lock:
             stored = self._keys
-            columns = [[0] * len(wanted) for _ in COLUMNS]
             if len(stored) and len(wanted):
                 index = np.minimum(np.searchsorted(stored, wanted), len(stored) - 1)
                 found = stored[index] == wanted
-                columns = [np.where(found, self._values[name][index], 0).tolist() for name in COLUMNS]
-            positions: dict[int, Position] = {}
-            for i, key in enumerate(wanted.tolist()):
-                row = self._recent.get(key)
-                position = Position(*row) if row is not None else \
-                    Position(columns[0][i], columns[1][i], columns[2][i], columns[3][i])
-                expiring = self._expiring.get(key)
-                if expiring:
-                    position.expired_reserved = sum(q for q, expiry in expiring.values() if expiry <= moment)
-                positions[key] = position
+                rows = np.stack([np.where(found, self._values[name][index], 0) for name in COLUMNS], axis=1).tolist()
+            else:
+                rows = [[0, 0, 0, 0] for _ in keys]
+            recent, expiring = self._recent, self._expiring
+            positions = []
+            for key, row in zip(keys, rows):
+                position = Position(*recent.get(key, row))
+                held = expiring.get(key)
+                if held:
+                    position.expired_reserved = sum(q for q, expiry in held.values() if expiry <= moment)
+                positions.append(position)
             return positions
 
     # --- in-stock flags per location ----------------------------------------------------

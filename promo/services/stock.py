@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+from collections import Counter
 from typing import Any, Sequence
 
 from sqlalchemy.exc import IntegrityError
@@ -72,13 +73,20 @@ def ingest_events(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[st
                         e["quantity"], e.get("reservation_id"), e.get("expires_at"), e.get("inbound_id"), e.get("eta"))
         for e in events
     ]
+    # The first attempt looks for already-logged events before taking the write lock, to
+    # keep that lock short; an event logged meanwhile by another writer trips the unique
+    # event_id, and the next attempts look again inside the write transaction.
+    with uow.reading() as reader:
+        logged: dict[str, tuple[int, str | None]] | None = \
+            StockRepository(reader.session).logged_outcomes(i.event_id for i in inputs)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            result, signals, tally = _apply_batch(uow, stock, events, inputs, now or _utcnow())
+            result, signals, tally = _apply_batch(uow, stock, events, inputs, logged, now or _utcnow())
             break
         except IntegrityError:
             if attempt == MAX_ATTEMPTS:
                 raise
+            logged = None
     _count(tally, result)
     stock.signals.publish(signals)
     return result
@@ -92,14 +100,15 @@ def _count(tally: dict[tuple[str, str], int], result: dict[str, Any]) -> None:
 
 
 def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str, Any]],
-                 inputs: list[StockEventInput], now: dt.datetime
-                 ) -> tuple[dict[str, Any], list[Signal], dict[tuple[str, str], int]]:
+                 inputs: list[StockEventInput], logged: dict[str, tuple[int, str | None]] | None,
+                 now: dt.datetime) -> tuple[dict[str, Any], list[Signal], dict[tuple[str, str], int]]:
     with uow:
         repo = StockRepository(uow.session)
         positions = _locked_positions(repo, stock, sorted({(i.product_id, i.location_id) for i in inputs}), now)
         wanted = stock.signals.wanted()
         before = {key: position.copy() for key, position in positions.items()} if wanted else {}
-        logged = repo.logged_outcomes(i.event_id for i in inputs)
+        if logged is None:
+            logged = repo.logged_outcomes(i.event_id for i in inputs)
         reservations = repo.reservations(i.reservation_id for i in inputs if i.reservation_id)
         inbounds = repo.inbounds(_inbound_ids(inputs))
 
@@ -114,7 +123,6 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
         refused: list[dict[str, Any]] = []
         last_seq: dict[PositionKey, int] = {}
         outcomes: dict[str, str | None] = {}
-        tally: dict[tuple[str, str], int] = {}
         duplicates = 0
         for index, (raw, event) in enumerate(zip(events, inputs)):
             if event.event_id in logged or fresh[event.event_id] != index:
@@ -129,10 +137,9 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
             outcome = decide(event, positions[key], reservations, now, inbounds)
             refusal = outcome.refusal.value if outcome.refusal else None
             outcomes[event.event_id] = refusal
-            tally[(event.type.value, refusal or "applied")] = tally.get((event.type.value, refusal or "applied"), 0) + 1
             deltas = outcome.deltas
             log_rows.append((   # EVENT_COLUMNS order
-                seq, event.product_id, event.location_id, event.type.value, event.quantity, event.reservation_id,
+                seq, event.product_id, event.location_id, raw["type"], event.quantity, event.reservation_id,
                 event.expires_at, event.eta, refusal, deltas.on_hand, deltas.reserved, deltas.safety_stock,
                 deltas.inbound, _inbound_of(event), event.event_id, raw.get("reason"), raw["occurred_at"], now,
                 outcome.anomaly))
@@ -151,6 +158,7 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
             repo.notify(head)
         uow.commit()
     stock.follower.apply_own([_as_logged(row) for row in log_rows])
+    tally = Counter((row[3], row[8] or "applied") for row in log_rows)
 
     signals = [
         Signal(kind.value, {"product_id": key[0], "location_id": key[1], "available": positions[key].available,

@@ -59,6 +59,11 @@ class UnitOfWork:
         finally:
             self._release_gate()
 
+    def reading(self) -> "UnitOfWork":
+        """A read-only unit of work on the same database, for reads that can be done
+        before this one takes the write lock."""
+        return UnitOfWork(self._session_factory)
+
     def commit(self) -> None:
         self.session.commit()
         self._release_gate()
