@@ -21,6 +21,7 @@ from sqlalchemy import (
     Numeric,
     String,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -258,12 +259,17 @@ class StockSequence(Base):
     last_seq: Mapped[int] = mapped_column(BigInteger)
 
 
+APPLIED_SALES = "type = 'sale' AND refusal IS NULL"
+
+
 class StockEvent(Base):
     """The append-only stock log; every event the service accepted, applied or refused."""
 
     __tablename__ = "stock_events"
     __table_args__ = (
-        Index("ix_stock_events_location_occurred", "location_id", "occurred_at"),
+        # Only applied sales are looked up by location and time (sales velocity).
+        Index("ix_stock_events_sales", "location_id", "occurred_at",
+              sqlite_where=text(APPLIED_SALES), postgresql_where=text(APPLIED_SALES)),
     )
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)

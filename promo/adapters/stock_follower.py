@@ -24,6 +24,8 @@ from promo.metrics import STOCK_SNAPSHOTS, STOCK_VIEW_LAG, STOCK_VIEW_POSITIONS,
 log = logging.getLogger("promo.stock.follower")
 # Small enough that the view's lock is never held long against readers.
 CATCH_UP_BATCH = 2_000
+# A writer leaves at most this many rows for after its commit; beyond, it applies them first.
+MAX_UNAPPLIED = 20_000
 
 
 class StockFollower:
@@ -119,15 +121,18 @@ class StockFollower:
 
     # --- the SQLite write path ------------------------------------------------------------
 
-    def positions_for_write(self, session: Session, keys: Sequence[PositionKey],
-                            now: dt.datetime) -> dict[PositionKey, Position] | None:
-        """The positions for ``keys`` as the view holds them, caught up inside ``session``'s
-        write transaction; None when the view cannot stand in for the table (never
-        loaded, or the log moved under it), and the caller reads the table instead.
+    def positions_for_write(self, session: Session, keys: Sequence[PositionKey], now: dt.datetime
+                            ) -> tuple[dict[PositionKey, Position], list[tuple[Any, ...]]] | None:
+        """The positions for ``keys`` as they stand inside ``session``'s write transaction,
+        from the view and the log rows it has not applied yet; None when the view cannot
+        stand in for the table (never loaded, or the log moved under it), and the caller
+        reads the table instead.
 
-        Only for SQLite: its write lock is the whole database, so once the view has
-        applied the log up to the head read in this transaction, nothing can change it
-        before commit, and the view is exactly the positions table plus reservations.
+        Only for SQLite: its write lock is the whole database, so the view plus the log
+        up to the head read in this transaction is exactly the positions table and the
+        open reservations, and nothing can change them before commit. The rows the view
+        has not applied are returned too: the writer hands them back to ``apply_committed``
+        with its own after commit, so applying them costs nothing inside the lock.
         """
         with self._catch_up_lock:
             if not self.snapshots_loaded:
@@ -137,30 +142,39 @@ class StockFollower:
                 self.nudge()                       # the follower reloads; this batch reads the table
                 return None
             head = repo.last_seq()
-            while self.view.as_of_seq < head:
-                rows = repo.events_after(self.view.as_of_seq, CATCH_UP_BATCH)
-                if not rows or rows[0][0] != self.view.as_of_seq + 1:
+            unapplied: list[tuple[Any, ...]] = []
+            while self.view.as_of_seq + len(unapplied) < head:
+                if len(unapplied) >= MAX_UNAPPLIED:    # far behind: catch up here instead
+                    self.view.apply(unapplied)
+                    self._anchor = unapplied[-1][-1]
+                    unapplied = []
+                rows = repo.events_after(self.view.as_of_seq + len(unapplied), CATCH_UP_BATCH)
+                if not rows or rows[0][0] != self.view.as_of_seq + len(unapplied) + 1:
                     self.nudge()
                     return None
-                self.view.apply(rows)
-                self._anchor = rows[-1][-1]
-            if head != self.view.as_of_seq:
+                unapplied += rows
+            if self.view.as_of_seq + len(unapplied) != head:
                 self.nudge()
                 return None
-            self._caught_up()
-            stored = self.view.positions_for_write([position_key(*key) for key in keys], now)
-        return dict(zip(keys, stored))
+            stored = self.view.positions_for_write([position_key(*key) for key in keys], now, unapplied)
+        return dict(zip(keys, stored)), unapplied
 
-    def apply_own(self, rows: Sequence[Sequence[Any]]) -> None:
-        """Apply events this process has just committed (LOG_COLUMNS), so the view need
-        not read them back; if the view is not exactly at the sequence before them, the
-        follower reads them as usual."""
+    def apply_committed(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Apply log rows known to be committed (LOG_COLUMNS, in sequence order), so the
+        view need not read them back: a writer's own, after the ones it was handed by
+        ``positions_for_write``. Rows the view already has are skipped; if the rest do not
+        follow on from the view, the follower reads the log as usual."""
         if not rows:
             return
         with self._catch_up_lock:
-            if self.snapshots_loaded and self.view.as_of_seq == rows[0][0] - 1:
-                self.view.apply(rows)
-                self._anchor = rows[-1][-1]
+            seq, first = self.view.as_of_seq, rows[0][0]
+            if seq >= rows[-1][0]:
+                return                              # the follower got there first
+            # Rows the view already has must be the very rows it applied (same log).
+            if self.snapshots_loaded and first <= seq + 1 and (first == seq + 1 or rows[seq - first][-1] == self._anchor):
+                fresh = rows[seq + 1 - first:]
+                self.view.apply(fresh)
+                self._anchor = fresh[-1][-1]
                 self._caught_up()
                 return
         self.nudge()
@@ -190,11 +204,14 @@ class StockFollower:
 
     def _run(self) -> None:
         listener = self._listen()
+        asked = True     # a nudge, a notification, or the first round
         while not self._stop.is_set():
             try:
                 if not self.snapshots_loaded:
                     self.load_snapshot()
-                if listener is not None or time.monotonic() - self.last_caught_up >= self.poll_interval:
+                # On SQLite each write catches the view up itself; a poll soon after one
+                # would only compete with the next write for the interpreter.
+                if asked or time.monotonic() - self.last_caught_up >= self.poll_interval:
                     self.catch_up()
             except Exception as exc:  # keep following; /readyz reports the lag meanwhile
                 log.warning("stock follower cannot catch up (%s); retrying in a second",
@@ -203,8 +220,9 @@ class StockFollower:
             STOCK_VIEW_LAG.set(self.lag_seconds if self.last_caught_up else -1)
             if listener is not None:
                 listener = self._wait_for_notify(listener)
+                asked = True
             else:
-                self._wake.wait(self.poll_interval)
+                asked = self._wake.wait(self.poll_interval)
             self._wake.clear()
         if listener is not None:
             listener.close()

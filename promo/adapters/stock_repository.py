@@ -15,7 +15,7 @@ from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.orm import Session
 
 from promo.adapters.bulk import postgres_copy, rows_where_in, sqlite_insert, sqlite_insert_values, sqlite_rows_where_in
-from promo.adapters.orm import StockEvent, StockInbound, StockPosition, StockReservation, StockSequence
+from promo.adapters.orm import APPLIED_SALES, StockEvent, StockInbound, StockPosition, StockReservation, StockSequence
 from promo.domain.stock import Inbound, Position, Reservation
 
 PositionKey = tuple[int, int]  # (product_id, location_id)
@@ -176,6 +176,15 @@ class StockRepository:
             [(k[0], k[1], p.on_hand, p.reserved, p.safety_stock, p.inbound, last_seq[k])
              for k in keys for p in (positions[k],)])
 
+    def create_positions(self, keys: Sequence[PositionKey]) -> None:
+        """Rows at zero for positions that have none yet: the SQLite write path, which
+        reads positions from the view, creates them as lock_positions would (a batch
+        touched them but changed nothing, e.g. every event there was refused)."""
+        if keys:
+            self.session.connection().exec_driver_sql(
+                "INSERT INTO stock_positions (product_id, location_id, on_hand, reserved, safety_stock, inbound, "
+                "last_seq) VALUES (?, ?, 0, 0, 0, 0, 0) ON CONFLICT DO NOTHING", list(keys))
+
     def add_reservations(self, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
             return
@@ -305,10 +314,11 @@ class StockRepository:
 
     def sales_since(self, location_id: int, since: dt.datetime) -> dict[int, int]:
         """Units sold per product at a location since ``since`` (applied sale events)."""
+        # The condition is spelt as the partial index's is, literally: a bound 'sale'
+        # would not let the planners prove the index applies.
         rows = self.session.execute(
             select(StockEvent.product_id, func.sum(StockEvent.quantity))
-            .where(StockEvent.location_id == location_id, StockEvent.type == "sale",
-                   StockEvent.refusal.is_(None), StockEvent.occurred_at >= since)
+            .where(StockEvent.location_id == location_id, text(APPLIED_SALES), StockEvent.occurred_at >= since)
             .group_by(StockEvent.product_id)).all()
         return {product_id: int(total) for product_id, total in rows}
 

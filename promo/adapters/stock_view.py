@@ -225,10 +225,12 @@ class StockView:
 
     # --- the write path's reads (SQLite: the writer holds the database's write lock) -----
 
-    def positions_for_write(self, keys: Sequence[int], now: dt.datetime) -> list[Position]:
-        """The stored state of each position key (zero if unknown), with the part of its
-        reserved quantity that has expired at ``now``, as the positions table and the
-        reservations table would give it; in the order of ``keys``."""
+    def positions_for_write(self, keys: Sequence[int], now: dt.datetime,
+                            unapplied: Sequence[Sequence[Any]] = ()) -> list[Position]:
+        """The stored state of each position key (zero if unknown) once the committed log
+        rows ``unapplied`` (LOG_COLUMNS, following on from the view) are counted, with the
+        part of its reserved quantity that has expired at ``now``: what the positions and
+        reservations tables hold. In the order of ``keys``; the view itself is unchanged."""
         moment = now.timestamp()
         wanted = np.fromiter(keys, dtype=np.int64, count=len(keys))
         with self._lock:
@@ -239,15 +241,45 @@ class StockView:
                 rows = np.stack([np.where(found, self._values[name][index], 0) for name in COLUMNS], axis=1).tolist()
             else:
                 rows = [[0, 0, 0, 0] for _ in keys]
-            recent, expiring = self._recent, self._expiring
-            positions = []
-            for key, row in zip(keys, rows):
-                position = Position(*recent.get(key, row))
-                held = expiring.get(key)
-                if held:
-                    position.expired_reserved = sum(q for q, expiry in held.values() if expiry <= moment)
-                positions.append(position)
-            return positions
+            recent = self._recent
+            positions = [Position(*recent.get(key, row)) for key, row in zip(keys, rows)]
+            expiring = {key: dict(self._expiring[key]) for key in keys if key in self._expiring}
+        closed = self._count_unapplied(keys, positions, expiring, unapplied)
+        for position, key in zip(positions, keys):
+            held = expiring.get(key)
+            if held:
+                position.expired_reserved = sum(quantity for rid, (quantity, expiry) in held.items()
+                                                if expiry <= moment and rid not in closed)
+        return positions
+
+    @staticmethod
+    def _count_unapplied(keys: Sequence[int], positions: list[Position],
+                         expiring: dict[int, dict[str, tuple[int, float]]],
+                         unapplied: Sequence[Sequence[Any]]) -> set[str]:
+        """Add the unapplied rows' deltas to ``positions`` and their expiring reservations
+        to ``expiring``; return the ids of reservations they closed."""
+        closed: set[str] = set()
+        if not unapplied:
+            return closed
+        at = {key: i for i, key in enumerate(keys)}
+        for row in unapplied:
+            if row[8] is not None:               # refused: changed nothing
+                continue
+            key = (row[1] << LOCATION_BITS) | row[2]
+            i = at.get(key)
+            if i is not None:
+                position = positions[i]
+                position.on_hand += row[9]
+                position.reserved += row[10]
+                position.safety_stock += row[11]
+                position.inbound += row[12]
+            if row[5] is not None:               # a reservation opened or closed
+                if row[3] == "reserve":
+                    if i is not None and row[6] is not None:
+                        expiring.setdefault(key, {})[row[5]] = (row[4], row[6].timestamp())
+                elif row[10] < 0:
+                    closed.add(row[5])
+        return closed
 
     # --- in-stock flags per location ----------------------------------------------------
 

@@ -46,7 +46,7 @@ class StockSignal(str, enum.Enum):
     LOW_STOCK = "low_stock"
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Position:
     """One product at one location. ``reserved`` counts every open reservation,
     including expired ones; ``expired_reserved`` is the part of it past its expiry."""
@@ -70,7 +70,7 @@ class Position:
         return max(0, self.on_hand - self.effective_reserved - self.safety_stock)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Reservation:
     reservation_id: str
     product_id: int
@@ -83,7 +83,7 @@ class Reservation:
         return self.expires_at is not None and self.expires_at <= now
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Inbound:
     """An expected receipt, known by the event_id of its `inbound` notice.
 
@@ -103,7 +103,7 @@ class Inbound:
         return max(0, self.quantity - self.received)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Deltas:
     on_hand: int = 0
     reserved: int = 0
@@ -117,7 +117,7 @@ class Deltas:
         position.inbound += self.inbound
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Outcome:
     deltas: Deltas
     refusal: Refusal | None = None

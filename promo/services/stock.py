@@ -104,7 +104,8 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
                  now: dt.datetime) -> tuple[dict[str, Any], list[Signal], dict[tuple[str, str], int]]:
     with uow:
         repo = StockRepository(uow.session)
-        positions = _locked_positions(repo, stock, sorted({(i.product_id, i.location_id) for i in inputs}), now)
+        positions, unapplied = _locked_positions(
+            repo, stock, sorted({(i.product_id, i.location_id) for i in inputs}), now)
         wanted = stock.signals.wanted()
         before = {key: position.copy() for key, position in positions.items()} if wanted else {}
         if logged is None:
@@ -133,7 +134,7 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
                 continue
             assert seq is not None
             key = (event.product_id, event.location_id)
-            state_before = side.reservation_state(event.reservation_id)
+            state_before = side.reservation_state(event.reservation_id) if event.reservation_id else None
             outcome = decide(event, positions[key], reservations, now, inbounds)
             refusal = outcome.refusal.value if outcome.refusal else None
             outcomes[event.event_id] = refusal
@@ -147,17 +148,23 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
                 refused.append({"index": index, "event_id": event.event_id, "reason": refusal, "duplicate": False})
             else:
                 last_seq[key] = seq
-                side.record(event, raw, seq, outcome.deltas.inbound, state_before)
+                if event.reservation_id or deltas.inbound or _inbound_of(event):
+                    side.record(event, raw, seq, deltas.inbound, state_before)
             seq += 1
 
         repo.append_events(log_rows)
         repo.save_positions({k: positions[k] for k in last_seq}, last_seq)
+        if unapplied is not None:   # as the table read would have: a row for every position touched
+            repo.create_positions([key for key in positions if key not in last_seq])
         side.flush()
         head = (seq - 1) if seq is not None else repo.last_seq()
         if log_rows:
             repo.notify(head)
         uow.commit()
-    stock.follower.apply_own([_as_logged(row) for row in log_rows])
+    if unapplied is None:      # the view was not used: it reads the log as usual
+        stock.follower.nudge()
+    else:
+        stock.follower.apply_committed(unapplied + [_as_logged(row) for row in log_rows])
     tally = Counter((row[3], row[8] or "applied") for row in log_rows)
 
     signals = [
@@ -173,13 +180,16 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
     return result, signals, tally
 
 
-def _locked_positions(repo: StockRepository, stock: StockContext, keys: list[PositionKey],
-                      now: dt.datetime) -> dict[PositionKey, Position]:
-    """The positions a batch touches, as they stand inside its write transaction.
+def _locked_positions(repo: StockRepository, stock: StockContext, keys: list[PositionKey], now: dt.datetime
+                      ) -> tuple[dict[PositionKey, Position], list[tuple[Any, ...]] | None]:
+    """The positions a batch touches, as they stand inside its write transaction, and
+    the committed log rows the process's view has yet to apply (None when the view was
+    not used).
 
-    On SQLite the transaction holds the whole database, so the process's view, caught up
-    to the log's head from inside it, is the positions table: no reads of the table.
-    PostgreSQL locks the rows (FOR UPDATE), which other writers may hold.
+    On SQLite the transaction holds the whole database, so the process's view plus the
+    log rows it has not applied yet (another process's last batch, typically) is the
+    positions table: no reads of the table. PostgreSQL locks the rows (FOR UPDATE),
+    which other writers may hold.
     """
     if not repo.postgres:
         from_view = stock.follower.positions_for_write(repo.session, keys, now)
@@ -188,7 +198,7 @@ def _locked_positions(repo: StockRepository, stock: StockContext, keys: list[Pos
     positions = repo.lock_positions(keys)
     for key, expired in repo.expired_reserved(keys, now).items():
         positions[key].expired_reserved = expired
-    return positions
+    return positions, None
 
 
 _VIEW_COLUMNS = len(LOG_COLUMNS)
@@ -205,6 +215,9 @@ def _as_logged(row: tuple[Any, ...]) -> tuple[Any, ...]:
         if values[i] is not None:
             values[i] = values[i].astimezone(dt.timezone.utc)
     return tuple(values)
+
+
+_INBOUND_TYPES = (EventType.INBOUND, EventType.RECEIPT)
 
 
 def _inbound_of(event: StockEventInput) -> str | None:
@@ -245,7 +258,7 @@ class _SideRecords:
                 else:
                     self.closed.append((event.reservation_id, state, seq))
         inbound_id = _inbound_of(event)
-        if inbound_id and event.type in (EventType.INBOUND, EventType.RECEIPT):
+        if inbound_id and event.type in _INBOUND_TYPES:
             # Written at once, so that a receipt later in the batch sees it.
             inbound = self.inbounds[inbound_id]
             if (inbound.product_id, inbound.location_id) == (event.product_id, event.location_id):

@@ -310,3 +310,44 @@ def test_a_new_snapshot_forgets_the_flags():
     assert in_stock(view, [1], [1]) == [True]
     view.load(arrays((1, 1, 0, 0, 0, 0)), (), (), 20)
     assert in_stock(view, [1], [1]) == [False]
+
+
+# --- positions for a writer (the SQLite write path) --------------------------------------
+
+def writer_state(view: StockView, keys: list[int], now: dt.datetime, unapplied=()) -> list[tuple[int, ...]]:
+    return [(p.on_hand, p.reserved, p.safety_stock, p.inbound, p.expired_reserved)
+            for p in view.positions_for_write(keys, now, unapplied)]
+
+
+def test_a_writer_sees_unapplied_rows_as_if_applied_and_the_view_stays_as_it_was():
+    expires = NOW + dt.timedelta(minutes=1)
+    snapshot = arrays((1, 1, 10, 4, 0, 0), (2, 1, 3, 0, 0, 0))
+    held = [("r1", 1, 1, 4, expires)]              # open, expiring at NOW + 1 min
+    later = [
+        row(6, 1, 1, "release", 4, reserved=-4, reservation_id="r1"),
+        row(7, 1, 1, "reserve", 3, reserved=3, reservation_id="r2", expires_at=expires),
+        row(8, 1, 1, "reserve", 2, reserved=2, reservation_id="r3"),              # never expires
+        row(9, 3, 1, "receipt", 5, on_hand=5),                                     # a new position
+        row(10, 2, 1, "sale", 9, refusal="insufficient_stock"),                    # refused: no effect
+    ]
+    behind, caught_up = StockView(), StockView()
+    for view in (behind, caught_up):
+        view.load(snapshot, held, [], 5)
+    caught_up.apply(later)
+    keys = [(1 << 24) | 1, (2 << 24) | 1, (3 << 24) | 1, (4 << 24) | 1]
+    after_expiry = NOW + dt.timedelta(minutes=2)
+
+    for now in (NOW, after_expiry):
+        assert writer_state(behind, keys, now, later) == writer_state(caught_up, keys, now)
+    # r1 was released, so it no longer counts as expired; r2 expired; r3 holds.
+    assert writer_state(behind, keys, after_expiry, later)[0] == (10, 5, 0, 0, 3)
+    assert behind.as_of_seq == 5 and behind.all_positions()[1] == {(1, 1): (10, 4, 0, 0), (2, 1): (3, 0, 0, 0)}
+    assert writer_state(behind, keys, after_expiry) == [(10, 4, 0, 0, 4), (3, 0, 0, 0, 0), (0, 0, 0, 0, 0),
+                                                        (0, 0, 0, 0, 0)]
+
+
+def test_a_writer_judges_expiry_at_its_own_moment_whatever_readers_saw_later():
+    view = StockView()
+    view.load(arrays((1, 1, 5, 5, 0, 0)), [("r1", 1, 1, 5, NOW + dt.timedelta(minutes=1))], [], 1)
+    assert view.position(1, 1, now=NOW + dt.timedelta(minutes=5)).reserved == 0     # a reader, later
+    assert writer_state(view, [(1 << 24) | 1], NOW) == [(5, 5, 0, 0, 0)]            # a writer, earlier
