@@ -48,24 +48,29 @@ def _times_as_text(values: Sequence[tuple[Any, ...]], columns: Sequence[str], ti
                    ) -> Sequence[tuple[Any, ...]]:
     """The value tuples with their datetimes as SQLite stores them.
 
-    Runs once per row of every bulk insert, so only the time columns are visited; a batch
-    mostly shares a handful of timestamps (recorded_at always), formatted once each.
+    Runs once per row of every bulk insert (inside the stock write lock, too), so each
+    row is cut into slices around its time columns and put back together, and a batch's
+    handful of distinct timestamps (recorded_at is always one) are formatted once each.
     """
     time_at = [i for i, column in enumerate(columns) if column in times]
     if not time_at:
         return values
-    formatted: dict[dt.datetime, str | None] = {}
+    formatted: dict[dt.datetime | None, str | None] = {None: None}
+
+    def text(value: dt.datetime | None) -> str | None:
+        found = formatted.get(value, formatted)
+        if found is formatted:
+            found = formatted[value] = sqlite_time(value)
+        return found  # type: ignore[return-value]
+
+    between = [(start + 1, end) for start, end in zip([-1] + time_at, time_at + [len(columns)])]
+    (first_start, first_end), rest = between[0], list(zip(time_at, between[1:]))
     converted: list[tuple[Any, ...]] = []
     for row in values:
-        row = list(row)
-        for i in time_at:
-            value = row[i]
-            if value is not None:
-                text = formatted.get(value)
-                if text is None:
-                    text = formatted[value] = sqlite_time(value)
-                row[i] = text
-        converted.append(tuple(row))
+        out = row[first_start:first_end]
+        for at, (start, end) in rest:
+            out += (text(row[at]),) + row[start:end]
+        converted.append(out)
     return converted
 
 

@@ -136,9 +136,13 @@ class StockRepository:
     def allocate_seqs(self, count: int) -> int:
         """Reserve ``count`` sequence numbers; return the first. Holds the counter's lock
         until commit, which is what keeps the sequence gapless and in commit order."""
-        last = self.session.execute(
-            update(StockSequence).where(StockSequence.id == 1)
-            .values(last_seq=StockSequence.last_seq + count).returning(StockSequence.last_seq)).scalar_one()
+        if self.postgres:
+            last = self.session.execute(
+                update(StockSequence).where(StockSequence.id == 1)
+                .values(last_seq=StockSequence.last_seq + count).returning(StockSequence.last_seq)).scalar_one()
+        else:   # at driver level: it runs inside the write lock, once a batch
+            last = self.session.connection().exec_driver_sql(
+                "UPDATE stock_sequence SET last_seq = last_seq + ? WHERE id = 1 RETURNING last_seq", (count,)).scalar_one()
         return last - count + 1
 
     def append_events(self, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -258,10 +262,14 @@ class StockRepository:
     def event_id_at(self, seq: int) -> str | None:
         """The event_id logged at ``seq``: what a follower checks to know its log is the
         same log, not one that was replaced and refilled past its sequence number."""
-        return self.session.scalar(select(StockEvent.event_id).where(StockEvent.seq == seq)) if seq else None
+        if not seq:
+            return None
+        return self.session.connection().exec_driver_sql(
+            f"SELECT event_id FROM stock_events WHERE seq = {'%s' if self.postgres else '?'}", (seq,)).scalar()
 
     def last_seq(self) -> int:
-        return self.session.scalar(select(StockSequence.last_seq).where(StockSequence.id == 1)) or 0
+        return self.session.connection().exec_driver_sql(
+            "SELECT last_seq FROM stock_sequence WHERE id = 1").scalar() or 0
 
     def events_after(self, seq: int, limit: int) -> list[tuple[Any, ...]]:
         """Logged events after ``seq`` (LOG_COLUMNS), read at driver speed: every process
