@@ -79,9 +79,10 @@ def ingest_events(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[st
     with uow.reading() as reader:
         logged: dict[str, tuple[int, str | None]] | None = \
             StockRepository(reader.session).logged_outcomes(i.event_id for i in inputs)
+    batch = _Batch(events, inputs)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            result, signals, tally = _apply_batch(uow, stock, events, inputs, logged, now or _utcnow())
+            result, signals, tally = _apply_batch(uow, stock, batch, logged, now or _utcnow())
             break
         except IntegrityError:
             if attempt == MAX_ATTEMPTS:
@@ -99,19 +100,31 @@ def _count(tally: dict[tuple[str, str], int], result: dict[str, Any]) -> None:
     STOCK_ANOMALIES.inc(result["anomalies"])
 
 
-def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str, Any]],
-                 inputs: list[StockEventInput], logged: dict[str, tuple[int, str | None]] | None,
+class _Batch:
+    """A validated batch and what its write transaction will look up, worked out before
+    the write lock is taken."""
+
+    def __init__(self, events: Sequence[dict[str, Any]], inputs: list[StockEventInput]):
+        self.events = events
+        self.inputs = inputs
+        self.keys: list[PositionKey] = sorted({(i.product_id, i.location_id) for i in inputs})
+        self.reservation_ids = {i.reservation_id for i in inputs if i.reservation_id}
+        self.inbound_ids = _inbound_ids(inputs)
+
+
+def _apply_batch(uow: UnitOfWork, stock: StockContext, batch: _Batch,
+                 logged: dict[str, tuple[int, str | None]] | None,
                  now: dt.datetime) -> tuple[dict[str, Any], list[Signal], dict[tuple[str, str], int]]:
+    events, inputs = batch.events, batch.inputs
+    wanted = stock.signals.wanted()
     with uow:
         repo = StockRepository(uow.session)
-        positions, unapplied = _locked_positions(
-            repo, stock, sorted({(i.product_id, i.location_id) for i in inputs}), now)
-        wanted = stock.signals.wanted()
+        positions, unapplied = _locked_positions(repo, stock, batch.keys, now)
         before = {key: position.copy() for key, position in positions.items()} if wanted else {}
         if logged is None:
             logged = repo.logged_outcomes(i.event_id for i in inputs)
-        reservations = repo.reservations(i.reservation_id for i in inputs if i.reservation_id)
-        inbounds = repo.inbounds(_inbound_ids(inputs))
+        reservations = repo.reservations(batch.reservation_ids)
+        inbounds = repo.inbounds(batch.inbound_ids)
 
         fresh: dict[str, int] = {}          # event_id -> index of its first occurrence here
         for index, event in enumerate(inputs):
@@ -138,23 +151,24 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[str
             outcome = decide(event, positions[key], reservations, now, inbounds)
             refusal = outcome.refusal.value if outcome.refusal else None
             outcomes[event.event_id] = refusal
-            deltas = outcome.deltas
+            deltas, inbound_id = outcome.deltas, _inbound_of(event)
             log_rows.append((   # EVENT_COLUMNS order
                 seq, event.product_id, event.location_id, raw["type"], event.quantity, event.reservation_id,
                 event.expires_at, event.eta, refusal, deltas.on_hand, deltas.reserved, deltas.safety_stock,
-                deltas.inbound, _inbound_of(event), event.event_id, raw.get("reason"), raw["occurred_at"], now,
+                deltas.inbound, inbound_id, event.event_id, raw.get("reason"), raw["occurred_at"], now,
                 outcome.anomaly))
             if refusal:
                 refused.append({"index": index, "event_id": event.event_id, "reason": refusal, "duplicate": False})
             else:
                 last_seq[key] = seq
-                if event.reservation_id or deltas.inbound or _inbound_of(event):
+                if event.reservation_id or deltas.inbound or inbound_id:
                     side.record(event, raw, seq, deltas.inbound, state_before)
             seq += 1
 
         repo.append_events(log_rows)
         repo.save_positions({k: positions[k] for k in last_seq}, last_seq)
-        if unapplied is not None:   # as the table read would have: a row for every position touched
+        if unapplied is not None and len(last_seq) < len(positions):
+            # As reading the table would have: a row for every position touched.
             repo.create_positions([key for key in positions if key not in last_seq])
         side.flush()
         head = (seq - 1) if seq is not None else repo.last_seq()
