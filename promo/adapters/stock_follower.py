@@ -148,9 +148,10 @@ class StockFollower:
                     self.view.apply(unapplied)
                     self._anchor = unapplied[-1][-1]
                     unapplied = []
-                rows = repo.events_after(self.view.as_of_seq + len(unapplied), CATCH_UP_BATCH)
-                if not rows or rows[0][0] != self.view.as_of_seq + len(unapplied) + 1:
-                    self.nudge()
+                after = self.view.as_of_seq + len(unapplied)
+                rows = repo.events_after(after, CATCH_UP_BATCH)
+                if not rows or (rows[0][0], rows[-1][0]) != (after + 1, after + len(rows)):
+                    self.nudge()                   # not the gapless log the view follows
                     return None
                 unapplied += rows
             if self.view.as_of_seq + len(unapplied) != head:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from promo.adapters.catalog_index import CatalogIndex
 from promo.adapters.stock_follower import StockFollower
-from promo.adapters.stock_repository import LOG_COLUMNS, PositionKey, StockRepository
+from promo.adapters.stock_repository import EVENT_COLUMNS, LOG_COLUMNS, PositionKey, StockRepository
 from promo.adapters.stock_view import StockView
 from promo.domain import availability as atp
 from promo.domain.batches import merge_item_errors, repeated_key_errors, unknown_reference_errors
@@ -179,7 +179,7 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, batch: _Batch,
         stock.follower.nudge()
     else:
         stock.follower.apply_committed(unapplied + [_as_logged(row) for row in log_rows])
-    tally = Counter((row[3], row[8] or "applied") for row in log_rows)
+    tally = Counter((row[_TYPE], row[_REFUSAL] or "applied") for row in log_rows)
 
     signals = [
         Signal(kind.value, {"product_id": key[0], "location_id": key[1], "available": positions[key].available,
@@ -190,7 +190,7 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, batch: _Batch,
     ]
     result = {"accepted": len(events) - duplicates - sum(1 for r in refused if not r["duplicate"]),
               "duplicates": duplicates, "refused": refused, "last_seq": head,
-              "anomalies": sum(1 for row in log_rows if row[-1])}
+              "anomalies": sum(1 for row in log_rows if row[_ANOMALY])}
     return result, signals, tally
 
 
@@ -215,6 +215,7 @@ def _locked_positions(repo: StockRepository, stock: StockContext, keys: list[Pos
     return positions, None
 
 
+_TYPE, _REFUSAL, _ANOMALY = (EVENT_COLUMNS.index(column) for column in ("type", "refusal", "anomaly"))
 _VIEW_COLUMNS = len(LOG_COLUMNS)
 _TIMES_FOR_VIEW = (LOG_COLUMNS.index("expires_at"), LOG_COLUMNS.index("eta"))
 
