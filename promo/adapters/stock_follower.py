@@ -172,7 +172,8 @@ class StockFollower:
             if seq >= rows[-1][0]:
                 return                              # the follower got there first
             # Rows the view already has must be the very rows it applied (same log).
-            if self.snapshots_loaded and first <= seq + 1 and (first == seq + 1 or rows[seq - first][-1] == self._anchor):
+            same_log = first == seq + 1 or (first <= seq and rows[seq - first][-1] == self._anchor)
+            if self.snapshots_loaded and same_log:
                 fresh = rows[seq + 1 - first:]
                 self.view.apply(fresh)
                 self._anchor = fresh[-1][-1]

@@ -142,7 +142,8 @@ class StockRepository:
                 .values(last_seq=StockSequence.last_seq + count).returning(StockSequence.last_seq)).scalar_one()
         else:   # at driver level: it runs inside the write lock, once a batch
             last = self.session.connection().exec_driver_sql(
-                "UPDATE stock_sequence SET last_seq = last_seq + ? WHERE id = 1 RETURNING last_seq", (count,)).scalar_one()
+                "UPDATE stock_sequence SET last_seq = last_seq + ? WHERE id = 1 RETURNING last_seq",
+                (count,)).scalar_one()
         return last - count + 1
 
     def append_events(self, rows: Sequence[tuple[Any, ...]]) -> None:
