@@ -58,6 +58,7 @@ def bootstrap(settings: Settings | None = None, *, follow_stock: bool = False) -
         signals=SignalBus(),
         low_stock_threshold=settings.low_stock_threshold,
         max_wait_seconds=settings.stock_max_wait_ms / 1000,
+        positions_lag=settings.stock_positions_lag,
     )
     models = ModelServer(ModelStore(settings.model_dir), session_factory,
                          check_interval=settings.model_check_interval_ms / 1000)

@@ -348,14 +348,30 @@ def stock_verify(ctx: _Context, url: str | None, key: str | None) -> None:
     from promo.services import stock as stock_service
 
     report = stock_service.verify(ctx.runtime.unit_of_work())
-    click.echo(f"log at seq {report['as_of_seq']}: {report['positions']} positions, "
-               f"{report['negative_on_hand']} with negative on-hand, {report['anomalies']} anomalous events")
+    click.echo(f"log at seq {report['as_of_seq']} (positions table written up to {report['positions_seq']}): "
+               f"{report['positions']} positions, {report['negative_on_hand']} with negative on-hand, "
+               f"{report['anomalies']} anomalous events")
     problems = _print_differences("log replayed vs positions table", report["log_vs_table"])
     if url:
         problems += _verify_live_view(url, key)
     if problems:
         sys.exit(1)
     click.echo("ok: no differences")
+
+
+@stock.command("snapshot")
+@pass_context
+def stock_snapshot(ctx: _Context) -> None:
+    """Write the positions table up to the log's head now.
+
+    On SQLite the table trails the log by up to `stock_positions_lag` events (the service
+    and `stock verify` add them); run this before reading the table with SQL.
+    """
+    from promo.services import stock as stock_service
+
+    result = stock_service.bring_positions_forward(ctx.runtime.unit_of_work(write=True))
+    click.echo(f"positions table holds the log up to seq {result['positions_seq']} "
+               f"({result['events_added']} events added)")
 
 
 def _print_differences(title: str, differences: list[dict[str, Any]] | None) -> int:

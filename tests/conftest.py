@@ -53,7 +53,7 @@ def empty_all_tables(engine: Engine) -> None:
         else:
             for name in tables:
                 connection.execute(text(f"DELETE FROM {name}"))
-        connection.execute(text("UPDATE stock_sequence SET last_seq = 0"))
+        connection.execute(text("UPDATE stock_sequence SET last_seq = 0, positions_seq = 0"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -257,6 +257,10 @@ class StockSequence(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger)
+    # The positions table holds every event up to here. PostgreSQL writes positions in
+    # each stock transaction, so it is always last_seq there; SQLite brings the table
+    # forward in bulk once it trails by a set number of events (settings).
+    positions_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 APPLIED_SALES = "type = 'sale' AND refusal IS NULL"

@@ -78,12 +78,13 @@ class StockFollower:
     def load_snapshot(self) -> None:
         with self._catch_up_lock, self.session_factory() as session:
             repo = StockRepository(session)
-            # One transaction: the positions and the sequence number agree (on PostgreSQL
-            # REPEATABLE READ gives one snapshot for all three reads).
+            # One transaction: the positions, the log rows the table does not hold yet and
+            # the sequence number agree (on PostgreSQL REPEATABLE READ gives one snapshot).
             if repo.postgres:
                 session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             seq = repo.last_seq()
-            self.view.load(repo.snapshot_arrays(), repo.open_reservations(), repo.pending_inbound(), seq)
+            self.view.load(repo.snapshot_arrays(), repo.open_reservations(), repo.pending_inbound(), seq,
+                           trailing=repo.trailing_deltas())
             self._anchor = repo.event_id_at(seq)
             session.rollback()
         self.snapshots_loaded += 1

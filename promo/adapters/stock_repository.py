@@ -133,18 +133,73 @@ class StockRepository:
                 totals[(product_id, location_id)] = totals.get((product_id, location_id), 0) + quantity
         return totals
 
-    def allocate_seqs(self, count: int) -> int:
+    def allocate_seqs(self, count: int, *, positions_written: bool) -> int:
         """Reserve ``count`` sequence numbers; return the first. Holds the counter's lock
-        until commit, which is what keeps the sequence gapless and in commit order."""
+        until commit, which is what keeps the sequence gapless and in commit order.
+
+        ``positions_written``: this transaction writes its positions to the table, which
+        was current when it started, so the table stays complete up to the new head.
+        """
         if self.postgres:
+            values: dict[str, Any] = {"last_seq": StockSequence.last_seq + count}
+            if positions_written:
+                values["positions_seq"] = StockSequence.last_seq + count
             last = self.session.execute(
                 update(StockSequence).where(StockSequence.id == 1)
-                .values(last_seq=StockSequence.last_seq + count).returning(StockSequence.last_seq)).scalar_one()
+                .values(**values).returning(StockSequence.last_seq)).scalar_one()
         else:   # at driver level: it runs inside the write lock, once a batch
+            also = ", positions_seq = last_seq + ?" if positions_written else ""
             last = self.session.connection().exec_driver_sql(
-                "UPDATE stock_sequence SET last_seq = last_seq + ? WHERE id = 1 RETURNING last_seq",
-                (count,)).scalar_one()
+                f"UPDATE stock_sequence SET last_seq = last_seq + ?{also} WHERE id = 1 RETURNING last_seq",
+                (count, count) if positions_written else (count,)).scalar_one()
         return last - count + 1
+
+    def sequence_heads(self) -> tuple[int, int]:
+        """(last_seq, positions_seq): the log's head and how far the positions table holds it."""
+        row = self.session.connection().exec_driver_sql(
+            "SELECT last_seq, positions_seq FROM stock_sequence WHERE id = 1").one()
+        return row[0], row[1]
+
+    # Sums of the deltas per position over the log rows after positions_seq: what the
+    # positions table does not hold yet. Refused events carry zero deltas but still count
+    # as touching their position, as the write path's zero rows do.
+    _TRAILING = ("SELECT product_id, location_id, SUM(delta_on_hand), SUM(delta_reserved), "
+                 "SUM(delta_safety_stock), SUM(delta_inbound), "
+                 "COALESCE(MAX(CASE WHEN refusal IS NULL THEN seq END), 0) FROM stock_events "
+                 "WHERE seq > (SELECT positions_seq FROM stock_sequence WHERE id = 1) "
+                 "GROUP BY product_id, location_id")
+
+    def bring_positions_forward(self, min_lag: int = 1) -> int:
+        """Add the log's trailing events to the positions table, if it trails the head by
+        ``min_lag`` events or more, in one statement; return how many events it added.
+
+        Run it in a write transaction that owns the log's head: inside SQLite's write lock,
+        or on PostgreSQL with the sequence row locked here (where the table never trails).
+        """
+        if self.postgres:
+            self.session.execute(select(StockSequence.id).where(StockSequence.id == 1).with_for_update())
+        head, positions_seq = self.sequence_heads()
+        lag = head - positions_seq
+        if lag <= 0 or lag < min_lag:
+            return 0
+        self.session.execute(text(
+            "INSERT INTO stock_positions (product_id, location_id, on_hand, reserved, safety_stock, inbound, "
+            f"last_seq) {self._TRAILING} ORDER BY product_id, location_id "
+            "ON CONFLICT (product_id, location_id) DO UPDATE SET "
+            "on_hand = stock_positions.on_hand + excluded.on_hand, "
+            "reserved = stock_positions.reserved + excluded.reserved, "
+            "safety_stock = stock_positions.safety_stock + excluded.safety_stock, "
+            "inbound = stock_positions.inbound + excluded.inbound, "
+            "last_seq = CASE WHEN excluded.last_seq > stock_positions.last_seq THEN excluded.last_seq "
+            "ELSE stock_positions.last_seq END"))
+        self.session.execute(update(StockSequence).where(StockSequence.id == 1).values(positions_seq=head))
+        return lag
+
+    def trailing_deltas(self) -> np.ndarray:
+        """The log's trailing events summed per position, as int64 rows of (product_id,
+        location_id, on_hand, reserved, safety_stock, inbound)."""
+        rows = self.session.connection().exec_driver_sql(self._TRAILING).fetchall()
+        return np.array([row[:6] for row in rows], dtype=np.int64).reshape(-1, 6)
 
     def append_events(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Append log rows given as tuples in EVENT_COLUMNS order."""
@@ -172,23 +227,11 @@ class StockRepository:
                 "CAST(:r AS integer[]), CAST(:s AS integer[]), CAST(:i AS integer[]), CAST(:q AS bigint[])) "
                 "AS k(p, l, o, r, s, i, q) WHERE s.product_id = k.p AND s.location_id = k.l"), columns)
             return
-        # An upsert: positions read from the in-memory view may not have a row yet.
         self.session.connection().exec_driver_sql(
-            "INSERT INTO stock_positions (product_id, location_id, on_hand, reserved, safety_stock, inbound, "
-            "last_seq) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (product_id, location_id) DO UPDATE SET "
-            "on_hand = excluded.on_hand, reserved = excluded.reserved, safety_stock = excluded.safety_stock, "
-            "inbound = excluded.inbound, last_seq = excluded.last_seq",
-            [(k[0], k[1], p.on_hand, p.reserved, p.safety_stock, p.inbound, last_seq[k])
+            "UPDATE stock_positions SET on_hand = ?, reserved = ?, safety_stock = ?, inbound = ?, last_seq = ? "
+            "WHERE product_id = ? AND location_id = ?",
+            [(p.on_hand, p.reserved, p.safety_stock, p.inbound, last_seq[k], k[0], k[1])
              for k in keys for p in (positions[k],)])
-
-    def create_positions(self, keys: Sequence[PositionKey]) -> None:
-        """Rows at zero for positions that have none yet: the SQLite write path, which
-        reads positions from the view, creates them as lock_positions would (a batch
-        touched them but changed nothing, e.g. every event there was refused)."""
-        if keys:
-            self.session.connection().exec_driver_sql(
-                "INSERT INTO stock_positions (product_id, location_id, on_hand, reserved, safety_stock, inbound, "
-                "last_seq) VALUES (?, ?, 0, 0, 0, 0, 0) ON CONFLICT DO NOTHING", list(keys))
 
     def add_reservations(self, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
@@ -332,10 +375,15 @@ class StockRepository:
         return {product_id: int(total) for product_id, total in rows}
 
     def positions_table(self) -> dict[PositionKey, tuple[int, int, int, int]]:
+        """The positions table with the log's trailing events added: the positions now."""
         rows = self.session.execute(select(
             StockPosition.product_id, StockPosition.location_id, StockPosition.on_hand, StockPosition.reserved,
             StockPosition.safety_stock, StockPosition.inbound))
-        return {(r[0], r[1]): (r[2], r[3], r[4], r[5]) for r in rows}
+        table = {(r[0], r[1]): (r[2], r[3], r[4], r[5]) for r in rows}
+        for product_id, location_id, *deltas in self.trailing_deltas().tolist():
+            stored = table.get((product_id, location_id), (0, 0, 0, 0))
+            table[(product_id, location_id)] = tuple(a + b for a, b in zip(stored, deltas))  # type: ignore[assignment]
+        return table
 
     def replay_log(self) -> dict[PositionKey, tuple[int, int, int, int]]:
         """The positions as the sum of the applied events' deltas."""

@@ -86,8 +86,10 @@ class StockView:
     # --- loading and applying -------------------------------------------------------------
 
     def load(self, arrays: dict[str, np.ndarray], reservations: Iterable[Sequence[Any]],
-             inbound: Iterable[Sequence[Any]], as_of_seq: int) -> None:
-        """Replace everything with a snapshot taken at ``as_of_seq``."""
+             inbound: Iterable[Sequence[Any]], as_of_seq: int, trailing: np.ndarray | None = None) -> None:
+        """Replace everything with a snapshot taken at ``as_of_seq``: the positions table
+        (``arrays``) plus ``trailing``, the deltas of the log rows it does not hold yet
+        (rows of product_id, location_id and the four deltas)."""
         keys = (arrays["product_id"].astype(np.int64) << LOCATION_BITS) | arrays["location_id"].astype(np.int64)
         order = np.argsort(keys, kind="stable")
         values = {name: arrays[name][order].astype(np.int32) for name in COLUMNS}
@@ -103,6 +105,10 @@ class StockView:
             for product_id, location_id, eta, seq, pending, inbound_id in inbound:
                 self._add_inbound(position_key(product_id, location_id), eta, seq, pending, inbound_id)
             self._in_stock.clear()
+            if trailing is not None and len(trailing):
+                self._add_many((trailing[:, 0] << LOCATION_BITS) | trailing[:, 1], trailing[:, 2:])
+                if self._recent:
+                    self._merge_recent()
             self.as_of_seq = as_of_seq
 
     def apply(self, rows: Sequence[Sequence[Any]]) -> None:

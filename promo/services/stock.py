@@ -41,6 +41,7 @@ class StockContext:
     signals: SignalBus
     low_stock_threshold: int
     max_wait_seconds: float
+    positions_lag: int = 1      # SQLite: events the positions table may trail the log by
 
 
 def _utcnow() -> dt.datetime:
@@ -130,7 +131,7 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, batch: _Batch,
         for index, event in enumerate(inputs):
             if event.event_id not in logged and event.event_id not in fresh:
                 fresh[event.event_id] = index
-        seq = repo.allocate_seqs(len(fresh)) if fresh else None
+        seq = repo.allocate_seqs(len(fresh), positions_written=unapplied is None) if fresh else None
 
         log_rows: list[tuple[Any, ...]] = []
         side = _SideRecords(repo, reservations, inbounds)
@@ -166,11 +167,12 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, batch: _Batch,
             seq += 1
 
         repo.append_events(log_rows)
-        repo.save_positions({k: positions[k] for k in last_seq}, last_seq)
-        if unapplied is not None and len(last_seq) < len(positions):
-            # As reading the table would have: a row for every position touched.
-            repo.create_positions([key for key in positions if key not in last_seq])
+        if unapplied is None:
+            repo.save_positions({k: positions[k] for k in last_seq}, last_seq)
         side.flush()
+        if unapplied is not None:
+            # The log is the record; the table follows it in bulk (see stock_positions_lag).
+            repo.bring_positions_forward(min_lag=stock.positions_lag)
         head = (seq - 1) if seq is not None else repo.last_seq()
         if log_rows:
             repo.notify(head)
@@ -203,12 +205,14 @@ def _locked_positions(repo: StockRepository, stock: StockContext, keys: list[Pos
     On SQLite the transaction holds the whole database, so the process's view plus the
     log rows it has not applied yet (another process's last batch, typically) is the
     positions table: no reads of the table. PostgreSQL locks the rows (FOR UPDATE),
-    which other writers may hold.
+    which other writers may hold. When the table is read, it is brought up to the log's
+    head first (on PostgreSQL it always is).
     """
     if not repo.postgres:
         from_view = stock.follower.positions_for_write(repo.session, keys, now)
         if from_view is not None:
             return from_view
+        repo.bring_positions_forward()
     positions = repo.lock_positions(keys)
     for key, expired in repo.expired_reserved(keys, now).items():
         positions[key].expired_reserved = expired
@@ -410,24 +414,41 @@ def set_safety_stock(uow: UnitOfWork, stock: StockContext, items: Sequence[dict[
     return ingest_events(uow, stock, events, now)
 
 
+# --- the positions table -------------------------------------------------------------------
+
+def bring_positions_forward(uow: UnitOfWork) -> dict[str, int]:
+    """Write every logged event into the positions table now (on SQLite it trails the log
+    by up to ``stock_positions_lag`` events), e.g. before reading the table with SQL."""
+    with uow:
+        repo = StockRepository(uow.session)
+        added = repo.bring_positions_forward()
+        head, _ = repo.sequence_heads()
+        uow.commit()
+    return {"events_added": added, "positions_seq": head}
+
+
 # --- verifying ----------------------------------------------------------------------------
 
 def verify(uow: UnitOfWork, stock: StockContext | None = None, attempts: int = 20) -> dict[str, Any]:
     """Compare the log replayed, the positions table and (given ``stock``) this process's view.
 
-    Differences are listed as {product_id, location_id, expected, found} with columns
-    (on_hand, reserved, safety_stock, inbound).
+    The table is compared with the log's trailing events added (on SQLite it trails the
+    log by up to ``stock_positions_lag`` events): the sum equals the replay exactly when
+    the table holds the log up to its ``positions_seq``. Differences are listed as
+    {product_id, location_id, expected, found} with columns (on_hand, reserved,
+    safety_stock, inbound).
     """
     with uow:
         repo = StockRepository(uow.session)
         if repo.postgres:
             uow.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        seq = repo.last_seq()
+        seq, positions_seq = repo.sequence_heads()
         table = repo.positions_table()
         replayed = repo.replay_log()
         anomalies = repo.anomaly_count()
     report: dict[str, Any] = {
         "as_of_seq": seq,
+        "positions_seq": positions_seq,
         "positions": len(table),
         "negative_on_hand": sum(1 for row in table.values() if row[0] < 0),
         "anomalies": anomalies,

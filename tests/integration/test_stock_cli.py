@@ -37,7 +37,21 @@ def test_verify_says_ok_when_log_and_table_agree_and_counts_the_anomaly(promo, s
     assert "1 with negative on-hand, 1 anomalous events" in result.output
 
 
+def test_snapshot_writes_the_positions_table_up_to_the_log_head(promo, some_stock, runtime):
+    result = promo("stock", "snapshot")
+
+    assert result.exit_code == 0, result.output
+    assert "positions table holds the log up to seq 2" in result.output
+    with runtime.engine.connect() as connection:
+        assert connection.execute(text("SELECT positions_seq FROM stock_sequence")).scalar_one() == 2
+        rows = connection.execute(text("SELECT on_hand, reserved, safety_stock, inbound, last_seq "
+                                       "FROM stock_positions ORDER BY product_id")).all()
+    assert [tuple(r) for r in rows] == [(5, 0, 0, 0, 1), (-2, 0, 0, 0, 2)]
+    assert "(0 events added)" in promo("stock", "snapshot").output
+
+
 def test_verify_lists_a_tampered_position_and_exits_non_zero(promo, some_stock, runtime):
+    assert promo("stock", "snapshot").exit_code == 0
     with runtime.engine.begin() as connection:
         connection.execute(text("UPDATE stock_positions SET on_hand = on_hand + 7 WHERE on_hand = 5"))
 
