@@ -1,7 +1,9 @@
 """Stock use cases: ingesting stock events, reading positions and availability, verifying.
 
-Writes go through the database (the log and the positions, one transaction); reads come
-from the process's in-memory StockView and say how current they are (``as_of_seq``).
+Writes go through the database in one transaction: the log, the reservations and inbound
+beside it, and the positions table (on SQLite in bulk, once it trails the log by
+``stock_positions_lag`` events). Reads come from the process's in-memory StockView and
+say how current they are (``as_of_seq``).
 """
 from __future__ import annotations
 

@@ -180,3 +180,29 @@ def test_promo_db_current_and_upgrade_bring_an_empty_database_to_head(fresh_data
     after = cli_runner.invoke(cli, ["db", "current"], env=env)
     assert after.exit_code == 0
     assert f"current: {head}" in after.output
+
+
+def test_the_positions_seq_migration_keeps_the_positions_table_whole_both_ways(fresh_database_url, engine_for):
+    engine = engine_for(fresh_database_url)
+    migrations.upgrade(engine, "a41f7c9e2b10")
+    with engine.begin() as connection:   # a table current with a log of 2 events
+        connection.execute(text("INSERT INTO products (id, sku, name, price, currency, attributes, updated_at) "
+                                "VALUES (1, 'p1', 'P1', 1, 'USD', '{}', '2026-01-01 00:00:00')"))
+        connection.execute(text("INSERT INTO locations (id, code, name, kind, channels, lead_time_days, updated_at) "
+                                "VALUES (1, 'L1', 'L1', 'store', '[]', 0, '2026-01-01 00:00:00')"))
+        connection.execute(text("UPDATE stock_sequence SET last_seq = 2"))
+
+    migrations.upgrade(engine, "c3d9e2f41a7b")
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT positions_seq FROM stock_sequence")).scalar_one() == 2
+        # Then a table trailing by one logged event, as the SQLite write path leaves it.
+        connection.execute(text(
+            "INSERT INTO stock_events (seq, event_id, product_id, location_id, type, quantity, occurred_at, "
+            "recorded_at, anomaly, delta_on_hand, delta_reserved, delta_safety_stock, delta_inbound) VALUES "
+            "(3, 'e3', 1, 1, 'receipt', 4, '2026-01-01 00:00:00', '2026-01-01 00:00:00', false, 4, 0, 0, 0)"))
+        connection.execute(text("UPDATE stock_sequence SET last_seq = 3"))
+
+    migrations.downgrade(engine, "a41f7c9e2b10")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT product_id, location_id, on_hand, last_seq FROM stock_positions"))
+        assert [tuple(r) for r in rows] == [(1, 1, 4, 3)]
