@@ -39,6 +39,7 @@ test-pg: install
 bench: install
 	$(BIN)/python bench/demo_load.py
 	$(BIN)/python bench/stock.py
+	$(BIN)/python bench/stock_sqlite_layout.py
 	$(BIN)/python bench/personalisation.py
 
 clean:
