@@ -46,6 +46,18 @@ def test_a_loaded_snapshot_answers_positions_and_its_sequence():
     assert view.size() == 3
 
 
+def test_a_snapshot_loads_with_the_log_rows_the_table_does_not_hold_yet():
+    trailing = np.array([[1, 1, 2, 1, 0, 0], [3, 1, 4, 0, 0, 5], [0, 9, 0, 0, 0, 0]], dtype=np.int64)
+    view = StockView()
+    view.load(arrays((1, 1, 10, 0, 0, 0), (2, 1, 7, 0, 0, 0)), (), (), 12, trailing=trailing)
+
+    assert view.as_of_seq == 12
+    assert view.all_positions() == (12, {(1, 1): (12, 1, 0, 0), (2, 1): (7, 0, 0, 0), (3, 1): (4, 0, 0, 5),
+                                         (0, 9): (0, 0, 0, 0)})
+    view.apply([row(13, 3, 1, "sale", 1, on_hand=-1)])     # a new position found as the others are
+    assert view.position(3, 1, now=NOW) == PositionState(3, 1, 3, 0, 0, 5)
+
+
 def test_an_unknown_position_reads_as_zero():
     view = loaded((1, 1, 10, 0, 0, 0))
 
