@@ -249,21 +249,31 @@ class StockView:
                 rows = [[0, 0, 0, 0] for _ in keys]
             recent = self._recent
             positions = [Position(*recent.get(key, row)) for key, row in zip(keys, rows)]
-            expiring = {key: dict(self._expiring[key]) for key in keys if key in self._expiring}
-        closed = self._count_unapplied(keys, positions, expiring, unapplied)
+            expired = self._expired_at(keys, moment)
+        closed = self._count_unapplied(keys, positions, expired, unapplied, moment)
         for position, key in zip(positions, keys):
-            held = expiring.get(key)
+            held = expired.get(key)
             if held:
-                position.expired_reserved = sum(quantity for rid, (quantity, expiry) in held.items()
-                                                if expiry <= moment and rid not in closed)
+                position.expired_reserved = sum(quantity for rid, quantity in held.items() if rid not in closed)
         return positions
 
+    def _expired_at(self, keys: Sequence[int], moment: float) -> dict[int, dict[str, int]]:
+        """key -> {id: quantity} of the open reservations on ``keys`` expired at ``moment``
+        (a copy); lock held."""
+        heap = self._expiry_heap
+        if not self._expired and (not heap or heap[0][0] > moment):
+            return {}     # none has expired yet: the common case, and no per-key work
+        expiring = self._expiring
+        found = {key: {rid: quantity for rid, (quantity, expiry) in expiring[key].items() if expiry <= moment}
+                 for key in keys if key in expiring}
+        return {key: held for key, held in found.items() if held}
+
     @staticmethod
-    def _count_unapplied(keys: Sequence[int], positions: list[Position],
-                         expiring: dict[int, dict[str, tuple[int, float]]],
-                         unapplied: Sequence[Sequence[Any]]) -> set[str]:
-        """Add the unapplied rows' deltas to ``positions`` and their expiring reservations
-        to ``expiring``; return the ids of reservations they closed."""
+    def _count_unapplied(keys: Sequence[int], positions: list[Position], expired: dict[int, dict[str, int]],
+                         unapplied: Sequence[Sequence[Any]], moment: float) -> set[str]:
+        """Add the unapplied rows' deltas to ``positions`` and the reservations they opened
+        that have expired at ``moment`` to ``expired``; return the ids of reservations
+        they closed."""
         closed: set[str] = set()
         if not unapplied:
             return closed
@@ -281,8 +291,8 @@ class StockView:
                 position.inbound += row[12]
             if row[5] is not None:               # a reservation opened or closed
                 if row[3] == "reserve":
-                    if i is not None and row[6] is not None:
-                        expiring.setdefault(key, {})[row[5]] = (row[4], row[6].timestamp())
+                    if i is not None and row[6] is not None and row[6].timestamp() <= moment:
+                        expired.setdefault(key, {})[row[5]] = row[4]
                 elif row[10] < 0:
                     closed.add(row[5])
         return closed

@@ -363,3 +363,13 @@ def test_a_writer_judges_expiry_at_its_own_moment_whatever_readers_saw_later():
     view.load(arrays((1, 1, 5, 5, 0, 0)), [("r1", 1, 1, 5, NOW + dt.timedelta(minutes=1))], [], 1)
     assert view.position(1, 1, now=NOW + dt.timedelta(minutes=5)).reserved == 0     # a reader, later
     assert writer_state(view, [(1 << 24) | 1], NOW) == [(5, 5, 0, 0, 0)]            # a writer, earlier
+
+
+def test_a_writer_counts_a_hold_that_readers_already_saw_expire():
+    view = StockView()
+    view.load(arrays((1, 1, 9, 9, 0, 0)), [("r1", 1, 1, 5, NOW + dt.timedelta(minutes=1)),
+                                           ("r2", 1, 1, 4, NOW + dt.timedelta(hours=1))], [], 1)
+    assert view.position(1, 1, now=NOW + dt.timedelta(minutes=5)).reserved == 4     # a reader: r1 is gone
+
+    # A writer at the same moment: r1 has expired (readers took it off the expiry heap), r2 holds.
+    assert writer_state(view, [(1 << 24) | 1], NOW + dt.timedelta(minutes=5)) == [(9, 9, 0, 0, 5)]
