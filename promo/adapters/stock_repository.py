@@ -374,7 +374,7 @@ class StockRepository:
             .group_by(StockEvent.product_id)).all()
         return {product_id: int(total) for product_id, total in rows}
 
-    def positions_table(self) -> dict[PositionKey, tuple[int, int, int, int]]:
+    def current_positions(self) -> dict[PositionKey, tuple[int, int, int, int]]:
         """The positions table with the log's trailing events added: the positions now."""
         rows = self.session.execute(select(
             StockPosition.product_id, StockPosition.location_id, StockPosition.on_hand, StockPosition.reserved,

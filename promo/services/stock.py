@@ -445,7 +445,7 @@ def verify(uow: UnitOfWork, stock: StockContext | None = None, attempts: int = 2
         if repo.postgres:
             uow.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         seq, positions_seq = repo.sequence_heads()
-        table = repo.positions_table()
+        table = repo.current_positions()
         replayed = repo.replay_log()
         anomalies = repo.anomaly_count()
     report: dict[str, Any] = {

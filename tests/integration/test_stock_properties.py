@@ -233,7 +233,7 @@ def positions_table(runtime, keep_zero: bool = False) -> dict[tuple[int, int], t
     """The positions table with the log's trailing events added (the table may trail the
     log; verify checks that it holds the log exactly up to its positions_seq)."""
     with runtime.session_factory() as session:
-        table = StockRepository(session).positions_table()
+        table = StockRepository(session).current_positions()
     return table if keep_zero else {key: row for key, row in table.items() if row != (0, 0, 0, 0)}
 
 
