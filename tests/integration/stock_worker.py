@@ -6,8 +6,13 @@
         "began": t, "ended": t} (time.monotonic(), comparable between processes).
     python stock_worker.py crash DATABASE_URL SKU LOCATION PREFIX COUNT
         Sends one batch of COUNT receipts and dies (os._exit) after the events were
-        appended to the log but before the positions were saved and the batch committed;
-        prints {"appended": n} (what its own transaction saw) just before dying.
+        appended to the log but before the batch committed (its last step: saving the
+        positions, or on the view path bringing the table forward); prints {"appended": n}
+        (what its own transaction saw) just before dying.
+
+reserve-following and crash-following do the same in a process whose stock view is
+loaded and followed, as in a service worker: on SQLite its writes read the view, not
+the positions table.
     python stock_worker.py follow DATABASE_URL
         Starts a process with a followed stock view, prints {"ready": as_of_seq}, reads a
         sequence number from stdin, waits until its view reaches it and prints the view's
@@ -56,13 +61,16 @@ def reserve(runtime, sku: str, location: str, prefix: str, count: int) -> None:
 
 
 def crash(runtime, sku: str, location: str, prefix: str, count: int) -> None:
-    def die_before_saving(self: StockRepository, positions, last_seq) -> None:  # type: ignore[no-untyped-def]
+    def die_before_commit(self: StockRepository, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         appended = self.session.execute(
             text("SELECT COUNT(*) FROM stock_events WHERE event_id LIKE :p"), {"p": f"{prefix}-%"}).scalar_one()
         say({"appended": appended})
         os._exit(1)
 
-    StockRepository.save_positions = die_before_saving  # type: ignore[method-assign]
+    if runtime.stock.follower.snapshots_loaded and runtime.settings.is_sqlite:
+        StockRepository.bring_positions_forward = die_before_commit  # type: ignore[method-assign]
+    else:
+        StockRepository.save_positions = die_before_commit  # type: ignore[method-assign]
     ingest_events(runtime.unit_of_work(write=True), runtime.stock,
                   [event(f"{prefix}-{i}", sku, location, "receipt", 1) for i in range(count)])
     say("survived")  # never reached
@@ -83,8 +91,9 @@ def follow(runtime) -> None:
 
 def main(argv: list[str]) -> None:
     mode, url, *args = argv
+    mode, following = mode.removesuffix("-following"), mode.endswith("-following")
     runtime = bootstrap(load_settings({"database_url": url, "env": "test", "log_level": "WARNING"}),
-                        follow_stock=mode == "follow")
+                        follow_stock=following or mode == "follow")
     try:
         if mode == "reserve":
             reserve(runtime, args[0], args[1], args[2], int(args[3]))

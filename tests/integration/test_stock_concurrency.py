@@ -243,8 +243,9 @@ def test_a_view_whose_log_was_replaced_and_refilled_between_two_polls_reloads(sh
 
 # --- processes ----------------------------------------------------------------------------
 
-def start_worker(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+def start_worker(*args: str, **settings: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT),
+           **{f"PROMO_{name.upper()}": value for name, value in settings.items()}}
     return subprocess.Popen([sys.executable, str(WORKER), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT, env=env)
 
@@ -266,10 +267,14 @@ def finish(worker: subprocess.Popen) -> int:
                 stream.close()
 
 
+# Workers that follow their stock view write as service workers do (on SQLite from the
+# view, with the positions table brought forward every few events); the others read the table.
 @pytest.mark.slow
-def test_processes_racing_for_the_last_units_never_reserve_more_than_there_is(shop, database_url):
+@pytest.mark.parametrize("mode", ["reserve", "reserve-following"])
+def test_processes_racing_for_the_last_units_never_reserve_more_than_there_is(shop, database_url, mode):
     send(shop, event("stock-in", "receipt", 10))
-    workers = [start_worker("reserve", database_url, "p1", "L1", f"proc{n}", "20") for n in range(3)]
+    workers = [start_worker(mode, database_url, "p1", "L1", f"proc{n}", "20", stock_positions_lag="4")
+               for n in range(3)]
     try:
         assert [read_line(w) for w in workers] == ["ready"] * 3
         for worker in workers:
@@ -290,12 +295,13 @@ def test_processes_racing_for_the_last_units_never_reserve_more_than_there_is(sh
 
 
 @pytest.mark.slow
-def test_a_process_killed_mid_batch_leaves_all_of_it_or_nothing(shop, database_url):
+@pytest.mark.parametrize("mode", ["crash", "crash-following"])
+def test_a_process_killed_mid_batch_leaves_all_of_it_or_nothing(shop, database_url, mode):
     eta = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
     send(shop, event("before-1", "receipt", 4), event("before-2", "inbound", 3, eta=eta))
     before = positions(shop)
 
-    worker = start_worker("crash", database_url, "p1", "L1", "doomed", "2000")
+    worker = start_worker(mode, database_url, "p1", "L1", "doomed", "2000")
     try:
         last_words = read_line(worker)
     finally:
