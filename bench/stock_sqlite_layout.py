@@ -24,6 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stock as stock_bench  # bench/stock.py: schema and catalog seeding
 
+from promo.adapters.stock_repository import BRING_FORWARD  # the statement the service runs
+
 LOG_INSERT = (
     "INSERT INTO stock_events (seq, product_id, location_id, type, quantity, reservation_id, expires_at, eta, "
     "refusal, delta_on_hand, delta_reserved, delta_safety_stock, delta_inbound, inbound_id, event_id, reason, "
@@ -33,14 +35,6 @@ POSITIONS_UPSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (product_id, location_id) DO UPDATE SET on_hand = excluded.on_hand, "
     "reserved = excluded.reserved, safety_stock = excluded.safety_stock, inbound = excluded.inbound, "
     "last_seq = excluded.last_seq")
-BRING_FORWARD = (
-    "INSERT INTO stock_positions (product_id, location_id, on_hand, reserved, safety_stock, inbound, last_seq) "
-    "SELECT product_id, location_id, SUM(delta_on_hand), SUM(delta_reserved), SUM(delta_safety_stock), "
-    "SUM(delta_inbound), MAX(seq) FROM stock_events WHERE seq > ? GROUP BY product_id, location_id "
-    "ORDER BY product_id, location_id ON CONFLICT (product_id, location_id) DO UPDATE SET "
-    "on_hand = stock_positions.on_hand + excluded.on_hand, reserved = stock_positions.reserved + excluded.reserved, "
-    "safety_stock = stock_positions.safety_stock + excluded.safety_stock, "
-    "inbound = stock_positions.inbound + excluded.inbound, last_seq = excluded.last_seq")
 
 
 def database(products: int, locations: int, page_size: int | None) -> tuple[sqlite3.Connection, list[int], list[int]]:
@@ -86,7 +80,8 @@ def run(lag: int | None, opts: argparse.Namespace) -> tuple[float, float, int]:
             connection.executemany(POSITIONS_UPSERT, sorted(positions.values()))
         elif seq - written_up_to >= lag:
             bulk_started = time.perf_counter()
-            connection.execute(BRING_FORWARD, (written_up_to,))
+            connection.execute(BRING_FORWARD)
+            connection.execute("UPDATE stock_sequence SET positions_seq = ?", (seq,))
             written_up_to = seq
             bulk_ms.append((time.perf_counter() - bulk_started) * 1e3)
         connection.execute("COMMIT")

@@ -25,7 +25,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # The table must hold the whole log before the column that says otherwise goes.
+    # The table must hold the whole log before the column that says otherwise goes. (The
+    # statement is stock_repository.BRING_FORWARD as of this revision, copied: a migration
+    # must not change when the application's code does.)
     op.execute(
         "INSERT INTO stock_positions (product_id, location_id, on_hand, reserved, safety_stock, inbound, last_seq) "
         "SELECT product_id, location_id, SUM(delta_on_hand), SUM(delta_reserved), SUM(delta_safety_stock), "

@@ -40,6 +40,23 @@ def _utc(value: Any) -> dt.datetime | None:
 
 _EVENT_TIMES = frozenset({"expires_at", "eta", "occurred_at", "recorded_at"})
 
+# Sums of the deltas per position over the log rows after positions_seq: what the
+# positions table does not hold yet. Refused events carry zero deltas but still count as
+# touching their position, as the write path's zero rows do.
+TRAILING_DELTAS = (
+    "SELECT product_id, location_id, SUM(delta_on_hand), SUM(delta_reserved), SUM(delta_safety_stock), "
+    "SUM(delta_inbound), COALESCE(MAX(CASE WHEN refusal IS NULL THEN seq END), 0) FROM stock_events "
+    "WHERE seq > (SELECT positions_seq FROM stock_sequence WHERE id = 1) GROUP BY product_id, location_id")
+# Adds them to the table, in key order (the caller then moves positions_seq to the head).
+BRING_FORWARD = (
+    "INSERT INTO stock_positions (product_id, location_id, on_hand, reserved, safety_stock, inbound, last_seq) "
+    f"{TRAILING_DELTAS} ORDER BY product_id, location_id ON CONFLICT (product_id, location_id) DO UPDATE SET "
+    "on_hand = stock_positions.on_hand + excluded.on_hand, reserved = stock_positions.reserved + excluded.reserved, "
+    "safety_stock = stock_positions.safety_stock + excluded.safety_stock, "
+    "inbound = stock_positions.inbound + excluded.inbound, "
+    "last_seq = CASE WHEN excluded.last_seq > stock_positions.last_seq THEN excluded.last_seq "
+    "ELSE stock_positions.last_seq END")
+
 
 class StockRepository:
     def __init__(self, session: Session):
@@ -160,15 +177,6 @@ class StockRepository:
             "SELECT last_seq, positions_seq FROM stock_sequence WHERE id = 1").one()
         return row[0], row[1]
 
-    # Sums of the deltas per position over the log rows after positions_seq: what the
-    # positions table does not hold yet. Refused events carry zero deltas but still count
-    # as touching their position, as the write path's zero rows do.
-    _TRAILING = ("SELECT product_id, location_id, SUM(delta_on_hand), SUM(delta_reserved), "
-                 "SUM(delta_safety_stock), SUM(delta_inbound), "
-                 "COALESCE(MAX(CASE WHEN refusal IS NULL THEN seq END), 0) FROM stock_events "
-                 "WHERE seq > (SELECT positions_seq FROM stock_sequence WHERE id = 1) "
-                 "GROUP BY product_id, location_id")
-
     def bring_positions_forward(self, min_lag: int = 1) -> int:
         """Add the log's trailing events to the positions table, if it trails the head by
         ``min_lag`` events or more, in one statement; return how many events it added.
@@ -182,23 +190,14 @@ class StockRepository:
         lag = head - positions_seq
         if lag <= 0 or lag < min_lag:
             return 0
-        self.session.execute(text(
-            "INSERT INTO stock_positions (product_id, location_id, on_hand, reserved, safety_stock, inbound, "
-            f"last_seq) {self._TRAILING} ORDER BY product_id, location_id "
-            "ON CONFLICT (product_id, location_id) DO UPDATE SET "
-            "on_hand = stock_positions.on_hand + excluded.on_hand, "
-            "reserved = stock_positions.reserved + excluded.reserved, "
-            "safety_stock = stock_positions.safety_stock + excluded.safety_stock, "
-            "inbound = stock_positions.inbound + excluded.inbound, "
-            "last_seq = CASE WHEN excluded.last_seq > stock_positions.last_seq THEN excluded.last_seq "
-            "ELSE stock_positions.last_seq END"))
+        self.session.execute(text(BRING_FORWARD))
         self.session.execute(update(StockSequence).where(StockSequence.id == 1).values(positions_seq=head))
         return lag
 
     def trailing_deltas(self) -> np.ndarray:
         """The log's trailing events summed per position, as int64 rows of (product_id,
         location_id, on_hand, reserved, safety_stock, inbound)."""
-        rows = self.session.connection().exec_driver_sql(self._TRAILING).fetchall()
+        rows = self.session.connection().exec_driver_sql(TRAILING_DELTAS).fetchall()
         return np.array([row[:6] for row in rows], dtype=np.int64).reshape(-1, 6)
 
     def append_events(self, rows: Sequence[tuple[Any, ...]]) -> None:
