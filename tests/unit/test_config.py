@@ -193,6 +193,7 @@ def test_an_invalid_env_value_is_an_error_listing_the_choices():
 @pytest.mark.parametrize(("environ", "named"), [
     ({"PROMO_DATABASE_URL": "mysql://promo@localhost/promo"}, "'database_url'"),
     ({"PROMO_MAX_BATCH_ITEMS": "0"}, "'max_batch_items'"),
+    ({"PROMO_STOCK_POSITIONS_LAG": "0"}, "'stock_positions_lag'"),
     ({"PROMO_DEFAULT_PAGE_SIZE": "500", "PROMO_MAX_PAGE_SIZE": "100"}, "'default_page_size'"),
     ({"PROMO_LOG_LEVEL": "LOUD"}, "'log_level'"),
 ])
