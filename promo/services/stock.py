@@ -43,7 +43,7 @@ class StockContext:
     signals: SignalBus
     low_stock_threshold: int
     max_wait_seconds: float
-    positions_lag: int = 1      # SQLite: events the positions table may trail the log by
+    positions_lag: int          # SQLite: events the positions table may trail the log by
 
 
 def _utcnow() -> dt.datetime:
