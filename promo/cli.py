@@ -352,6 +352,13 @@ def stock_verify(ctx: _Context, url: str | None, key: str | None) -> None:
                f"{report['positions']} positions, {report['negative_on_hand']} with negative on-hand, "
                f"{report['anomalies']} anomalous events")
     problems = _print_differences("log replayed vs positions table", report["log_vs_table"])
+    for event in report["unreadable"]:
+        click.echo(f"unreadable log event at seq {event['seq']} (event_id {event['event_id']!r}): {event['problem']}; "
+                   f"followers apply {'its position deltas' if event['deltas_applied'] else 'nothing of it'} "
+                   "and go on")
+    if report["unreadable_events"] > len(report["unreadable"]):
+        click.echo(f"... {report['unreadable_events'] - len(report['unreadable'])} more unreadable log events")
+    problems += report["unreadable_events"]
     if url:
         problems += _verify_live_view(url, key)
     if problems:

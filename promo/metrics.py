@@ -20,6 +20,9 @@ STOCK_VIEW_LAG = Gauge("promo_stock_view_lag_seconds", "Seconds since the stock 
                        multiprocess_mode="liveall")
 STOCK_VIEW_POSITIONS = Gauge("promo_stock_view_positions", "Positions held by the stock view",
                              multiprocess_mode="liveall")
+STOCK_UNREADABLE = Counter("promo_stock_unreadable_events_total",
+                           "Logged stock events a process's view could not read as they are and followed past "
+                           "(their position deltas applied where they were numbers); promo stock verify lists them")
 STOCK_SNAPSHOTS = Counter("promo_stock_view_snapshots_total", "Full snapshot loads of the stock view")
 
 RECOMMENDATIONS = Counter("promo_recommendations_total", "Recommendation answers, by mode and by what served them",

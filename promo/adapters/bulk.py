@@ -34,8 +34,12 @@ def naive_utc(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def sqlite_time(value: dt.datetime | None) -> str | None:
-    """A UTC datetime as SQLAlchemy's SQLite DateTime stores it (and reads it back)."""
-    return None if value is None else value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """A UTC datetime as SQLAlchemy's SQLite DateTime stores it (and reads it back): ISO
+    8601 with a space and microseconds, the year always four digits (strftime's %Y is
+    not zero-padded before year 1000 on every platform, and fromisoformat then refuses it)."""
+    if value is None:
+        return None
+    return value.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def _picked(rows: Sequence[dict[str, Any]], columns: list[str]) -> list[tuple[Any, ...]]:

@@ -2,7 +2,9 @@
 
 It always polls (every ``poll_interval`` seconds); on PostgreSQL it also LISTENs, so a
 commit in another process wakes it at once. A gap in the sequence, or a log that went
-backwards (a restored database), makes it load a fresh snapshot.
+backwards (a restored database), makes it load a fresh snapshot. A logged event it cannot
+read as it is never stops it: it applies what it can of it (the position deltas), follows
+past it, and reports it (log, metric, ``unreadable``, shown by /readyz).
 """
 from __future__ import annotations
 
@@ -16,16 +18,19 @@ import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from promo.adapters.stock_log import LogRow, Unreadable
 from promo.adapters.stock_repository import NOTIFY_CHANNEL, PositionKey, StockRepository
 from promo.adapters.stock_view import StockView, position_key
 from promo.domain.stock import Position
-from promo.metrics import STOCK_SNAPSHOTS, STOCK_VIEW_LAG, STOCK_VIEW_POSITIONS, STOCK_VIEW_SEQ
+from promo.metrics import STOCK_SNAPSHOTS, STOCK_UNREADABLE, STOCK_VIEW_LAG, STOCK_VIEW_POSITIONS, STOCK_VIEW_SEQ
 
 log = logging.getLogger("promo.stock.follower")
 # Small enough that the view's lock is never held long against readers.
 CATCH_UP_BATCH = 2_000
 # A writer leaves at most this many rows for after its commit; beyond, it applies them first.
 MAX_UNAPPLIED = 20_000
+# Unreadable events remembered for /readyz (all are counted; verify lists every one).
+KEEP_UNREADABLE = 20
 
 
 class StockFollower:
@@ -43,6 +48,9 @@ class StockFollower:
         self._applied = threading.Condition()
         self._thread: threading.Thread | None = None
         self._catch_up_lock = threading.Lock()
+        self.unreadable: list[Unreadable] = []         # the first KEEP_UNREADABLE met
+        self.unreadable_count = 0
+        self._unreadable_up_to = 0                       # the highest seq reported
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -87,6 +95,7 @@ class StockFollower:
                            trailing=repo.trailing_deltas())
             self._anchor = repo.event_id_at(seq)
             session.rollback()
+        self._unreadable_up_to = min(self._unreadable_up_to, seq)   # a log that went back is read anew
         self.snapshots_loaded += 1
         STOCK_SNAPSHOTS.inc()
         self._caught_up()
@@ -100,12 +109,12 @@ class StockFollower:
                     if repo.postgres:  # the anchor and the rows from one snapshot of the log
                         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
                     anchor = repo.event_id_at(self.view.as_of_seq)
-                    rows = repo.events_after(self.view.as_of_seq, CATCH_UP_BATCH)
+                    rows, problems = repo.events_after(self.view.as_of_seq, CATCH_UP_BATCH)
                     head = repo.last_seq() if not rows else None
                 if anchor != self._anchor:
                     log.warning("stock log replaced below seq %s; reloading the snapshot", self.view.as_of_seq)
                     break
-                if rows and rows[0][0] != self.view.as_of_seq + 1:
+                if rows and rows[0].seq != self.view.as_of_seq + 1:
                     log.warning("stock log gap after seq %s; reloading the snapshot", self.view.as_of_seq)
                     break
                 if not rows:
@@ -114,8 +123,9 @@ class StockFollower:
                         break
                     self._caught_up()
                     return self.view.as_of_seq
+                self._note_unreadable(problems)
                 self.view.apply(rows)
-                self._anchor = rows[-1][-1]
+                self._anchor = rows[-1].event_id
                 self._notify_waiters()
         self.load_snapshot()
         return self.view.as_of_seq
@@ -123,7 +133,7 @@ class StockFollower:
     # --- the SQLite write path ------------------------------------------------------------
 
     def positions_for_write(self, session: Session, keys: Sequence[PositionKey], now: dt.datetime
-                            ) -> tuple[dict[PositionKey, Position], list[tuple[Any, ...]]] | None:
+                            ) -> tuple[dict[PositionKey, Position], list[LogRow]] | None:
         """The positions for ``keys`` as they stand inside ``session``'s write transaction,
         from the view and the log rows it has not applied yet; None when the view cannot
         stand in for the table (never loaded, or the log moved under it), and the caller
@@ -143,17 +153,18 @@ class StockFollower:
                 self.nudge()                       # the follower reloads; this batch reads the table
                 return None
             head = repo.last_seq()
-            unapplied: list[tuple[Any, ...]] = []
+            unapplied: list[LogRow] = []
             while self.view.as_of_seq + len(unapplied) < head:
                 if len(unapplied) >= MAX_UNAPPLIED:    # far behind: catch up here instead
                     self.view.apply(unapplied)
-                    self._anchor = unapplied[-1][-1]
+                    self._anchor = unapplied[-1].event_id
                     unapplied = []
                 after = self.view.as_of_seq + len(unapplied)
-                rows = repo.events_after(after, CATCH_UP_BATCH)
-                if not rows or (rows[0][0], rows[-1][0]) != (after + 1, after + len(rows)):
+                rows, problems = repo.events_after(after, CATCH_UP_BATCH)
+                if not rows or (rows[0].seq, rows[-1].seq) != (after + 1, after + len(rows)):
                     self.nudge()                   # not the gapless log the view follows
                     return None
+                self._note_unreadable(problems)
                 unapplied += rows
             if self.view.as_of_seq + len(unapplied) != head:
                 self.nudge()
@@ -161,23 +172,23 @@ class StockFollower:
             stored = self.view.positions_for_write([position_key(*key) for key in keys], now, unapplied)
         return dict(zip(keys, stored)), unapplied
 
-    def apply_committed(self, rows: Sequence[Sequence[Any]]) -> None:
-        """Apply log rows known to be committed (LOG_COLUMNS, in sequence order), so the
+    def apply_committed(self, rows: Sequence[LogRow]) -> None:
+        """Apply log rows known to be committed (in sequence order), so the
         view need not read them back: a writer's own, after the ones it was handed by
         ``positions_for_write``. Rows the view already has are skipped; if the rest do not
         follow on from the view, the follower reads the log as usual."""
         if not rows:
             return
         with self._catch_up_lock:
-            seq, first = self.view.as_of_seq, rows[0][0]
-            if seq >= rows[-1][0]:
+            seq, first = self.view.as_of_seq, rows[0].seq
+            if seq >= rows[-1].seq:
                 return                              # the follower got there first
             # Rows the view already has must be the very rows it applied (same log).
-            same_log = first == seq + 1 or (first <= seq and rows[seq - first][-1] == self._anchor)
+            same_log = first == seq + 1 or (first <= seq and rows[seq - first].event_id == self._anchor)
             if self.snapshots_loaded and same_log:
                 fresh = rows[seq + 1 - first:]
                 self.view.apply(fresh)
-                self._anchor = fresh[-1][-1]
+                self._anchor = fresh[-1].event_id
                 self._caught_up()
                 return
         self.nudge()
@@ -194,6 +205,21 @@ class StockFollower:
                 self._applied.wait(min(remaining, self.poll_interval))
                 self.nudge()
         return True
+
+    def _note_unreadable(self, problems: Sequence[Unreadable]) -> None:
+        """Say loudly, once per event, that the view followed past an event it could not
+        read as it is."""
+        for problem in problems:
+            if problem.seq <= self._unreadable_up_to:
+                continue        # met again: read ahead by a write that then did not commit
+            self._unreadable_up_to = problem.seq
+            self.unreadable_count += 1
+            STOCK_UNREADABLE.inc()
+            if len(self.unreadable) < KEEP_UNREADABLE:
+                self.unreadable.append(problem)
+            log.error("stock log event seq %s (event_id %r) cannot be read as it is: %s; %s and following past it "
+                      "(promo stock verify lists such events)", problem.seq, problem.event_id, problem.problem,
+                      "its position deltas applied" if problem.deltas_applied else "no deltas applied")
 
     def _caught_up(self) -> None:
         self.last_caught_up = time.monotonic()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -16,26 +17,24 @@ from sqlalchemy.orm import Session
 
 from promo.adapters.bulk import postgres_copy, rows_where_in, sqlite_insert, sqlite_insert_values, sqlite_rows_where_in
 from promo.adapters.orm import APPLIED_SALES, StockEvent, StockInbound, StockPosition, StockReservation, StockSequence
+from promo.adapters.stock_log import EVENT_COLUMNS, LOG_COLUMNS, LogRow, Unreadable, read_log_rows, read_stored_time
 from promo.domain.stock import Inbound, Position, Reservation
+
+log = logging.getLogger("promo.stock")
 
 PositionKey = tuple[int, int]  # (product_id, location_id)
 NOTIFY_CHANNEL = "promo_stock"
 
-# What a follower needs of each logged event, in this order.
-LOG_COLUMNS = ("seq", "product_id", "location_id", "type", "quantity", "reservation_id", "expires_at", "eta",
-               "refusal", "delta_on_hand", "delta_reserved", "delta_safety_stock", "delta_inbound", "inbound_id",
-               "event_id")
-# A log row as the write path builds it: what followers read, then the rest.
-EVENT_COLUMNS = LOG_COLUMNS + ("reason", "occurred_at", "recorded_at", "anomaly")
 
-
-def _utc(value: Any) -> dt.datetime | None:
-    """A stored UTCDateTime read past SQLAlchemy: naive UTC (ISO text on SQLite)."""
-    if value is None:
+def _time_or_none(value: Any, what: str) -> dt.datetime | None:
+    """A stored time beside the log (a reservation's expiry, an inbound's ETA), or None
+    with a warning when it cannot be read: the hold or the receipt still counts, only
+    its time is unknown."""
+    try:
+        return read_stored_time(value)
+    except (ValueError, TypeError, OverflowError):
+        log.warning("unreadable stored time for %s: %r; taken as none", what, value)
         return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=dt.timezone.utc)
 
 
 _EVENT_TIMES = frozenset({"expires_at", "eta", "occurred_at", "recorded_at"})
@@ -133,7 +132,8 @@ class StockRepository:
             rows = sqlite_rows_where_in(
                 self.session, f"SELECT {', '.join(self._RESERVATION_COLUMNS)} FROM stock_reservations",
                 "reservation_id", ids)
-        return {r[0]: Reservation(r[0], r[1], r[2], r[3], _utc(r[4]), r[5]) for r in rows}
+        return {r[0]: Reservation(r[0], r[1], r[2], r[3], _time_or_none(r[4], f"reservation {r[0]!r}"), r[5])
+                for r in rows}
 
     def expired_reserved(self, keys: Iterable[PositionKey], now: dt.datetime) -> dict[PositionKey, int]:
         """Per position, the quantity held by open reservations that have expired."""
@@ -314,17 +314,27 @@ class StockRepository:
         return self.session.connection().exec_driver_sql(
             "SELECT last_seq FROM stock_sequence WHERE id = 1").scalar() or 0
 
-    def events_after(self, seq: int, limit: int) -> list[tuple[Any, ...]]:
-        """Logged events after ``seq`` (LOG_COLUMNS), read at driver speed: every process
-        reads every batch, so this is the view's hottest query."""
+    def events_after(self, seq: int, limit: int) -> tuple[list[LogRow], list[Unreadable]]:
+        """Logged events after ``seq``, read at driver speed (every process reads every
+        batch, so this is the view's hottest query), and those that could not be read
+        as they are (see stock_log.read_log_rows: they never stop the reader)."""
         placeholder = "%s" if self.postgres else "?"
         cursor = self.session.connection().connection.driver_connection.cursor()
         cursor.execute(f"SELECT {', '.join(LOG_COLUMNS)} FROM stock_events WHERE seq > {placeholder} "
                        f"ORDER BY seq LIMIT {placeholder}", (seq, limit))
-        rows = cursor.fetchall()
-        at = LOG_COLUMNS.index("expires_at"), LOG_COLUMNS.index("eta")
-        return [row if row[at[0]] is None and row[at[1]] is None else
-                tuple(_utc(value) if i in at else value for i, value in enumerate(row)) for row in rows]
+        return read_log_rows(cursor.fetchall())
+
+    def unreadable_events(self, chunk: int = 50_000) -> tuple[int, list[Unreadable]]:
+        """(how many, the first hundred) logged events a follower could not read as they
+        are: the whole log read as followers read it."""
+        count, found, after = 0, [], 0
+        while True:
+            rows, problems = self.events_after(after, chunk)
+            count += len(problems)
+            found += problems[:100 - len(found)]
+            if len(rows) < chunk:
+                return count, found
+            after = rows[-1].seq
 
     SNAPSHOT_COLUMNS = ("product_id", "location_id", "on_hand", "reserved", "safety_stock", "inbound")
 
@@ -396,15 +406,21 @@ class StockRepository:
     def anomaly_count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(StockEvent).where(StockEvent.anomaly)) or 0
 
-    def open_reservations(self) -> list[Row[Any]]:
-        return list(self.session.execute(
-            select(StockReservation.reservation_id, StockReservation.product_id, StockReservation.location_id,
-                   StockReservation.quantity, StockReservation.expires_at).where(StockReservation.state == "open")))
+    # Read at driver level, past SQLAlchemy's time parsing, so that one unreadable stored
+    # time cannot stop a view from loading.
 
-    def pending_inbound(self) -> list[Row[Any]]:
-        """(product, location, eta, seq, pending, inbound_id) of inbounds still expected."""
-        return list(self.session.execute(
-            select(StockInbound.product_id, StockInbound.location_id, StockInbound.eta, StockInbound.seq,
-                   StockInbound.quantity - StockInbound.received, StockInbound.inbound_id)
-            .where(StockInbound.quantity > StockInbound.received, StockInbound.eta.is_not(None))
-            .order_by(StockInbound.eta, StockInbound.seq)))
+    def open_reservations(self) -> list[tuple[Any, ...]]:
+        """(reservation_id, product, location, quantity, expires_at) of open reservations."""
+        rows = self.session.connection().exec_driver_sql(
+            "SELECT reservation_id, product_id, location_id, quantity, expires_at FROM stock_reservations "
+            "WHERE state = 'open'").fetchall()
+        return [(*row[:4], _time_or_none(row[4], f"reservation {row[0]!r}")) for row in rows]
+
+    def pending_inbound(self) -> list[tuple[Any, ...]]:
+        """(product, location, eta, seq, pending, inbound_id) of inbounds still expected,
+        earliest ETA first (an inbound whose ETA cannot be read is left out)."""
+        rows = self.session.connection().exec_driver_sql(
+            "SELECT product_id, location_id, eta, seq, quantity - received, inbound_id FROM stock_inbound "
+            "WHERE quantity > received AND eta IS NOT NULL ORDER BY eta, seq").fetchall()
+        read = [(row[0], row[1], _time_or_none(row[2], f"inbound {row[5]!r}"), *row[3:]) for row in rows]
+        return sorted((row for row in read if row[2] is not None), key=lambda row: (row[2], row[3]))

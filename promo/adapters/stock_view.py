@@ -2,7 +2,9 @@
 
 Positions live in parallel numpy arrays sorted by a 64-bit key (product id in the high
 bits, location id in the low 24 bits): 8 bytes of key and four int32 columns, 24 bytes a
-position. Positions first seen after the last merge wait in a small dict until the next
+position. The write path keeps every level within plus or minus MAX_LEVEL, which int32
+holds; should the log hold larger levels all the same (written before that bound, or by
+hand), the columns widen to int64 rather than overflow. Positions first seen after the last merge wait in a small dict until the next
 merge. Open reservations with an expiry and pending inbound receipts, which are few, are
 kept in plain Python structures beside the arrays.
 
@@ -17,6 +19,7 @@ import bisect
 import dataclasses
 import datetime as dt
 import heapq
+import logging
 import operator
 import threading
 from typing import Any, Iterable, Sequence
@@ -24,7 +27,10 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from cachetools import LRUCache
 
+from promo.adapters.stock_log import LogRow
 from promo.domain.stock import Position
+
+log = logging.getLogger("promo.stock.view")
 
 LOCATION_BITS = 24
 LOCATION_MASK = (1 << LOCATION_BITS) - 1
@@ -34,8 +40,13 @@ COLUMNS = ("on_hand", "reserved", "safety_stock", "inbound")
 IN_STOCK_LOCATIONS = 512
 
 
-# product_id, location_id and the four deltas of a logged event (LOG_COLUMNS).
-_POSITION_AND_DELTAS = operator.itemgetter(1, 2, 9, 10, 11, 12)
+_POSITION_AND_DELTAS = operator.itemgetter(*(LogRow._fields.index(name) for name in (
+    "product_id", "location_id", "delta_on_hand", "delta_reserved", "delta_safety_stock", "delta_inbound")))
+_INT32 = np.iinfo(np.int32)
+
+
+def _fits_int32(values: np.ndarray) -> bool:
+    return not len(values) or (int(values.min()) >= _INT32.min and int(values.max()) <= _INT32.max)
 
 
 def position_key(product_id: int, location_id: int) -> int:
@@ -92,7 +103,10 @@ class StockView:
         (rows of product_id, location_id and the four deltas)."""
         keys = (arrays["product_id"].astype(np.int64) << LOCATION_BITS) | arrays["location_id"].astype(np.int64)
         order = np.argsort(keys, kind="stable")
-        values = {name: arrays[name][order].astype(np.int32) for name in COLUMNS}
+        wide = not all(_fits_int32(arrays[name]) for name in COLUMNS)
+        if wide:
+            log.warning("stock levels past 32 bits in the snapshot; the view holds them as int64")
+        values = {name: arrays[name][order].astype(np.int64 if wide else np.int32) for name in COLUMNS}
         with self._lock:
             self._keys = keys[order]
             self._values = values
@@ -111,8 +125,8 @@ class StockView:
                     self._merge_recent()
             self.as_of_seq = as_of_seq
 
-    def apply(self, rows: Sequence[Sequence[Any]]) -> None:
-        """Apply logged events (columns as stock_repository.LOG_COLUMNS), in sequence order.
+    def apply(self, rows: Sequence[LogRow]) -> None:
+        """Apply logged events, in sequence order.
 
         The deltas are summed per position and added with numpy (addition does not care
         about order); only reservations and inbound receipts, which keep per-item state,
@@ -120,26 +134,26 @@ class StockView:
         """
         if not rows:
             return
-        applied = [row for row in rows if row[8] is None]
+        applied = [row for row in rows if row.refusal is None]
         numbers = np.array(list(map(_POSITION_AND_DELTAS, applied)), dtype=np.int64).reshape(-1, 6)
         keys = (numbers[:, 0] << LOCATION_BITS) | numbers[:, 1]
         deltas = numbers[:, 2:]
         # Only events with a reservation or inbound keep per-item state.
-        itemised = [row for row in applied if row[5] is not None or row[12]]
+        itemised = [row for row in applied if row.reservation_id is not None or row.delta_inbound]
         with self._lock:
             self._add_many(keys, deltas)
             self._refresh_in_stock(keys)
-            for (seq, product_id, location_id, kind, quantity, reservation_id, expires_at, eta, refusal,
-                 _, d_reserved, _, d_inbound, inbound_id) in (row[:14] for row in itemised):
-                if kind == "reserve":
-                    self._open_reservation(reservation_id, position_key(product_id, location_id), quantity, expires_at)
-                elif d_reserved < 0 and reservation_id:
-                    self._close_reservation(reservation_id)
-                if kind == "inbound" and d_inbound > 0:
-                    self._add_inbound(position_key(product_id, location_id), eta, seq, d_inbound, inbound_id)
-                elif d_inbound < 0:
-                    self._consume_inbound(position_key(product_id, location_id), -d_inbound, inbound_id)
-            self.as_of_seq = rows[-1][0]
+            for row in itemised:
+                key = position_key(row.product_id, row.location_id)
+                if row.type == "reserve":
+                    self._open_reservation(row.reservation_id, key, row.quantity, row.expires_at)
+                elif row.delta_reserved < 0 and row.reservation_id:
+                    self._close_reservation(row.reservation_id)
+                if row.type == "inbound" and row.delta_inbound > 0:
+                    self._add_inbound(key, row.eta, row.seq, row.delta_inbound, row.inbound_id)
+                elif row.delta_inbound < 0:
+                    self._consume_inbound(key, -row.delta_inbound, row.inbound_id)
+            self.as_of_seq = rows[-1].seq
             if len(self._recent) >= MERGE_THRESHOLD:
                 self._merge_recent()
 
@@ -150,10 +164,15 @@ class StockView:
         inside = index < len(self._keys)
         found = np.zeros(len(keys), dtype=bool)
         found[inside] = self._keys[index[inside]] == keys[inside]
+        at = index[found]
         for i, name in enumerate(COLUMNS):
             column = deltas[found, i]
             if column.any():
-                np.add.at(self._values[name], index[found], column.astype(np.int32))
+                values = self._values[name]
+                if values.dtype == np.int32 and not self._sums_fit_int32(values[at], column):
+                    self._widen()
+                    values = self._values[name]
+                np.add.at(values, at, column.astype(values.dtype))
         recent = self._recent
         for key, row in zip(keys[~found].tolist(), deltas[~found].tolist()):
             stored = recent.get(key)
@@ -163,6 +182,17 @@ class StockView:
                 for i, delta in enumerate(row):
                     stored[i] += delta
 
+    @staticmethod
+    def _sums_fit_int32(current: np.ndarray, deltas: np.ndarray) -> bool:
+        """Whether adding ``deltas`` (some to the same position) to ``current`` surely stays
+        within int32: the largest level touched plus every delta's size."""
+        reach = int(np.abs(current.astype(np.int64)).max()) + int(np.abs(deltas).sum())
+        return reach <= _INT32.max
+
+    def _widen(self) -> None:
+        log.warning("stock levels past 32 bits in the log; the view now holds them as int64")
+        self._values = {name: values.astype(np.int64) for name, values in self._values.items()}
+
     def _index(self, key: int) -> int:
         index = int(np.searchsorted(self._keys, key))
         return index if index < len(self._keys) and self._keys[index] == key else -1
@@ -171,7 +201,10 @@ class StockView:
         # Sorting only the new keys and inserting them costs one pass over the arrays,
         # where sorting everything again would cost ~60 ms at a million positions.
         keys = np.fromiter(self._recent, dtype=np.int64, count=len(self._recent))
-        rows = np.array(list(self._recent.values()), dtype=np.int32).reshape(-1, 4)
+        rows = np.array(list(self._recent.values()), dtype=np.int64).reshape(-1, 4)
+        if self._values["on_hand"].dtype == np.int32 and not _fits_int32(rows):
+            self._widen()
+        rows = rows.astype(self._values["on_hand"].dtype)
         order = np.argsort(keys)
         keys, rows = keys[order], rows[order]
         at = np.searchsorted(self._keys, keys)
@@ -232,7 +265,7 @@ class StockView:
     # --- the write path's reads (SQLite: the writer holds the database's write lock) -----
 
     def positions_for_write(self, keys: Sequence[int], now: dt.datetime,
-                            unapplied: Sequence[Sequence[Any]] = ()) -> list[Position]:
+                            unapplied: Sequence[LogRow] = ()) -> list[Position]:
         """The stored state of each position key (zero if unknown) once the committed log
         rows ``unapplied`` (LOG_COLUMNS, following on from the view) are counted, with the
         part of its reserved quantity that has expired at ``now``: what the positions and
@@ -270,7 +303,7 @@ class StockView:
 
     @staticmethod
     def _count_unapplied(keys: Sequence[int], positions: list[Position], expired: dict[int, dict[str, int]],
-                         unapplied: Sequence[Sequence[Any]], moment: float) -> set[str]:
+                         unapplied: Sequence[LogRow], moment: float) -> set[str]:
         """Add the unapplied rows' deltas to ``positions`` and the reservations they opened
         that have expired at ``moment`` to ``expired``; return the ids of reservations
         they closed."""
@@ -279,22 +312,22 @@ class StockView:
             return closed
         at = {key: i for i, key in enumerate(keys)}
         for row in unapplied:
-            if row[8] is not None:               # refused: changed nothing
+            if row.refusal is not None:          # refused: changed nothing
                 continue
-            key = (row[1] << LOCATION_BITS) | row[2]
+            key = position_key(row.product_id, row.location_id)
             i = at.get(key)
             if i is not None:
                 position = positions[i]
-                position.on_hand += row[9]
-                position.reserved += row[10]
-                position.safety_stock += row[11]
-                position.inbound += row[12]
-            if row[5] is not None:               # a reservation opened or closed
-                if row[3] == "reserve":
-                    if i is not None and row[6] is not None and row[6].timestamp() <= moment:
-                        expired.setdefault(key, {})[row[5]] = row[4]
-                elif row[10] < 0:
-                    closed.add(row[5])
+                position.on_hand += row.delta_on_hand
+                position.reserved += row.delta_reserved
+                position.safety_stock += row.delta_safety_stock
+                position.inbound += row.delta_inbound
+            if row.reservation_id is not None:   # a reservation opened or closed
+                if row.type == "reserve":
+                    if i is not None and row.expires_at is not None and row.expires_at.timestamp() <= moment:
+                        expired.setdefault(key, {})[row.reservation_id] = row.quantity
+                elif row.delta_reserved < 0:
+                    closed.add(row.reservation_id)
         return closed
 
     # --- in-stock flags per location ----------------------------------------------------

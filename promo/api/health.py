@@ -32,6 +32,15 @@ def stock_view_check() -> tuple[bool, str]:
     detail = f"as_of_seq {stock.view.as_of_seq}, {stock.view.size()} positions, caught up {lag:.3f}s ago"
     if lag > settings.stock_max_lag_ms / 1000:
         return False, f"stock view behind the log for more than {settings.stock_max_lag_ms} ms ({detail})"
+    follower = stock.follower
+    if follower.unreadable_count:
+        # Still ready: the view followed past them with their position deltas, so what it
+        # serves agrees with the positions table; taking every worker out of service for
+        # one bad row would be the greater harm. The operator is told here, in the log
+        # and by promo_stock_unreadable_events_total.
+        first = follower.unreadable[0]
+        detail += (f"; followed past {follower.unreadable_count} logged event(s) it could not read, the first "
+                   f"at seq {first.seq} ({first.problem}): run promo stock verify")
     return True, detail
 
 

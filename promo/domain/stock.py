@@ -1,7 +1,8 @@
 """Stock rules: how each stock event changes a position, and what "available" means.
 
 Facts (sale, receipt, adjustment, count) always apply, even when on-hand goes below zero,
-which is then flagged as an anomaly. Requests (reserve, release) are checked and may be
+which is then flagged as an anomaly; the one exception is a fact that would take a level
+past MAX_LEVEL, which no column could hold (refused, level_out_of_range). Requests (reserve, release) are checked and may be
 refused with a reason code. Every applied event records the deltas it caused, so the
 positions are always the sum of the log's deltas, whatever order events arrived in.
 """
@@ -26,6 +27,13 @@ class EventType(str, enum.Enum):
 
 FACTS = frozenset({EventType.SALE, EventType.RECEIPT, EventType.ADJUSTMENT, EventType.COUNT})
 
+# The bounds every stock figure stays within. An event moves at most MAX_EVENT_QUANTITY
+# units; each level of a position (on hand, reserved, safety stock, inbound) stays within
+# plus or minus MAX_LEVEL, so that every level and every delta fits a 32-bit column in the
+# database and in each process's view, however many events arrive.
+MAX_EVENT_QUANTITY = 100_000_000
+MAX_LEVEL = 1_000_000_000
+
 
 class Refusal(str, enum.Enum):
     """Why a request event was refused (stable codes, returned to clients)."""
@@ -36,6 +44,8 @@ class Refusal(str, enum.Enum):
     RESERVATION_CLOSED = "reservation_closed"
     RESERVATION_ELSEWHERE = "reservation_elsewhere"
     INBOUND_ELSEWHERE = "inbound_elsewhere"
+    # The one refusal a fact can get: applying it would take a level past MAX_LEVEL.
+    LEVEL_OUT_OF_RANGE = "level_out_of_range"
 
 
 class StockSignal(str, enum.Enum):
@@ -153,6 +163,8 @@ def decide(event: StockEventInput, position: Position, reservations: dict[str, R
     """
     inbounds = {} if inbounds is None else inbounds
     kind = event.type
+    if _would_leave_bounds(event, position):
+        return Outcome(Deltas(), Refusal.LEVEL_OUT_OF_RANGE)
     if kind is EventType.SALE and event.reservation_id:
         outcome = _consume_reservation(event, position, reservations, now)
     elif kind is EventType.SALE:
@@ -180,6 +192,24 @@ def decide(event: StockEventInput, position: Position, reservations: dict[str, R
         # A fact that takes on-hand below zero means the records were wrong somewhere.
         outcome.anomaly = position.on_hand < 0 and outcome.deltas.on_hand < 0
     return outcome
+
+
+def _would_leave_bounds(event: StockEventInput, position: Position) -> bool:
+    """Whether the event could take a level of the position past MAX_LEVEL.
+
+    Counts and safety stock set a level no larger than an event's quantity, and releases
+    only lower one; an inbound notice adds at most its quantity to what is expected.
+    """
+    kind, quantity = event.type, event.quantity
+    if kind is EventType.SALE:
+        return position.on_hand - quantity < -MAX_LEVEL
+    if kind is EventType.RECEIPT or kind is EventType.ADJUSTMENT:
+        return not -MAX_LEVEL <= position.on_hand + quantity <= MAX_LEVEL
+    if kind is EventType.INBOUND:
+        return position.inbound + quantity > MAX_LEVEL
+    if kind is EventType.RESERVE:
+        return position.reserved + quantity > MAX_LEVEL
+    return False
 
 
 def _inbound_here(event: StockEventInput, inbound_id: str, inbounds: dict[str, Inbound]) -> Inbound | None:

@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from promo.adapters.catalog_index import CatalogIndex
 from promo.adapters.stock_follower import StockFollower
-from promo.adapters.stock_repository import EVENT_COLUMNS, LOG_COLUMNS, PositionKey, StockRepository
+from promo.adapters.stock_log import EventRow, LogRow
+from promo.adapters.stock_repository import PositionKey, StockRepository
 from promo.adapters.stock_view import StockView
 from promo.domain import availability as atp
 from promo.domain.batches import merge_item_errors, repeated_key_errors, unknown_reference_errors
@@ -135,7 +136,7 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, batch: _Batch,
                 fresh[event.event_id] = index
         seq = repo.allocate_seqs(len(fresh), positions_written=unapplied is None) if fresh else None
 
-        log_rows: list[tuple[Any, ...]] = []
+        log_rows: list[EventRow] = []
         side = _SideRecords(repo, reservations, inbounds)
         refused: list[dict[str, Any]] = []
         last_seq: dict[PositionKey, int] = {}
@@ -155,7 +156,7 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, batch: _Batch,
             refusal = outcome.refusal.value if outcome.refusal else None
             outcomes[event.event_id] = refusal
             deltas, inbound_id = outcome.deltas, _inbound_of(event)
-            log_rows.append((   # EVENT_COLUMNS order
+            log_rows.append(EventRow(
                 seq, event.product_id, event.location_id, raw["type"], event.quantity, event.reservation_id,
                 event.expires_at, event.eta, refusal, deltas.on_hand, deltas.reserved, deltas.safety_stock,
                 deltas.inbound, inbound_id, event.event_id, raw.get("reason"), raw["occurred_at"], now,
@@ -182,8 +183,8 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, batch: _Batch,
     if unapplied is None:      # the view was not used: it reads the log as usual
         stock.follower.nudge()
     else:
-        stock.follower.apply_committed(unapplied + [_as_logged(row) for row in log_rows])
-    tally = Counter((row[_TYPE], row[_REFUSAL] or "applied") for row in log_rows)
+        stock.follower.apply_committed(unapplied + [row.as_logged() for row in log_rows])
+    tally = Counter((row.type, row.refusal or "applied") for row in log_rows)
 
     signals = [
         Signal(kind.value, {"product_id": key[0], "location_id": key[1], "available": positions[key].available,
@@ -194,12 +195,12 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, batch: _Batch,
     ]
     result = {"accepted": len(events) - duplicates - sum(1 for r in refused if not r["duplicate"]),
               "duplicates": duplicates, "refused": refused, "last_seq": head,
-              "anomalies": sum(1 for row in log_rows if row[_ANOMALY])}
+              "anomalies": sum(1 for row in log_rows if row.anomaly)}
     return result, signals, tally
 
 
 def _locked_positions(repo: StockRepository, stock: StockContext, keys: list[PositionKey], now: dt.datetime
-                      ) -> tuple[dict[PositionKey, Position], list[tuple[Any, ...]] | None]:
+                      ) -> tuple[dict[PositionKey, Position], list[LogRow] | None]:
     """The positions a batch touches, as they stand inside its write transaction, and
     the committed log rows the process's view has yet to apply (None when the view was
     not used).
@@ -219,23 +220,6 @@ def _locked_positions(repo: StockRepository, stock: StockContext, keys: list[Pos
     for key, expired in repo.expired_reserved(keys, now).items():
         positions[key].expired_reserved = expired
     return positions, None
-
-
-_TYPE, _REFUSAL, _ANOMALY = (EVENT_COLUMNS.index(column) for column in ("type", "refusal", "anomaly"))
-_VIEW_COLUMNS = len(LOG_COLUMNS)
-_TIMES_FOR_VIEW = (LOG_COLUMNS.index("expires_at"), LOG_COLUMNS.index("eta"))
-
-
-def _as_logged(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A log row as the view reads it back from the database (LOG_COLUMNS, UTC times)."""
-    expires_at, eta = (row[i] for i in _TIMES_FOR_VIEW)
-    if expires_at is None and eta is None:
-        return row[:_VIEW_COLUMNS]
-    values = list(row[:_VIEW_COLUMNS])
-    for i in _TIMES_FOR_VIEW:
-        if values[i] is not None:
-            values[i] = values[i].astimezone(dt.timezone.utc)
-    return tuple(values)
 
 
 _INBOUND_TYPES = (EventType.INBOUND, EventType.RECEIPT)
@@ -434,6 +418,8 @@ def bring_positions_forward(uow: UnitOfWork) -> dict[str, int]:
 def verify(uow: UnitOfWork, stock: StockContext | None = None, attempts: int = 20) -> dict[str, Any]:
     """Compare the log replayed, the positions table and (given ``stock``) this process's view.
 
+    Every logged event is also read as followers read it; those that cannot be read as
+    they are (written by hand or by an older version) are listed under ``unreadable``.
     The table is compared with the log's trailing events added (on SQLite it trails the
     log by up to ``stock_positions_lag`` events): the sum equals the replay exactly when
     the table holds the log up to its ``positions_seq``. Differences are listed as
@@ -448,6 +434,7 @@ def verify(uow: UnitOfWork, stock: StockContext | None = None, attempts: int = 2
         table = repo.current_positions()
         replayed = repo.replay_log()
         anomalies = repo.anomaly_count()
+        unreadable_count, unreadable = repo.unreadable_events()
     report: dict[str, Any] = {
         "as_of_seq": seq,
         "positions_seq": positions_seq,
@@ -455,6 +442,9 @@ def verify(uow: UnitOfWork, stock: StockContext | None = None, attempts: int = 2
         "negative_on_hand": sum(1 for row in table.values() if row[0] < 0),
         "anomalies": anomalies,
         "log_vs_table": _differences(replayed, table),
+        # Events a follower cannot read as they are (it applies their deltas and goes on).
+        "unreadable_events": unreadable_count,
+        "unreadable": [problem.as_dict() for problem in unreadable],
     }
     if stock is not None:
         stock.follower.wait_for(seq, stock.max_wait_seconds)
@@ -463,7 +453,8 @@ def verify(uow: UnitOfWork, stock: StockContext | None = None, attempts: int = 2
             return verify(uow, stock, attempts - 1)  # the log moved on meanwhile: compare afresh
         report["view_as_of_seq"] = view_seq
         report["view_vs_table"] = _differences(table, view) if view_seq == seq else None
-    report["ok"] = not report["log_vs_table"] and (stock is None or report["view_vs_table"] == [])
+    report["ok"] = (not report["log_vs_table"] and not unreadable_count
+                    and (stock is None or report["view_vs_table"] == []))
     return report
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from promo.adapters.stock_log import LogRow
 from promo.adapters.stock_view import MERGE_THRESHOLD, PositionState, StockView
 
 NOW = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -21,12 +22,12 @@ def arrays(*positions: tuple[int, int, int, int, int, int]) -> dict[str, np.ndar
 def row(seq: int, product_id: int, location_id: int, kind: str, quantity: int, *, on_hand: int = 0,
         reserved: int = 0, safety_stock: int = 0, inbound: int = 0, reservation_id: str | None = None,
         expires_at: dt.datetime | None = None, eta: dt.datetime | None = None,
-        refusal: str | None = None, inbound_id: str | None = None) -> tuple[Any, ...]:
-    """A logged event in stock_repository.LOG_COLUMNS order (an inbound notice is its own id)."""
+        refusal: str | None = None, inbound_id: str | None = None) -> LogRow:
+    """A logged event (an inbound notice is its own id)."""
     if kind == "inbound" and inbound_id is None:
         inbound_id = f"n{seq}"
-    return (seq, product_id, location_id, kind, quantity, reservation_id, expires_at, eta, refusal,
-            on_hand, reserved, safety_stock, inbound, inbound_id)
+    return LogRow(seq, product_id, location_id, kind, quantity, reservation_id, expires_at, eta, refusal,
+                  on_hand, reserved, safety_stock, inbound, inbound_id, f"e{seq}")
 
 
 def loaded(*positions: tuple[int, int, int, int, int, int], reservations=(), inbound=(),
