@@ -597,7 +597,7 @@ def run_reads(port: int, headers: dict[str, str], streams: list[EventStream], st
         if location not in stores:
             location = rng.choice(stores)
         paths.append(f"/v1/availability?sku={sku}&channel=store&location={location}&quantity=1")
-        paths.append(f"/v1/stock/{rng.choice(stocked)[0]}")
+        paths.append(f"/v1/products/{rng.choice(stocked)[0]}/stock")
     log(f"read: encoding the load, then {opts.read_seconds:g} s of stock reads and {opts.read_seconds:g} s "
         f"of /healthz in {opts.rounds} turns each, {opts.readers} reader threads, 1 ingest thread")
     loader = Loader(port, headers, loader_stream.bodies(opts.loader_bodies, opts.batch_size), opts.batch_size, 1)

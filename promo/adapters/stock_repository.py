@@ -339,7 +339,7 @@ class StockRepository:
     SNAPSHOT_COLUMNS = ("product_id", "location_id", "on_hand", "reserved", "safety_stock", "inbound")
 
     def snapshot_arrays(self) -> dict[str, np.ndarray]:
-        """Every position as int32 columns, streamed in chunks so that the only large
+        """Every position as int32 columns (int64 if a level does not fit), streamed in chunks so that the only large
         allocation is the result (the view sorts it; no ORDER BY needed here)."""
         driver = self.session.connection().connection.driver_connection
         chunks = list(self._packed_chunks(driver) if self.postgres else self._fetch_chunks(driver))
@@ -347,11 +347,16 @@ class StockRepository:
         return {name: np.ascontiguousarray(table[:, i]) for i, name in enumerate(self.SNAPSHOT_COLUMNS)}
 
     def _fetch_chunks(self, driver: Any, size: int = 250_000) -> Iterator[np.ndarray]:
+        """SQLite's integers are 64-bit: each chunk is read as int64 and kept as int32 when
+        it fits (always, for levels the write path bounds), so that a table holding larger
+        levels still loads (numpy then widens the whole snapshot)."""
         cursor = driver.cursor()
         cursor.execute(f"SELECT {', '.join(self.SNAPSHOT_COLUMNS)} FROM stock_positions")
+        low, high = np.iinfo(np.int32).min, np.iinfo(np.int32).max
         while batch := cursor.fetchmany(size):
-            flat = np.fromiter(itertools.chain.from_iterable(batch), dtype=np.int32, count=6 * len(batch))
-            yield flat.reshape(-1, 6)
+            flat = np.fromiter(itertools.chain.from_iterable(batch), dtype=np.int64, count=6 * len(batch))
+            fits = not len(flat) or (int(flat.min()) >= low and int(flat.max()) <= high)
+            yield (flat.astype(np.int32) if fits else flat).reshape(-1, 6)
 
     def _packed_chunks(self, driver: Any, rows_per_chunk: int = 1_000_000) -> Iterator[np.ndarray]:
         """PostgreSQL packs each chunk of rows into one bytea of big-endian int4s

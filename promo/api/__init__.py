@@ -5,6 +5,7 @@ from flask import Flask
 
 from promo.api import audiences, customers, interactions, locations, products, stock
 from promo.api.errors import PromoApi, register_error_handlers
+from promo.api.parsing import require_json_content_type
 from promo.api.health import READINESS_CHECKS, blueprint as operations_blueprint, database_check, stock_view_check
 
 RESOURCES = (products.blp, locations.blp, customers.blp, interactions.blp, stock.blp, audiences.blp)
@@ -32,6 +33,7 @@ def init_api(app: Flask) -> PromoApi:
     for blueprint in RESOURCES:
         api.register_blueprint(blueprint)
     app.register_blueprint(operations_blueprint)
+    app.before_request(require_json_content_type)
     app.extensions[READINESS_CHECKS] = {"database": database_check, "stock_view": stock_view_check}
     register_error_handlers(app, api)
     return api

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from promo.api.parsing import Blueprint
 
 from promo.api.auth import requires
 from promo.api.context import runtime

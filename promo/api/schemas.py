@@ -2,23 +2,130 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from promo.domain.profiles import SEGMENT_MEANINGS, SEGMENTS
+from promo.domain.stock import MAX_EVENT_QUANTITY, MAX_LEVEL
 
 CHANNELS = ("store", "web", "mobile")
 LOCATION_KINDS = ("store", "warehouse")
 INTERACTION_TYPES = ("view", "cart", "purchase")
 
-ExternalId = lambda **kw: fields.String(validate=validate.Length(min=1, max=64), **kw)  # noqa: E731
+# --- the kinds of field every request schema is built from ------------------------------
+# Every value a client sends is bounded here, so that nothing it can send reaches the
+# domain or the database out of range: strings have a length and no control characters
+# (PostgreSQL cannot store NUL), integers are integers (2.5 and "3" are refused, not
+# truncated or converted) within a range, floats are finite within a range, datetimes
+# carry a timezone and fall between EARLIEST and LATEST, free-form attributes are
+# bounded in size and depth. tests/api/test_hostile_input.py checks every schema an
+# endpoint reads against these rules.
+
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
+DATETIME_RANGE_ERROR = "Must be between 1970-01-01T00:00:00Z and 2100-01-01T00:00:00Z (in UTC)."
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Ids appear in URL paths (/v1/products/<sku>): a '/' would split the path, '.' and '..'
+# are path segments of their own.
+ID_PATTERN = r"^(?!\.\.?\Z)[^/\x00-\x1f\x7f]+\Z"
+ID_RULE = "Must not contain '/' or control characters, nor be '.' or '..'."
+MAX_ATTRIBUTES_BYTES = 16_384
+MAX_ATTRIBUTES_DEPTH = 8
+
+
+def _no_control_characters(value: str) -> None:
+    if _CONTROL.search(value):
+        raise ValidationError("Must not contain control characters.")
+
+
+def _no_control_characters_but_line_breaks(value: str) -> None:
+    if _CONTROL_BUT_LINES.search(value):
+        raise ValidationError("Must not contain control characters other than tab and line breaks.")
+
+
+def Text(max_length: int, min_length: int = 0, *, multiline: bool = False, **kwargs) -> fields.String:  # type: ignore[no-untyped-def]  # noqa: N802
+    """A string of bounded length with no control characters (tab and line breaks
+    allowed in ``multiline`` free text)."""
+    plain = _no_control_characters_but_line_breaks if multiline else _no_control_characters
+    return fields.String(validate=[validate.Length(min=min_length, max=max_length), plain], **kwargs)
+
+
+def ExternalId(**kwargs) -> fields.String:  # type: ignore[no-untyped-def]  # noqa: N802
+    """A client's id for a product, location or customer: it must be readable back through
+    its own URL, so it has no '/' (see ID_RULE)."""
+    return fields.String(validate=[validate.Length(min=1, max=64), validate.Regexp(ID_PATTERN, error=ID_RULE)],
+                         **kwargs)
+
+
+def Choice(choices, **kwargs) -> fields.String:  # type: ignore[no-untyped-def]  # noqa: N802
+    return fields.String(validate=validate.OneOf(choices), **kwargs)
+
+
+def Int(low: int, high: int, **kwargs) -> fields.Integer:  # type: ignore[no-untyped-def]  # noqa: N802
+    """An integer in a JSON body: a JSON integer within [low, high]; 2.5, 2.0, "3" and
+    true are refused."""
+    return fields.Integer(strict=True, validate=validate.Range(min=low, max=high), **kwargs)
+
+
+def QueryInt(low: int, high: int, **kwargs) -> fields.Integer:  # type: ignore[no-untyped-def]  # noqa: N802
+    """An integer in a query string (text, so not strict: "2.5" is still refused)."""
+    return fields.Integer(validate=validate.Range(min=low, max=high), **kwargs)
+
+
+def Number(low: float, high: float, **kwargs) -> fields.Float:  # type: ignore[no-untyped-def]  # noqa: N802
+    """A finite number within [low, high]."""
+    return fields.Float(allow_nan=False, validate=validate.Range(min=low, max=high), **kwargs)
+
+
+def datetime_range_error(value: dt.datetime) -> str | None:
+    """Why an aware datetime is out of range, or None. The year is checked first: a
+    datetime near year 1 or 9999 may not even convert to UTC."""
+    if not EARLIEST.year - 1 <= value.year <= LATEST.year or not EARLIEST <= value < LATEST:
+        return DATETIME_RANGE_ERROR
+    return None
 
 
 class AwareDateTime(fields.AwareDateTime):
-    """ISO 8601 with a timezone; a naive value is refused rather than guessed."""
+    """ISO 8601 with a timezone, between EARLIEST and LATEST; a naive value is refused
+    rather than guessed."""
 
     def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(format="iso", **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        problem = datetime_range_error(moment)
+        if problem:
+            raise ValidationError(problem)
+        return moment
+
+
+def _bounded_attributes(value: dict) -> None:  # type: ignore[type-arg]
+    def walk(item, depth: int) -> None:  # type: ignore[no-untyped-def]
+        if depth > MAX_ATTRIBUTES_DEPTH:
+            raise ValidationError(f"Must not be nested more than {MAX_ATTRIBUTES_DEPTH} levels deep.")
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                walk(key, depth)
+                walk(inner, depth + 1)
+        elif isinstance(item, list):
+            for inner in item:
+                walk(inner, depth + 1)
+        elif isinstance(item, str) and "\x00" in item:
+            raise ValidationError("Must not contain NUL characters.")
+
+    walk(value, 1)
+    if len(json.dumps(value, ensure_ascii=False).encode()) > MAX_ATTRIBUTES_BYTES:
+        raise ValidationError(f"Must be at most {MAX_ATTRIBUTES_BYTES} bytes as JSON.")
+
+
+def Attributes(**kwargs) -> fields.Dict:  # type: ignore[no-untyped-def]  # noqa: N802
+    """Free-form JSON attributes: at most MAX_ATTRIBUTES_BYTES as JSON and
+    MAX_ATTRIBUTES_DEPTH levels deep, keys of at most 100 characters."""
+    return fields.Dict(keys=Text(100, 1), load_default=dict, validate=_bounded_attributes, **kwargs)
 
 
 class ErrorSchema(Schema):
@@ -30,8 +137,8 @@ class ErrorSchema(Schema):
 
 
 class PageQuerySchema(Schema):
-    limit = fields.Integer(validate=validate.Range(min=1), metadata={"description": "page size"})
-    cursor = fields.String(metadata={"description": "next_cursor of the previous page"})
+    limit = QueryInt(1, 1_000_000, metadata={"description": "page size"})
+    cursor = Text(1000, 1, metadata={"description": "next_cursor of the previous page"})
 
 
 class PageSchema(Schema):
@@ -44,18 +151,18 @@ class UpsertResultSchema(Schema):
 
 class ProductSchema(Schema):
     sku = ExternalId(required=True)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=300))
-    category = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    brand = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    price = fields.Float(required=True, allow_nan=False, validate=validate.Range(min=0, max=9_999_999_999))
-    currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$", error="ISO 4217 code, e.g. USD"))
-    attributes = fields.Dict(keys=fields.String(), load_default=dict, metadata={"description": "free-form"})
+    name = Text(300, 1, required=True)
+    category = Text(200, load_default=None, allow_none=True)
+    brand = Text(200, load_default=None, allow_none=True)
+    price = Number(0, 9_999_999_999, required=True)
+    currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}\Z", error="ISO 4217 code, e.g. USD"))
+    attributes = Attributes(metadata={"description": "free-form (at most 16 KiB as JSON, 8 levels deep)"})
     updated_at = AwareDateTime(dump_only=True)
 
 
 class ProductQuerySchema(PageQuerySchema):
-    category = fields.String()
-    q = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "text in the name"})
+    category = Text(200, 1)
+    q = Text(100, 1, metadata={"description": "text in the name"})
 
 
 class ProductPageSchema(PageSchema):
@@ -64,12 +171,12 @@ class ProductPageSchema(PageSchema):
 
 class LocationSchema(Schema):
     code = ExternalId(required=True)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    kind = fields.String(required=True, validate=validate.OneOf(LOCATION_KINDS))
-    channels = fields.List(fields.String(validate=validate.OneOf(CHANNELS)), required=True,
+    name = Text(200, 1, required=True)
+    kind = Choice(LOCATION_KINDS, required=True)
+    channels = fields.List(Choice(CHANNELS), required=True,
                            validate=validate.Length(min=1, max=len(CHANNELS)))
-    lead_time_days = fields.Integer(load_default=0, validate=validate.Range(min=0, max=365))
-    region = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    lead_time_days = Int(0, 365, load_default=0)
+    region = Text(100, load_default=None, allow_none=True)
     updated_at = AwareDateTime(dump_only=True)
 
     @validates_schema
@@ -80,7 +187,7 @@ class LocationSchema(Schema):
 
 
 class LocationQuerySchema(PageQuerySchema):
-    kind = fields.String(validate=validate.OneOf(LOCATION_KINDS))
+    kind = Choice(LOCATION_KINDS)
 
 
 class LocationPageSchema(PageSchema):
@@ -89,21 +196,21 @@ class LocationPageSchema(PageSchema):
 
 class CustomerSchema(Schema):
     id = ExternalId(required=True)
-    attributes = fields.Dict(keys=fields.String(), load_default=dict, metadata={"description": "free-form demographics"})
-    home_location = fields.String(load_default=None, allow_none=True, metadata={"description": "a location code"})
+    attributes = Attributes(metadata={"description": "free-form demographics (at most 16 KiB as JSON)"})
+    home_location = ExternalId(load_default=None, allow_none=True, metadata={"description": "a location code"})
     opted_out = fields.Boolean(load_default=False, metadata={"description": "never gets personalised offers"})
     created_at = AwareDateTime(dump_only=True)
     updated_at = AwareDateTime(dump_only=True)
 
 
 class CustomerQuerySchema(PageQuerySchema):
-    segment = fields.List(fields.String(validate=validate.OneOf(SEGMENTS)),
+    segment = fields.List(Choice(SEGMENTS),
                           metadata={"description": "only customers in one of these segments (repeatable)"})
-    top_category = fields.List(fields.String(validate=validate.Length(min=1, max=200)),
+    top_category = fields.List(Text(200, 1),
                                metadata={"description": "only customers with one of these among their top categories"})
-    min_visits = fields.Integer(validate=validate.Range(min=0))
-    min_spend = fields.Float(validate=validate.Range(min=0), allow_nan=False)
-    max_days_since_purchase = fields.Float(validate=validate.Range(min=0), allow_nan=False)
+    min_visits = QueryInt(0, 1_000_000_000)
+    min_spend = Number(0, 1e12)
+    max_days_since_purchase = Number(0, 36_500)
 
 
 class RankedShareSchema(Schema):
@@ -174,22 +281,18 @@ class CustomerPageSchema(PageSchema):
 
 
 class InteractionSchema(Schema):
-    event_id = fields.String(required=True, validate=validate.Length(min=1, max=128),
-                             metadata={"description": "the producer's id; a repeat is ignored"})
+    event_id = Text(128, 1, required=True, metadata={"description": "the producer's id; a repeat is ignored"})
     customer = ExternalId(required=True)
     sku = ExternalId(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(INTERACTION_TYPES))
-    quantity = fields.Integer(load_default=1, validate=validate.Range(min=0, max=1_000_000))
-    value = fields.Float(load_default=None, allow_none=True, allow_nan=False,
-                         validate=validate.Range(min=-1e9, max=1e9))
-    discount = fields.Float(load_default=None, allow_none=True, allow_nan=False,
-                            validate=validate.Range(min=-1e9, max=1e9))
-    coupon_discount = fields.Float(load_default=None, allow_none=True, allow_nan=False,
-                                   validate=validate.Range(min=-1e9, max=1e9))
-    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    location = fields.String(load_default=None, allow_none=True)
+    type = Choice(INTERACTION_TYPES, required=True)
+    quantity = Int(0, 1_000_000, load_default=1)
+    value = Number(-1e9, 1e9, load_default=None, allow_none=True)
+    discount = Number(-1e9, 1e9, load_default=None, allow_none=True)
+    coupon_discount = Number(-1e9, 1e9, load_default=None, allow_none=True)
+    channel = Choice(CHANNELS, required=True)
+    location = ExternalId(load_default=None, allow_none=True)
     occurred_at = AwareDateTime(required=True)
-    recommendation_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64),
+    recommendation_id = Text(64, 1, load_default=None, allow_none=True,
                                       metadata={"description": "the recommendation answer that led to this "
                                                                "interaction, for attribution"})
 
@@ -201,7 +304,7 @@ class InteractionSchema(Schema):
 
 
 class InteractionBatchSchema(Schema):
-    events = fields.List(fields.Nested(InteractionSchema), required=True, validate=validate.Length(min=1))
+    events = fields.List(fields.Nested(InteractionSchema), required=True, validate=validate.Length(min=1, max=1_000_000))
 
 
 class InteractionResultSchema(Schema):
@@ -212,23 +315,21 @@ class InteractionResultSchema(Schema):
 # --- stock --------------------------------------------------------------------------------
 
 STOCK_EVENT_TYPES = ("sale", "receipt", "adjustment", "count", "reserve", "release", "inbound", "safety_stock")
-MAX_STOCK_QUANTITY = 100_000_000
+MAX_STOCK_QUANTITY = MAX_EVENT_QUANTITY
 
 
 class StockEventSchema(Schema):
-    event_id = fields.String(required=True, validate=validate.Length(min=1, max=128),
-                             metadata={"description": "the producer's id; a repeat is a duplicate"})
+    event_id = Text(128, 1, required=True, metadata={"description": "the producer's id; a repeat is a duplicate"})
     sku = ExternalId(required=True)
     location = ExternalId(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(STOCK_EVENT_TYPES))
-    quantity = fields.Integer(load_default=None, strict=True,
-                              validate=validate.Range(min=-MAX_STOCK_QUANTITY, max=MAX_STOCK_QUANTITY),
-                              metadata={"description": "units; signed for adjustment; the new level for count and safety_stock"})
+    type = Choice(STOCK_EVENT_TYPES, required=True)
+    quantity = Int(-MAX_STOCK_QUANTITY, MAX_STOCK_QUANTITY, load_default=None,
+                   metadata={"description": "units; signed for adjustment; the new level for count and safety_stock"})
     occurred_at = AwareDateTime(required=True)
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    reservation_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=128))
-    inbound_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=128),
-                               metadata={"description": "a receipt: the event_id of the inbound notice it fulfils"})
+    reason = Text(200, load_default=None, allow_none=True)
+    reservation_id = Text(128, 1, load_default=None, allow_none=True)
+    inbound_id = Text(128, 1, load_default=None, allow_none=True,
+                      metadata={"description": "a receipt: the event_id of the inbound notice it fulfils"})
     expires_at = AwareDateTime(load_default=None, allow_none=True)
     eta = AwareDateTime(load_default=None, allow_none=True)
 
@@ -268,7 +369,7 @@ def stock_event_rule_errors(data: dict) -> dict[str, list[str]]:  # type: ignore
 
 
 class StockEventBatchSchema(Schema):
-    events = fields.List(fields.Nested(StockEventSchema), required=True, validate=validate.Length(min=1))
+    events = fields.List(fields.Nested(StockEventSchema), required=True, validate=validate.Length(min=1, max=1_000_000))
 
 
 class RefusedEventSchema(Schema):
@@ -290,11 +391,11 @@ class StockIngestResultSchema(Schema):
 class SafetyStockSchema(Schema):
     sku = ExternalId(required=True)
     location = ExternalId(required=True)
-    safety_stock = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_STOCK_QUANTITY))
+    safety_stock = Int(0, MAX_STOCK_QUANTITY, required=True)
 
 
 class MinSeqQuerySchema(Schema):
-    min_seq = fields.Integer(validate=validate.Range(min=0),
+    min_seq = QueryInt(0, 2**63 - 1,
                              metadata={"description": "wait (briefly) until the view has this sequence number"})
 
 
@@ -315,20 +416,20 @@ class ProductStockSchema(Schema):
 
 class AvailabilityQuerySchema(MinSeqQuerySchema):
     sku = ExternalId(required=True)
-    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    location = fields.String(load_default=None, metadata={"description": "required for channel=store"})
-    quantity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_STOCK_QUANTITY))
+    channel = Choice(CHANNELS, required=True)
+    location = ExternalId(load_default=None, metadata={"description": "required for channel=store"})
+    quantity = QueryInt(1, MAX_STOCK_QUANTITY, load_default=1)
 
 
 class AvailabilityItemSchema(Schema):
     sku = ExternalId(required=True)
-    quantity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_STOCK_QUANTITY))
+    quantity = Int(1, MAX_STOCK_QUANTITY, load_default=1)
 
 
 class AvailabilityBatchSchema(MinSeqQuerySchema):
-    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    location = fields.String(load_default=None)
-    items = fields.List(fields.Nested(AvailabilityItemSchema), required=True, validate=validate.Length(min=1))
+    channel = Choice(CHANNELS, required=True)
+    location = ExternalId(load_default=None)
+    items = fields.List(fields.Nested(AvailabilityItemSchema), required=True, validate=validate.Length(min=1, max=1_000_000))
 
 
 class AvailabilitySchema(Schema):
@@ -349,10 +450,10 @@ class AvailabilityListSchema(Schema):
 
 class LowStockQuerySchema(PageQuerySchema, MinSeqQuerySchema):
     location = ExternalId(required=True)
-    threshold = fields.Integer(validate=validate.Range(min=0), metadata={"description": "absolute level"})
-    cover_days = fields.Float(validate=validate.Range(min=0.1, max=365),
+    threshold = QueryInt(0, MAX_LEVEL, metadata={"description": "absolute level"})
+    cover_days = Number(0.1, 365,
                               metadata={"description": "low when available covers fewer days of recent sales"})
-    velocity_days = fields.Integer(load_default=28, validate=validate.Range(min=1, max=365))
+    velocity_days = QueryInt(1, 365, load_default=28)
 
     @validates_schema
     def _one_threshold(self, data, **kwargs):  # type: ignore[no-untyped-def]
@@ -373,11 +474,11 @@ class LowStockSchema(PageSchema):
 
 
 class RecommendationQuerySchema(Schema):
-    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    location = fields.String(load_default=None, metadata={
+    channel = Choice(CHANNELS, required=True)
+    location = ExternalId(load_default=None, metadata={
         "description": "required for channel=store; for web/mobile, only that location's stock counts"})
-    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
-    mode = fields.String(load_default="repeat", validate=validate.OneOf(("repeat", "discovery")), metadata={
+    limit = QueryInt(1, 100, load_default=10)
+    mode = Choice(("repeat", "discovery"), load_default="repeat", metadata={
         "description": "repeat: products the customer buys; discovery: products they never bought"})
 
 
@@ -411,11 +512,11 @@ class RecommendationsSchema(Schema):
 class AudienceScoreRequestSchema(Schema):
     skus = fields.List(ExternalId(), required=True, validate=validate.Length(min=1, max=100_000),
                        metadata={"description": "the products the promotion discounts"})
-    campaign_type = fields.String(load_default=None, allow_none=True,
+    campaign_type = Text(100, 1, load_default=None, allow_none=True,
                                   metadata={"description": "one the model learned (the demo's: Type A, B, C)"})
     customers = fields.List(ExternalId(), load_default=None, allow_none=True, validate=validate.Length(min=1,
                             max=100_000), metadata={"description": "default: every customer with a purchase"})
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=10_000),
+    limit = Int(1, 10_000, load_default=100,
                            metadata={"description": "how many of the best customers to list"})
 
 

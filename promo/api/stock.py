@@ -1,13 +1,13 @@
 """Stock: events in, positions and availability out (from the in-memory view)."""
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from promo.api.auth import requires
 from promo.api.context import runtime, uow
 from promo.api.pagination import limit_batch, page_args, page_body
+from promo.api.parsing import Blueprint, json_body
 from promo.api.stock_events import load_stock_event_batch
 from promo.api.schemas import (
     AvailabilityBatchSchema,
@@ -36,9 +36,9 @@ class StockEvents(MethodView):
     def post(self):
         """Log and apply stock events (validation all or nothing; requests may be refused one by one)"""
         # StockEventBatchSchema is the contract; its fast twin parses (see stock_events.py).
-        body = request.get_json(silent=True)
+        body = json_body()
         if body is None:
-            abort(400, message="invalid JSON body", errors={"json": ["Invalid JSON body."]})
+            abort(400, message="invalid JSON body: the body is empty", errors={"json": ["Invalid JSON body: empty."]})
         events, errors = load_stock_event_batch(body)
         if errors:
             abort(422, message="invalid stock events; nothing was written", errors={"json": errors})
@@ -70,7 +70,9 @@ class LowStock(MethodView):
                 **page_body(found["page"], "stock_low")}
 
 
-@blp.route("/stock/<string:sku>")
+# Under the product, not /stock/<sku>: a fixed route there (/stock/low, /stock/events)
+# would hide the sku of the same name.
+@blp.route("/products/<string:sku>/stock")
 class ProductStock(MethodView):
     @requires(Permission.STOCK_READ)
     @blp.arguments(MinSeqQuerySchema, location="query")

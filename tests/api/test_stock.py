@@ -47,7 +47,7 @@ def ingest(client, headers, *events) -> dict:
 
 
 def stock_at(client, headers, sku: str, location: str, min_seq: int = 0) -> dict:
-    body = client.get(f"/v1/stock/{sku}?min_seq={min_seq}", headers=headers).json
+    body = client.get(f"/v1/products/{sku}/stock?min_seq={min_seq}", headers=headers).json
     return next((p for p in body["locations"] if p["location"] == location), None)
 
 
@@ -71,7 +71,7 @@ def test_events_are_applied_and_answered_with_counts_and_the_last_sequence(clien
     result = ingest(client, admin, ev("receipt", 10), ev("sale", 3), ev("receipt", 4, sku="bread", location="S2"))
 
     assert result == {"accepted": 3, "duplicates": 0, "refused": [], "last_seq": 3, "anomalies": 0}
-    body = client.get(f"/v1/stock/milk?min_seq={result['last_seq']}", headers=admin).json
+    body = client.get(f"/v1/products/milk/stock?min_seq={result['last_seq']}", headers=admin).json
     assert body["sku"] == "milk" and body["as_of_seq"] >= 3
     assert body["locations"] == [{"location": "S1", "on_hand": 7, "reserved": 0, "safety_stock": 0,
                                   "available": 7, "inbound": 0}]
@@ -118,7 +118,7 @@ def test_an_unknown_sku_or_location_refuses_the_batch_at_its_index(client, admin
     errors = response.json["errors"]["json"]["events"]
     assert errors == {"1": {"sku": ["unknown sku 'caviar'"]}, "2": {"location": ["unknown location 'MARS'"]}}
     assert row_count("stock_events") == 0 and row_count("stock_positions") == 0
-    assert client.get("/v1/stock/milk", headers=admin).json["locations"] == []
+    assert client.get("/v1/products/milk/stock", headers=admin).json["locations"] == []
 
 
 def test_a_reservation_beyond_available_is_refused_while_the_rest_applies(client, admin, catalog, row_count):
@@ -251,17 +251,17 @@ def test_a_channel_key_may_read_stock_but_not_write_it(client, admin, catalog, h
 
     assert post(client, channel, ev("receipt", 1)).status_code == 403
     assert row_count("stock_events") == 0
-    assert client.get("/v1/stock/milk", headers=channel).status_code == 200
+    assert client.get("/v1/products/milk/stock", headers=channel).status_code == 200
     assert post(client, headers_for("inventory"), ev("receipt", 1)).status_code == 200
 
 
 def test_stock_needs_a_key(client, catalog):
-    assert client.get("/v1/stock/milk").status_code == 401
+    assert client.get("/v1/products/milk/stock").status_code == 401
     assert post(client, {}, ev("receipt", 1)).status_code == 401
 
 
 def test_stock_of_an_unknown_sku_is_not_found(client, admin, catalog):
-    assert client.get("/v1/stock/caviar", headers=admin).status_code == 404
+    assert client.get("/v1/products/caviar/stock", headers=admin).status_code == 404
 
 
 # --- expiry -------------------------------------------------------------------------------
@@ -390,7 +390,7 @@ def test_availability_answers_many_skus_at_once(client, admin, stocked):
 
 def test_low_stock_lists_positions_at_or_under_the_threshold(client, admin, catalog):
     result = ingest(client, admin, ev("receipt", 2), ev("receipt", 9, sku="bread"), ev("receipt", 1, location="S2"))
-    client.get(f"/v1/stock/milk?min_seq={result['last_seq']}", headers=admin)
+    client.get(f"/v1/products/milk/stock?min_seq={result['last_seq']}", headers=admin)
 
     body = client.get("/v1/stock/low?location=S1&threshold=2", headers=admin).json
     wider = client.get("/v1/stock/low?location=S1&threshold=9", headers=admin).json
@@ -403,7 +403,7 @@ def test_low_stock_lists_positions_at_or_under_the_threshold(client, admin, cata
 @pytest.mark.settings(low_stock_threshold=3)
 def test_low_stock_uses_the_configured_level_by_default(client, admin, catalog):
     result = ingest(client, admin, ev("receipt", 3), ev("receipt", 4, sku="bread"))
-    client.get(f"/v1/stock/milk?min_seq={result['last_seq']}", headers=admin)
+    client.get(f"/v1/products/milk/stock?min_seq={result['last_seq']}", headers=admin)
 
     body = client.get("/v1/stock/low?location=S1", headers=admin).json
 
@@ -416,7 +416,7 @@ def test_low_stock_by_days_of_cover_uses_recent_sales(client, admin, catalog):
     result = ingest(client, admin, ev("receipt", 33), ev("sale", 28),
                     ev("receipt", 86, sku="bread"), ev("sale", 56, sku="bread"),
                     ev("receipt", 1, sku="bread", location="S2"))
-    client.get(f"/v1/stock/milk?min_seq={result['last_seq']}", headers=admin)
+    client.get(f"/v1/products/milk/stock?min_seq={result['last_seq']}", headers=admin)
 
     body = client.get("/v1/stock/low?location=S1&cover_days=7", headers=admin).json
 
@@ -445,7 +445,7 @@ def test_safety_stock_is_set_in_bulk_and_logged_as_events(client, admin, catalog
 
     assert response.status_code == 200
     assert response.json["accepted"] == 2 and response.json["last_seq"] == 4
-    body = client.get(f"/v1/stock/milk?min_seq={response.json['last_seq']}", headers=admin).json
+    body = client.get(f"/v1/products/milk/stock?min_seq={response.json['last_seq']}", headers=admin).json
     assert [(p["location"], p["safety_stock"], p["available"]) for p in body["locations"]] == [
         ("S1", 4, 6), ("S2", 1, 9)]
     assert row_count("stock_events") == 4
