@@ -17,6 +17,7 @@ import flask_smorest
 from flask import Request, g, request
 from flask_smorest import abort
 from webargs import core
+from werkzeug.exceptions import RequestEntityTooLarge
 from webargs.flaskparser import FlaskParser
 
 # A quantity is at most nine digits and a sequence number nineteen; nothing we accept
@@ -62,11 +63,24 @@ def has_body(req: Request) -> bool:
     return bool(req.content_length) or "chunked" in req.headers.get("Transfer-Encoding", "").lower()
 
 
+def _body_bytes() -> bytes:
+    """The body, at most max_request_bytes of it (413 beyond). A body of unknown length
+    (chunked) is read here with one byte to spare: werkzeug's own limit on such a stream
+    cuts it off silently, which would then be taken for invalid JSON."""
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and has_body(request):
+        data = request.environ["wsgi.input"].read(limit + 1)
+        if len(data) > limit:
+            raise RequestEntityTooLarge()
+        return data
+    return request.get_data(cache=True)
+
+
 def json_body() -> Any:
-    """The request's JSON body, read once (a body over max_request_bytes is a 413 here,
-    chunked or not); aborts with 400 when it is not JSON."""
+    """The request's JSON body, read once (a body over max_request_bytes is a 413, chunked
+    or not); aborts with 400 when it is not JSON."""
     if "json_body" not in g:
-        data = request.get_data(cache=True)
+        data = _body_bytes()
         try:
             g.json_body = parse_json(data) if data else None
         except BodyNotJson as exc:

@@ -26,23 +26,26 @@ INTERACTION_TYPES = ("view", "cart", "purchase")
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
 DATETIME_RANGE_ERROR = "Must be between 1970-01-01T00:00:00Z and 2100-01-01T00:00:00Z (in UTC)."
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters, and lone UTF-16 surrogates (valid in a JSON string's escapes, not in
+# UTF-8: no database driver could encode them).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+CONTROL_CHARACTERS_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 # Ids appear in URL paths (/v1/products/<sku>): a '/' would split the path, '.' and '..'
 # are path segments of their own.
-ID_PATTERN = r"^(?!\.\.?\Z)[^/\x00-\x1f\x7f]+\Z"
+ID_PATTERN = r"^(?!\.\.?\Z)[^/\x00-\x1f\x7f\ud800-\udfff]+\Z"
 ID_RULE = "Must not contain '/' or control characters, nor be '.' or '..'."
 MAX_ATTRIBUTES_BYTES = 16_384
 MAX_ATTRIBUTES_DEPTH = 8
 
 
 def _no_control_characters(value: str) -> None:
-    if _CONTROL.search(value):
+    if CONTROL_CHARACTERS.search(value):
         raise ValidationError("Must not contain control characters.")
 
 
 def _no_control_characters_but_line_breaks(value: str) -> None:
-    if _CONTROL_BUT_LINES.search(value):
+    if CONTROL_CHARACTERS_BUT_LINES.search(value):
         raise ValidationError("Must not contain control characters other than tab and line breaks.")
 
 
@@ -114,8 +117,8 @@ def _bounded_attributes(value: dict) -> None:  # type: ignore[type-arg]
         elif isinstance(item, list):
             for inner in item:
                 walk(inner, depth + 1)
-        elif isinstance(item, str) and "\x00" in item:
-            raise ValidationError("Must not contain NUL characters.")
+        elif isinstance(item, str) and _UNSTORABLE.search(item):
+            raise ValidationError("Must not contain NUL characters or lone surrogates.")
 
     walk(value, 1)
     if len(json.dumps(value, ensure_ascii=False).encode()) > MAX_ATTRIBUTES_BYTES:
@@ -155,7 +158,8 @@ class ProductSchema(Schema):
     category = Text(200, load_default=None, allow_none=True)
     brand = Text(200, load_default=None, allow_none=True)
     price = Number(0, 9_999_999_999, required=True)
-    currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}\Z", error="ISO 4217 code, e.g. USD"))
+    currency = fields.String(required=True, validate=[validate.Length(equal=3),
+                                                      validate.Regexp(r"^[A-Z]{3}\Z", error="ISO 4217 code, e.g. USD")])
     attributes = Attributes(metadata={"description": "free-form (at most 16 KiB as JSON, 8 levels deep)"})
     updated_at = AwareDateTime(dump_only=True)
 
@@ -426,7 +430,8 @@ class AvailabilityItemSchema(Schema):
     quantity = Int(1, MAX_STOCK_QUANTITY, load_default=1)
 
 
-class AvailabilityBatchSchema(MinSeqQuerySchema):
+class AvailabilityBatchSchema(Schema):
+    min_seq = Int(0, 2**63 - 1, metadata={"description": "wait (briefly) until the view has this sequence number"})
     channel = Choice(CHANNELS, required=True)
     location = ExternalId(load_default=None)
     items = fields.List(fields.Nested(AvailabilityItemSchema), required=True, validate=validate.Length(min=1, max=1_000_000))

@@ -19,6 +19,8 @@ from typing import Any, Callable
 from marshmallow import ValidationError, fields, missing, validate
 
 from promo.api.schemas import (
+    CONTROL_CHARACTERS,
+    CONTROL_CHARACTERS_BUT_LINES,
     AwareDateTime,
     StockEventBatchSchema,
     StockEventSchema,
@@ -29,8 +31,8 @@ from promo.api.schemas import (
 )
 
 _PLAIN_TEXT_RULES: dict[Callable[[str], None], re.Pattern[str]] = {
-    _no_control_characters: re.compile(r"[\x00-\x1f\x7f]"),
-    _no_control_characters_but_line_breaks: re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"),
+    _no_control_characters: CONTROL_CHARACTERS,
+    _no_control_characters_but_line_breaks: CONTROL_CHARACTERS_BUT_LINES,
 }
 
 

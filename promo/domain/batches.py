@@ -17,6 +17,20 @@ def repeated_key_errors(items: Sequence[Mapping[str, Any]], field: str) -> dict[
     return errors
 
 
+def conflicting_repeat_errors(items: Sequence[Mapping[str, Any]], field: str) -> dict[int, dict[str, list[str]]]:
+    """Per-index errors for items that repeat an earlier item's ``field`` (an event_id)
+    with different content: an exact repeat is a retry and harmless, a different one
+    under the same id is a producer's bug that would otherwise be dropped silently."""
+    first_seen: dict[Any, int] = {}
+    errors: dict[int, dict[str, list[str]]] = {}
+    for index, item in enumerate(items):
+        value = item[field]
+        first = first_seen.setdefault(value, index)
+        if first != index and item != items[first]:
+            errors[index] = {field: [f"{value!r} repeats item {first} of this batch with different content"]}
+    return errors
+
+
 def unknown_reference_errors(items: Sequence[Mapping[str, Any]], field: str, known: Iterable[Any],
                              describe: Callable[[Any], str]) -> dict[int, dict[str, list[str]]]:
     """Per-index errors for items whose ``field`` (when given) is not among ``known``."""

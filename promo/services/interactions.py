@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from promo.domain.batches import merge_item_errors, unknown_reference_errors
+from promo.domain.batches import conflicting_repeat_errors, merge_item_errors, unknown_reference_errors
 from promo.domain.errors import InvalidInput
 from promo.services.unit_of_work import UnitOfWork
 
@@ -22,6 +22,7 @@ def record_interactions(uow: UnitOfWork, events: Sequence[dict[str, Any]], *,
         product_ids = uow.products.ids_for(event["sku"] for event in events)
         location_ids = uow.locations.ids_for(event["location"] for event in events if event.get("location"))
         errors = merge_item_errors(
+            conflicting_repeat_errors(events, "event_id"),
             unknown_reference_errors(events, "sku", product_ids, lambda sku: f"unknown sku {sku!r}"),
             unknown_reference_errors(events, "location", location_ids, lambda code: f"unknown location {code!r}"),
         )

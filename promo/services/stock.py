@@ -21,7 +21,12 @@ from promo.adapters.stock_log import EventRow, LogRow
 from promo.adapters.stock_repository import PositionKey, StockRepository
 from promo.adapters.stock_view import StockView
 from promo.domain import availability as atp
-from promo.domain.batches import merge_item_errors, repeated_key_errors, unknown_reference_errors
+from promo.domain.batches import (
+    conflicting_repeat_errors,
+    merge_item_errors,
+    repeated_key_errors,
+    unknown_reference_errors,
+)
 from promo.domain.errors import InvalidInput, NotFound
 from promo.domain.stock import EventType, Inbound, Position, Reservation, StockEventInput, crossings, decide
 from promo.metrics import STOCK_ANOMALIES, STOCK_DUPLICATES, STOCK_EVENTS
@@ -57,7 +62,8 @@ def ingest_events(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[st
                   now: dt.datetime | None = None) -> dict[str, Any]:
     """Log and apply a batch of stock events; idempotent by event_id.
 
-    Validation is all or nothing (422, nothing written). Facts always apply; a request
+    Validation is all or nothing (422, nothing written; an event_id repeated within the
+    batch with different content is invalid). Facts always apply (within MAX_LEVEL); a request
     that cannot be met is refused for that event alone, with a reason code, and the rest
     of the batch applies. A repeated event_id is a duplicate and reports the outcome it
     had the first time.
@@ -65,6 +71,7 @@ def ingest_events(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[st
     product_ids = stock.catalog.product_ids(e["sku"] for e in events)
     location_ids = {code: stock.catalog.location_id(code) for code in {e["location"] for e in events}}
     errors = merge_item_errors(
+        conflicting_repeat_errors(events, "event_id"),
         unknown_reference_errors(events, "sku", product_ids, lambda sku: f"unknown sku {sku!r}"),
         unknown_reference_errors(events, "location", {c for c, i in location_ids.items() if i is not None},
                                  lambda code: f"unknown location {code!r}"),

@@ -92,7 +92,7 @@ def test_gunicorn_serves_the_api_with_two_workers_and_sums_their_metrics(app, da
              "occurred_at": "2026-11-25T10:00:00Z"}]}, key)
         seq = json.loads(body)["last_seq"]
         for _ in range(6):  # whichever worker answers, it sees the write (min_seq)
-            status, body = call(port, "GET", f"/v1/stock/e2e-1?min_seq={seq}", key=key)
+            status, body = call(port, "GET", f"/v1/products/e2e-1/stock?min_seq={seq}", key=key)
             assert json.loads(body)["locations"][0]["on_hand"] == 4
         verified = subprocess.run(
             [str(Path(sys.executable).parent / "promo"), "stock", "verify", "--url", f"http://127.0.0.1:{port}",
