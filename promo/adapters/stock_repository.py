@@ -276,14 +276,14 @@ class StockRepository:
 
     def consume_inbound(self, key: PositionKey, quantity: int) -> dict[str, int]:
         """An unnamed receipt counts against the position's pending inbound, earliest ETA
-        first (the view follows the same rule). Returns what each inbound received, by id."""
+        first, equal ETAs by inbound id (the view follows the same rule). Returns what each inbound received, by id."""
         remaining = quantity
         received: dict[str, int] = {}
         rows = self.session.execute(
             select(StockInbound.seq, StockInbound.inbound_id, StockInbound.quantity - StockInbound.received)
             .where(StockInbound.product_id == key[0], StockInbound.location_id == key[1],
                    StockInbound.quantity > StockInbound.received, StockInbound.eta.is_not(None))
-            .order_by(StockInbound.eta, StockInbound.seq)).all()
+            .order_by(StockInbound.eta, StockInbound.inbound_id)).all()
         for seq, inbound_id, pending in rows:
             if remaining <= 0:
                 break
@@ -423,9 +423,9 @@ class StockRepository:
 
     def pending_inbound(self) -> list[tuple[Any, ...]]:
         """(product, location, eta, seq, pending, inbound_id) of inbounds still expected,
-        earliest ETA first (an inbound whose ETA cannot be read is left out)."""
+        earliest ETA first, then by id (an inbound whose ETA cannot be read is left out)."""
         rows = self.session.connection().exec_driver_sql(
             "SELECT product_id, location_id, eta, seq, quantity - received, inbound_id FROM stock_inbound "
-            "WHERE quantity > received AND eta IS NOT NULL ORDER BY eta, seq").fetchall()
+            "WHERE quantity > received AND eta IS NOT NULL").fetchall()
         read = [(row[0], row[1], _time_or_none(row[2], f"inbound {row[5]!r}"), *row[3:]) for row in rows]
-        return sorted((row for row in read if row[2] is not None), key=lambda row: (row[2], row[3]))
+        return sorted((row for row in read if row[2] is not None), key=lambda row: (row[2], row[5]))

@@ -233,13 +233,14 @@ class StockView:
             self._refresh_in_stock(np.array([key], dtype=np.int64))
 
     def _add_inbound(self, key: int, eta: dt.datetime, seq: int, pending: int, inbound_id: str) -> None:
-        # Ordered as the database orders them (eta, then seq), for the earliest-first rule.
-        bisect.insort(self._inbound.setdefault(key, []), [eta, seq, pending, inbound_id])
+        # Ordered as the database orders them (eta, then inbound id), for the earliest-first
+        # rule: both know an inbound's id, whichever of its events came first.
+        bisect.insort(self._inbound.setdefault(key, []), [eta, inbound_id, pending, seq])
 
     def _consume_inbound(self, key: int, quantity: int, inbound_id: str | None) -> None:
         """A named receipt reduces its inbound; an unnamed one the earliest first."""
         pending = self._inbound.get(key, [])
-        for entry in [e for e in pending if e[3] == inbound_id] if inbound_id else list(pending):
+        for entry in [e for e in pending if e[1] == inbound_id] if inbound_id else list(pending):
             if quantity <= 0:
                 break
             used = min(entry[2], quantity)
