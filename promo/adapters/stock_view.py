@@ -448,6 +448,13 @@ class StockView:
             rows.update({split_key(k): tuple(v) for k, v in self._recent.items()})
             return self.as_of_seq, rows
 
+    def open_reservations(self) -> dict[str, tuple[int, int, int, float | None]]:
+        """Every open reservation the view follows: id -> (product_id, location_id,
+        quantity, expiry as a Unix time or None), for verification."""
+        with self._lock:
+            return {rid: (*split_key(key), quantity, expiry)
+                    for rid, (key, quantity, expiry) in self._reservations.items()}
+
     def size(self) -> int:
         with self._lock:
             return len(self._keys) + len(self._recent)
