@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import pytest
 from flask import Flask
+from hypothesis import HealthCheck, given, settings, strategies as st
 from marshmallow import Schema, fields, validate
 
 from promo.api import schemas
@@ -401,3 +402,61 @@ def test_a_repeated_interaction_event_id_with_different_content_refuses_the_batc
     assert response.json["errors"]["json"]["events"]["1"]["event_id"] == [
         "'i1' repeats item 0 of this batch with different content"]
     assert row_count("interactions") == 0
+
+
+# --- ids that must read back through their own route --------------------------------------
+
+id_texts = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=64)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sku=id_texts)
+def test_every_sku_the_api_accepts_reads_back_through_its_own_routes_and_the_rest_are_refused(client, admin, sku):
+    response = client.put("/v1/products", json=[{"sku": sku, "name": "n", "price": 1, "currency": "USD"}],
+                          headers=admin)
+    path = quote(sku, safe="")
+
+    if response.status_code == 422:
+        assert response.json["errors"]["json"]["0"]["sku"] == [schemas.ID_RULE]
+        assert "/" in sku or sku in (".", "..") or any(ord(c) < 32 or ord(c) == 127 for c in sku)
+        return
+    assert response.status_code == 200
+    assert client.get(f"/v1/products/{path}", headers=admin).json["sku"] == sku
+    assert client.get(f"/v1/products/{path}/stock", headers=admin).json["sku"] == sku
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(code=id_texts)
+def test_every_location_code_and_customer_id_the_api_accepts_reads_back(client, admin, code):
+    location = client.put("/v1/locations", json=[{"code": code, "name": "n", "kind": "store", "channels": ["store"]}],
+                          headers=admin)
+    customer = client.put("/v1/customers", json=[{"id": code}], headers=admin)
+    path = quote(code, safe="")
+
+    assert location.status_code == customer.status_code
+    if location.status_code == 200:
+        assert client.get(f"/v1/locations/{path}", headers=admin).json["code"] == code
+        assert client.get(f"/v1/customers/{path}", headers=admin).json["id"] == code
+
+
+@pytest.mark.parametrize("sku", ["low", "events", "safety"])
+def test_skus_named_like_the_fixed_stock_routes_read_back(client, admin, sku):
+    assert client.put("/v1/products", json=[{"sku": sku, "name": "n", "price": 1, "currency": "USD"}],
+                      headers=admin).status_code == 200
+
+    assert client.get(f"/v1/products/{sku}/stock", headers=admin).json == {"sku": sku, "as_of_seq": 0,
+                                                                            "locations": []}
+
+
+def test_no_fixed_route_shares_a_path_with_an_id_and_options_advertise_only_real_methods(app, client, admin):
+    rules = [rule.rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/v1")]
+    for rule in rules:
+        if "<" not in rule:
+            continue
+        pattern = re.compile("^" + re.sub(r"<[^>]+>", "[^/]+", re.escape(rule).replace(r"\<", "<").replace(r"\>", ">"))
+                             + "$")
+        shadowed = [fixed for fixed in rules if "<" not in fixed and pattern.match(fixed)]
+        assert shadowed == [], f"{rule} is shadowed by {shadowed}"
+
+    allowed = client.open("/v1/stock/events", method="OPTIONS", headers=admin).headers["Allow"]
+    assert {method.strip() for method in allowed.split(",")} == {"POST", "OPTIONS"}
