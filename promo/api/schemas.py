@@ -380,7 +380,8 @@ class RefusedEventSchema(Schema):
     index = fields.Integer()
     event_id = fields.String()
     reason = fields.String(metadata={"description": "insufficient_stock, reservation_exists, unknown_reservation, "
-                                                    "reservation_closed, reservation_elsewhere or inbound_elsewhere"})
+                                                    "reservation_closed, reservation_elsewhere, inbound_elsewhere or "
+                                                    "level_out_of_range"})
     duplicate = fields.Boolean(metadata={"description": "a repeat of an event refused earlier"})
 
 
