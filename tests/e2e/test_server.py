@@ -183,3 +183,61 @@ def test_both_gunicorn_workers_switch_to_a_newly_activated_model_without_a_resta
     finally:
         server.terminate()
         server.communicate(timeout=30)
+
+
+def worker_pids(master: int) -> set[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return {int(pid) for pid in children}
+
+
+def test_hostile_values_leave_every_worker_able_to_follow_even_after_a_kill(app, database_url, tmp_path):
+    """The issue's own scenario, over real HTTP: levels pushed to the bound and past it,
+    datetimes out of range, then a worker killed and restarted by gunicorn: it loads its
+    view, is ready, and serves the right stock."""
+    runtime = bootstrap(load_settings({"database_url": database_url, "env": "test"}))
+    _, key = api_keys.create_key(runtime.unit_of_work(write=True), name="e2e", role="admin")
+    runtime.close()
+    port = free_port()
+    server = start_server(database_url, port, tmp_path)
+    try:
+        wait_until_up(port, server)
+        call(port, "PUT", "/v1/locations", [{"code": "L1", "name": "L1", "kind": "store", "channels": ["store"]}], key)
+        call(port, "PUT", "/v1/products", [{"sku": "big", "name": "Big", "price": 1, "currency": "USD"}], key)
+        receipts = [{"event_id": f"r{n}", "sku": "big", "location": "L1", "type": "receipt",
+                     "quantity": 100_000_000, "occurred_at": "2026-11-25T10:00:00Z"} for n in range(22)]
+        status, body = call(port, "POST", "/v1/stock/events", {"events": receipts}, key)
+        answer = json.loads(body)
+        assert status == 200 and answer["accepted"] == 10
+        assert {r["reason"] for r in answer["refused"]} == {"level_out_of_range"} and len(answer["refused"]) == 12
+        for moment in ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00+14:00", "9999-12-31T23:00:00-12:00"):
+            status, _ = call(port, "POST", "/v1/stock/events", {"events": [
+                {"event_id": "x", "sku": "big", "location": "L1", "type": "reserve", "quantity": 1,
+                 "reservation_id": "r", "expires_at": moment, "occurred_at": "2026-11-25T10:00:00Z"}]}, key)
+            assert status == 422
+        status, body = call(port, "POST", "/v1/stock/events", {"events": [
+            {"event_id": "s1", "sku": "big", "location": "L1", "type": "sale", "quantity": 44,
+             "occurred_at": "2026-11-25T10:00:00Z"}]}, key)
+        seq = json.loads(body)["last_seq"]
+
+        before = worker_pids(server.pid)
+        os.kill(sorted(before)[0], 9)
+        deadline = time.monotonic() + 30
+        while (len(worker_pids(server.pid)) < 2 or worker_pids(server.pid) == before) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert worker_pids(server.pid) != before, "gunicorn did not start a new worker"
+
+        for _ in range(20):   # both workers, the new one included
+            status, body = call(port, "GET", "/readyz")
+            assert status == 200, body
+            status, body = call(port, "GET", f"/v1/availability?sku=big&channel=store&location=L1&min_seq={seq}",
+                                key=key)
+            answer = json.loads(body)
+            assert (answer["available_now"], answer["quantity_now"]) == (True, 1_000_000_000 - 44), answer
+        verified = subprocess.run(
+            [str(Path(sys.executable).parent / "promo"), "stock", "verify", "--url", f"http://127.0.0.1:{port}",
+             "--key", key], cwd=ROOT, env={**os.environ, "PROMO_DATABASE_URL": database_url},
+            capture_output=True, text=True, timeout=60)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
