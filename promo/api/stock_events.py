@@ -30,6 +30,7 @@ from promo.api.schemas import (
     stock_event_rule_errors,
 )
 
+REMEMBERED_IDS = 100_000
 _PLAIN_TEXT_RULES: dict[Callable[[str], None], re.Pattern[str]] = {
     _no_control_characters: CONTROL_CHARACTERS,
     _no_control_characters_but_line_breaks: CONTROL_CHARACTERS_BUT_LINES,
@@ -85,10 +86,15 @@ class _Rule:
             return choice
         matches = tuple(pattern.match for pattern in self.patterns)
         searches = tuple(pattern.search for pattern in self.forbidden)
+        # Ids (the fields with a pattern) repeat within and across batches: one that passed
+        # once passes again, so it is remembered rather than matched anew.
+        passed: dict[str, None] | None = {} if matches else None
 
         def string(value: Any) -> tuple[bool, Any]:
             if value is None:
                 return allow_none, None
+            if passed is not None and value in passed:
+                return True, value
             if type(value) is not str or not low <= len(value) <= high:
                 return False, None
             for match in matches:
@@ -97,6 +103,10 @@ class _Rule:
             for search in searches:
                 if search(value):
                     return False, None
+            if passed is not None:
+                if len(passed) >= REMEMBERED_IDS:
+                    passed.clear()
+                passed[value] = None
             return True, value
         return string
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import uuid
 from collections import Counter
 from typing import Any, Sequence
@@ -163,11 +164,11 @@ def _apply_batch(uow: UnitOfWork, stock: StockContext, batch: _Batch,
             refusal = outcome.refusal.value if outcome.refusal else None
             outcomes[event.event_id] = refusal
             deltas, inbound_id = outcome.deltas, _inbound_of(event)
-            log_rows.append(EventRow(
+            log_rows.append(_event_row((
                 seq, event.product_id, event.location_id, raw["type"], event.quantity, event.reservation_id,
                 event.expires_at, event.eta, refusal, deltas.on_hand, deltas.reserved, deltas.safety_stock,
                 deltas.inbound, inbound_id, event.event_id, raw.get("reason"), raw["occurred_at"], now,
-                outcome.anomaly))
+                outcome.anomaly)))
             if refusal:
                 refused.append({"index": index, "event_id": event.event_id, "reason": refusal, "duplicate": False})
             else:
@@ -229,6 +230,9 @@ def _locked_positions(repo: StockRepository, stock: StockContext, keys: list[Pos
     return positions, None
 
 
+# EventRow from a tuple without the named tuple's Python-level __new__: built for every
+# event inside the write lock.
+_event_row = functools.partial(tuple.__new__, EventRow)
 _INBOUND_TYPES = (EventType.INBOUND, EventType.RECEIPT)
 
 
