@@ -93,9 +93,11 @@ class _Rule:
         def string(value: Any) -> tuple[bool, Any]:
             if value is None:
                 return allow_none, None
+            if type(value) is not str:
+                return False, None
             if passed is not None and value in passed:
                 return True, value
-            if type(value) is not str or not low <= len(value) <= high:
+            if not low <= len(value) <= high:
                 return False, None
             for match in matches:
                 if not match(value):
