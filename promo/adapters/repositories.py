@@ -14,7 +14,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from promo.adapters.bulk import postgres_insert_new, rows_where_in, sqlite_insert
-from promo.adapters.orm import ActiveModel, ApiKey, Customer, CustomerProfile, Interaction, Location, Product, utcnow
+from promo.adapters.orm import (
+    ActiveModel,
+    ApiKey,
+    Customer,
+    CustomerProfile,
+    DatasetTimeline,
+    Interaction,
+    Location,
+    Product,
+    utcnow,
+)
 
 
 def _insert(session: Session, table: Table):  # type: ignore[no-untyped-def]
@@ -226,3 +236,17 @@ class ActiveModelRepository:
     def activate(self, name: str, version: str) -> None:
         upsert_rows(self.session, ActiveModel.__table__,
                     [{"name": name, "version": version, "activated_at": utcnow()}], "name")
+
+
+class DatasetTimelineRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def get(self, dataset: str) -> DatasetTimeline | None:
+        return self.session.get(DatasetTimeline, dataset)
+
+    def record(self, dataset: str, shift_days: int, last_day: dt.date) -> None:
+        """Keep the first shift recorded: a dataset's rows must all move alike."""
+        stmt = _insert(self.session, DatasetTimeline.__table__).on_conflict_do_nothing(index_elements=["dataset"])
+        self.session.execute(stmt, [{"dataset": dataset, "shift_days": shift_days, "last_day": last_day,
+                                     "recorded_at": utcnow()}])
