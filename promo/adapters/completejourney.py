@@ -22,6 +22,8 @@ WEB_FULFILMENT = {
     "code": WEB_FULFILMENT_CODE, "name": "Web fulfilment centre", "kind": "warehouse",
     "channels": ["web", "mobile"], "lead_time_days": 2, "region": None,
 }
+# A store sells over the counter and to the mobile app ("in-stock deals at my store").
+STORE_CHANNELS = ("store", "mobile")
 DEMOGRAPHIC_FIELDS = ("age", "income", "home_ownership", "marital_status", "household_size",
                       "household_comp", "kids_count")
 
@@ -65,7 +67,7 @@ def _text(value: Any) -> str | None:
 def locations(data: CompleteJourney) -> list[dict[str, Any]]:
     stores = sorted(data.transactions["store_id"].unique())
     return [
-        {"code": str(store), "name": f"Store {store}", "kind": "store", "channels": ["store"],
+        {"code": str(store), "name": f"Store {store}", "kind": "store", "channels": list(STORE_CHANNELS),
          "lead_time_days": 0, "region": None}
         for store in stores
     ] + [dict(WEB_FULFILMENT)]

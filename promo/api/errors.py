@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 import flask_smorest
-from flask import Flask, g, jsonify
+from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from promo.api.schemas import ErrorSchema
@@ -61,7 +61,8 @@ def register_error_handlers(app: Flask, api: PromoApi) -> None:
         extra: dict[str, Any] = {}
         errors: Any = None
         if isinstance(error, InvalidInput):
-            errors = {"json": error.errors}
+            # Where the input came from, as the schemas report it: reads take query parameters.
+            errors = {"query" if request.method in ("GET", "HEAD") else "json": error.errors}
         if isinstance(error, Conflict):
             extra["reason"] = error.reason
         name = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",

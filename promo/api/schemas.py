@@ -341,6 +341,7 @@ class AvailabilitySchema(Schema):
     promise_date = fields.Date(allow_none=True, metadata={"description": "when the whole quantity can be had"})
     source_location = fields.String(allow_none=True)
     as_of_seq = fields.Integer()
+    error = fields.String(metadata={"description": "only in the batch form, for an unknown sku: names it"})
 
 
 class AvailabilityListSchema(Schema):

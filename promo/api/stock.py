@@ -87,8 +87,8 @@ class Availability(MethodView):
     @blp.response(200, AvailabilitySchema)
     def get(self, args):
         """Available-to-promise for one sku and quantity through a channel"""
-        return stock.availability(runtime().stock, [(args["sku"], args["quantity"])], args["channel"],
-                                  args.get("location"), args.get("min_seq"))[0]
+        return stock.availability_of(runtime().stock, args["sku"], args["quantity"], args["channel"],
+                                     args.get("location"), args.get("min_seq"))
 
     @requires(Permission.STOCK_READ)
     @blp.arguments(AvailabilityBatchSchema)

@@ -21,7 +21,7 @@ from promo import metrics
 from promo.domain.errors import InvalidInput, NotFound
 from promo.ml.recommender import Recommendation
 from promo.services.model_server import RECOMMENDER, ModelServer
-from promo.services.stock import StockContext
+from promo.services.stock import StockContext, channel_sites
 from promo.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -36,26 +36,6 @@ FOLD_IN_LIMIT = 1000
 FALLBACK_WINDOW_DAYS = 28
 FALLBACK_TTL_SECONDS = 300.0
 FALLBACK_POOL = 2000
-
-
-def _sites_for(stock: StockContext, channel: str, location: str | None) -> tuple[int | None, list[int]]:
-    """(the location's id or None, the locations whose stock counts for this request)."""
-    location_id = None
-    if location is not None:
-        location_id = stock.catalog.location_id(location)
-        if location_id is None:
-            raise NotFound(f"no location with code {location!r}")
-    if channel == "store":
-        if location_id is None:
-            raise InvalidInput("a store needs a location", {"location": ["required when channel is 'store'"]})
-        return location_id, [location_id]
-    serving = [site.location_id for site in stock.catalog.sites().values() if channel in site.channels]
-    if location_id is not None:
-        if location_id not in serving:
-            raise InvalidInput("that location does not serve this channel",
-                               {"location": [f"{location!r} does not serve channel {channel!r}"]})
-        return location_id, [location_id]
-    return None, serving
 
 
 def _recent_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame | None:
@@ -133,7 +113,7 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
     """
     if mode not in MODES:
         raise InvalidInput("invalid mode", {"mode": [f"one of {', '.join(MODES)}"]})
-    location_id, site_ids = _sites_for(stock, channel, location)
+    location_id, site_ids = channel_sites(stock, channel, location)
 
     def available(product_ids: np.ndarray) -> np.ndarray:
         return stock.view.in_stock(product_ids, site_ids)

@@ -197,6 +197,21 @@ def test_demo_customers_are_recent_and_segmented_in_the_present(client, admin, r
     assert dt.date.fromisoformat(profile["as_of"][:10]) >= dt.date.today() - dt.timedelta(days=7)
 
 
+def test_demo_stores_serve_the_store_and_the_mobile_app(client, admin, runtime, small_journey):
+    demo_data.load_demo(runtime, progress=False, read=lambda: small_journey)
+    runtime.stock.follower.catch_up()
+    counts, _ = completejourney.synthetic_stock(small_journey.transactions, dt.date.today())
+    stocked = next(c for c in counts if c["quantity"] > 0 and c["location"] != completejourney.WEB_FULFILMENT_CODE)
+
+    store = client.get(f"/v1/locations/{stocked['location']}", headers=admin).json
+    answer = client.get("/v1/availability", headers=admin, query_string={
+        "sku": stocked["sku"], "channel": "mobile", "location": stocked["location"]})
+
+    assert store["channels"] == ["store", "mobile"]
+    assert answer.status_code == 200, answer.json
+    assert (answer.json["available_now"], answer.json["quantity_now"]) == (True, stocked["quantity"])
+
+
 # --- synthetic stock and replay -----------------------------------------------------------
 
 def test_the_demo_stock_is_synthetic_reproducible_and_partly_empty_on_purpose(small_journey):
