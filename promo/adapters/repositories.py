@@ -68,19 +68,30 @@ class ProductRepository:
     def get(self, sku: str) -> Product | None:
         return self.session.scalars(select(Product).where(Product.sku == sku)).one_or_none()
 
-    def page(self, *, after: str | None, limit: int, category: str | None = None,
+    def page(self, *, after: str | None, limit: int, category: str | None = None, brand: str | None = None,
              text: str | None = None) -> list[Product]:
+        """Category and brand match in any letter case, as people type them."""
         query = select(Product).order_by(Product.sku).limit(limit)
         if after is not None:
             query = query.where(Product.sku > after)
         if category is not None:
-            query = query.where(Product.category == category)
+            query = query.where(func.lower(Product.category) == category.lower())
+        if brand is not None:
+            query = query.where(func.lower(Product.brand) == brand.lower())
         if text:
             query = query.where(Product.name.icontains(text, autoescape=True))
         return list(self.session.scalars(query))
 
     def ids_for(self, skus: Iterable[str]) -> dict[str, int]:
         return ids_by(self.session, Product.sku, Product.id, skus)
+
+    def by_skus(self, skus: Iterable[str]) -> dict[str, Product]:
+        return {p.sku: p for p in self.session.scalars(select(Product).where(Product.sku.in_(list(set(skus)))))}
+
+    def summaries(self, ids: Iterable[int]) -> dict[int, tuple[str, str | None, float, str]]:
+        """{id: (name, category, price, currency)}: what a shop shows of a product."""
+        query = select(Product.id, Product.name, Product.category, Product.price, Product.currency)
+        return {row[0]: tuple(row[1:]) for row in rows_where_in(self.session, query, Product.id, ids)}
 
 
 class LocationRepository:
@@ -186,6 +197,11 @@ class InteractionRepository:
         if since is not None:
             query = query.where(Interaction.occurred_at > since)
         return [tuple(row) for row in self.session.execute(query)]
+
+    def purchased_products(self, customer_id: int) -> list[int]:
+        """Every product the customer ever bought."""
+        return list(self.session.scalars(select(Interaction.product_id).distinct().where(
+            Interaction.customer_id == customer_id, Interaction.type == "purchase")))
 
     def latest_purchase_at(self) -> dt.datetime | None:
         return self.session.scalar(select(func.max(Interaction.occurred_at)).where(Interaction.type == "purchase"))

@@ -3,7 +3,8 @@
 The active recommender model scores; the customer's interactions since the model's
 training data ends are read at request time and folded in, so what a customer did a
 moment ago already counts. Only products available now for the channel (and location)
-are returned. With no model yet, popular in-stock products are served, labelled so.
+are returned. With no model yet, or when the model's list is short, popular in-stock
+products are served (after the model's), labelled so.
 """
 from __future__ import annotations
 
@@ -97,6 +98,35 @@ class PopularityFallback:
         return found
 
 
+def _informative(items: list[Recommendation]) -> list[Recommendation]:
+    """Without the ties a model scores 0 for want of anything to go on (e.g. discovery for
+    a customer whose only purchases it has never seen): popularity says more."""
+    return [item for item in items if item.score > 0 or item.reasons[0][0] != "fallback_popular"]
+
+
+def _top_up(uow: UnitOfWork, fallback: PopularityFallback, items: list[Recommendation], limit: int,
+            location_id: int | None, available: Any, bought_by: int | None) -> list[Recommendation]:
+    """Popular in-stock products after the model's own, labelled so, so that a shop never
+    gets an empty list while anything is in stock (discovery leaves out what the customer
+    bought)."""
+    taken = [item.product for item in items]
+    if bought_by is not None:
+        taken += uow.interactions.purchased_products(bought_by)
+    excluded = np.array(taken, dtype=np.int64)
+
+    def allowed(product_ids: np.ndarray) -> np.ndarray:
+        return available(product_ids) & ~np.isin(product_ids, excluded)
+
+    return fallback.recommend(uow, location_id, limit - len(items), allowed)
+
+
+def _item_view(item: Recommendation, product: tuple[Any, ...] | None, stock: StockContext) -> dict[str, Any]:
+    name, category, price, currency = product or (None, None, None, None)
+    return {"sku": stock.catalog.sku(item.product), "name": name, "category": category, "price": price,
+            "currency": currency, "score": round(float(item.score), 6),
+            "reasons": _render_reasons(item.reasons, stock)}
+
+
 def _render_reasons(reasons: Sequence[tuple[str, int | None]], stock: StockContext) -> list[str]:
     return [f"{code}:{stock.catalog.sku(product)}" if product is not None else code for code, product in reasons]
 
@@ -109,7 +139,10 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
     ``mode`` "repeat" ranks what the customer buys; "discovery" only what they never
     bought. Unknown customers, and customers who opted out of personalisation, get
     popular products (`fallback_popular`, or `popular_at_location` when a location is
-    given). Every answer carries a recommendation_id that later interactions may cite.
+    given); so does anyone whose own list comes out shorter than ``limit``, after it, so
+    that the list is empty only when nothing popular is in stock. Items carry what a
+    shop shows (name, category, price, currency). Every answer carries a
+    recommendation_id that later interactions may cite.
     """
     if mode not in MODES:
         raise InvalidInput("invalid mode", {"mode": [f"one of {', '.join(MODES)}"]})
@@ -123,7 +156,8 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
         customer_id, opted_out, last_seen = uow.customers.for_serving(customer)
         personal_id = None if opted_out else customer_id   # opted out: nothing of theirs is used
         if served is None:
-            items = fallback.recommend(uow, location_id, limit, available)
+            items = _top_up(uow, fallback, [], limit, location_id, available,
+                            bought_by=personal_id if mode == "discovery" else None)
         else:
             model = served.estimator
             since = pd.Timestamp(model.data_until_).to_pydatetime().replace(tzinfo=dt.timezone.utc)
@@ -131,8 +165,12 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
             has_news = personal_id is not None and last_seen is not None and last_seen > since
             recent = _recent_frame(uow.interactions.newer_than(personal_id, since, FOLD_IN_LIMIT)) \
                 if has_news else None
-            items = model.recommend(personal_id, mode=mode, recent=recent, limit=limit,
-                                    location=location_id, available=available)
+            items = _informative(model.recommend(personal_id, mode=mode, recent=recent, limit=limit,
+                                                 location=location_id, available=available))
+            if len(items) < limit:
+                items += _top_up(uow, fallback, items, limit, location_id, available,
+                                 bought_by=personal_id if mode == "discovery" else None)
+        products = uow.products.summaries(item.product for item in items)
     metrics.RECOMMENDATIONS.labels(mode, "model" if served else "fallback").inc()
     recommendation_id = f"rec-{uuid.uuid4().hex}"
     answer = {
@@ -146,8 +184,7 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
         "location": location,
         "model": {"name": served.name, "version": served.version} if served else None,
         "stock_as_of_seq": stock.view.as_of_seq,
-        "items": [{"sku": stock.catalog.sku(item.product), "score": round(float(item.score), 6),
-                   "reasons": _render_reasons(item.reasons, stock)} for item in items],
+        "items": [_item_view(item, products.get(item.product), stock) for item in items],
     }
     # The answer itself is the attribution record until campaigns store their own.
     log.info("recommendation served", extra={"recommendation_id": recommendation_id, "customer": customer,
