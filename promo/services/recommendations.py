@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -104,11 +104,12 @@ def _informative(items: list[Recommendation]) -> list[Recommendation]:
     return [item for item in items if item.score > 0 or item.reasons[0][0] != "fallback_popular"]
 
 
-def _top_up(uow: UnitOfWork, fallback: PopularityFallback, items: list[Recommendation], limit: int,
-            location_id: int | None, available: Any, bought_by: int | None) -> list[Recommendation]:
+def _top_up(uow: UnitOfWork, popular: Callable[[int, Any], list[Recommendation]], items: list[Recommendation],
+            limit: int, available: Any, bought_by: int | None) -> list[Recommendation]:
     """Popular in-stock products after the model's own, labelled so, so that a shop never
     gets an empty list while anything is in stock (discovery leaves out what the customer
-    bought)."""
+    bought). ``popular(limit, available)`` ranks them: the model's popularity, or the
+    recent history's while there is no model."""
     taken = [item.product for item in items]
     if bought_by is not None:
         taken += uow.interactions.purchased_products(bought_by)
@@ -117,7 +118,7 @@ def _top_up(uow: UnitOfWork, fallback: PopularityFallback, items: list[Recommend
     def allowed(product_ids: np.ndarray) -> np.ndarray:
         return available(product_ids) & ~np.isin(product_ids, excluded)
 
-    return fallback.recommend(uow, location_id, limit - len(items), allowed)
+    return popular(limit - len(items), allowed)
 
 
 def _item_view(item: Recommendation, product: tuple[Any, ...] | None, stock: StockContext) -> dict[str, Any]:
@@ -155,9 +156,10 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
     with uow:
         customer_id, opted_out, last_seen = uow.customers.for_serving(customer)
         personal_id = None if opted_out else customer_id   # opted out: nothing of theirs is used
+        bought_by = personal_id if mode == "discovery" else None
         if served is None:
-            items = _top_up(uow, fallback, [], limit, location_id, available,
-                            bought_by=personal_id if mode == "discovery" else None)
+            items = _top_up(uow, lambda n, allowed: fallback.recommend(uow, location_id, n, allowed), [], limit,
+                            available, bought_by)
         else:
             model = served.estimator
             since = pd.Timestamp(model.data_until_).to_pydatetime().replace(tzinfo=dt.timezone.utc)
@@ -168,8 +170,10 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
             items = _informative(model.recommend(personal_id, mode=mode, recent=recent, limit=limit,
                                                  location=location_id, available=available))
             if len(items) < limit:
-                items += _top_up(uow, fallback, items, limit, location_id, available,
-                                 bought_by=personal_id if mode == "discovery" else None)
+                # The model's popular products are those it serves a customer it knows nothing of.
+                items += _top_up(uow, lambda n, allowed: model.recommend(None, limit=n, location=location_id,
+                                                                         available=allowed),
+                                 items, limit, available, bought_by)
         products = uow.products.summaries(item.product for item in items)
     metrics.RECOMMENDATIONS.labels(mode, "model" if served else "fallback").inc()
     recommendation_id = f"rec-{uuid.uuid4().hex}"
