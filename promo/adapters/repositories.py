@@ -198,6 +198,12 @@ class InteractionRepository:
             query = query.where(Interaction.occurred_at > since)
         return [tuple(row) for row in self.session.execute(query)]
 
+    def any_with_prefix(self, prefix: str) -> bool:
+        """Whether some event_id starts with ``prefix`` (a range on the unique index)."""
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return self.session.scalar(select(Interaction.id).where(
+            Interaction.event_id >= prefix, Interaction.event_id < upper).limit(1)) is not None
+
     def purchased_products(self, customer_id: int) -> list[int]:
         """Every product the customer ever bought."""
         return list(self.session.scalars(select(Interaction.product_id).distinct().where(

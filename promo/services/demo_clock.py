@@ -33,12 +33,15 @@ def to_stored(uow: UnitOfWork, moment: dt.datetime, dataset: str = DATASET) -> d
 
 
 def fix_shift(uow: UnitOfWork, last_day: dt.date, today: dt.date, *, move: bool = True,
-              dataset: str = DATASET) -> dt.timedelta:
+              dataset: str = DATASET, event_prefix: str = "cj:") -> dt.timedelta:
     """The shift for a load whose data ends on ``last_day``: the one recorded by an
     earlier load, else (recorded now) the whole weeks to yesterday, or none when
-    ``move`` is false."""
+    ``move`` is false or the database holds the dataset's events already, stored
+    before shifts were recorded (moving only the new ones would tear the timeline)."""
     shift = shift_to_yesterday(last_day, today) if move else NO_SHIFT
     with uow:
+        if uow.timelines.get(dataset) is None and uow.interactions.any_with_prefix(event_prefix):
+            shift = NO_SHIFT
         uow.timelines.record(dataset, shift.days, last_day)
         found = uow.timelines.get(dataset)
         assert found is not None

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from promo.adapters import completejourney
-from promo.adapters.orm import Campaign, Customer, Interaction, Location, Product, Redemption, StockEvent
+from promo.adapters.orm import Campaign, Customer, DatasetTimeline, Interaction, Location, Product, Redemption, StockEvent
 from promo.services import demo_clock, demo_data, stock
 
 
@@ -171,6 +171,18 @@ def test_a_later_load_keeps_the_shift_the_first_load_recorded(runtime, small_jou
     assert first.last_day == timestamps[timestamps < as_of.replace(tzinfo=None)].max().date()
     assert TODAY - dt.timedelta(days=7) < first.last_day + dt.timedelta(days=first.shift_days) < TODAY
     assert later.interactions_accepted == len(timestamps) - first.interactions_accepted
+
+
+def test_a_database_loaded_before_shifts_were_recorded_keeps_its_dates(runtime, small_journey):
+    demo_data.load_demo(runtime, progress=False, read=lambda: small_journey, move_dates=False)
+    with runtime.engine.begin() as connection:          # as a database from before this table
+        connection.execute(DatasetTimeline.__table__.delete())
+
+    again = demo_data.load_demo(runtime, progress=False, read=lambda: small_journey, today=TODAY)
+
+    assert again.shift_days == 0 == demo_clock.shift_of(runtime.unit_of_work()).days
+    assert stored_range(runtime, Interaction.occurred_at)[1].replace(tzinfo=None) == \
+        small_journey.transactions["transaction_timestamp"].max().to_pydatetime()
 
 
 def test_keep_dates_stores_the_dataset_s_own_dates(runtime, small_journey):
