@@ -122,6 +122,8 @@ class Interaction(Base):
     __table_args__ = (
         Index("ix_interactions_customer_occurred", "customer_id", "occurred_at"),
         Index("ix_interactions_product_occurred", "product_id", "occurred_at"),
+        # A store's recent best sellers, for topping up a short recommendation list.
+        Index("ix_interactions_location_occurred", "location_id", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

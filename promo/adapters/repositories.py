@@ -204,10 +204,11 @@ class InteractionRepository:
         return self.session.scalar(select(Interaction.id).where(
             Interaction.event_id >= prefix, Interaction.event_id < upper).limit(1)) is not None
 
-    def purchased_products(self, customer_id: int) -> list[int]:
-        """Every product the customer ever bought."""
-        return list(self.session.scalars(select(Interaction.product_id).distinct().where(
-            Interaction.customer_id == customer_id, Interaction.type == "purchase")))
+    def purchased_among(self, customer_id: int, product_ids: Iterable[int]) -> set[int]:
+        """Those of ``product_ids`` the customer ever bought."""
+        query = select(Interaction.product_id).distinct().where(
+            Interaction.customer_id == customer_id, Interaction.type == "purchase")
+        return {row[0] for row in rows_where_in(self.session, query, Interaction.product_id, product_ids)}
 
     def latest_purchase_at(self) -> dt.datetime | None:
         return self.session.scalar(select(func.max(Interaction.occurred_at)).where(Interaction.type == "purchase"))

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from promo import metrics
-from promo.domain.errors import InvalidInput, NotFound
-from promo.ml.recommender import Recommendation
+from promo.domain.errors import InvalidInput
+from promo.ml.recommender import FALLBACK_POPULAR, Recommendation
 from promo.services.model_server import RECOMMENDER, ModelServer
 from promo.services.stock import StockContext, channel_sites
 from promo.services.unit_of_work import UnitOfWork
@@ -37,6 +37,8 @@ FOLD_IN_LIMIT = 1000
 FALLBACK_WINDOW_DAYS = 28
 FALLBACK_TTL_SECONDS = 300.0
 FALLBACK_POOL = 2000
+# Extra popular candidates a discovery top-up asks for, as some may be bought already.
+TOP_UP_MARGIN = 40
 
 
 def _recent_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame | None:
@@ -53,18 +55,32 @@ def _recent_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame | None:
 
 
 class PopularityFallback:
-    """Popular products straight from the interaction history, for when no model exists."""
+    """Popular products straight from the interaction history: all there is while no model
+    exists, and the products a small store sells when the model's popular ones are not
+    in stock there."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cache: dict[int | None, tuple[float, np.ndarray, np.ndarray]] = {}
+        self._latest: tuple[float, dt.datetime | None] = (-FALLBACK_TTL_SECONDS, None)
+
+    def _latest_purchase(self, uow: UnitOfWork) -> dt.datetime | None:
+        # A scan of the whole history (no index leads with the time): once per period, not
+        # once per store asked about.
+        with self._lock:
+            at, latest = self._latest
+        if time.monotonic() - at >= FALLBACK_TTL_SECONDS:
+            latest = uow.interactions.latest_purchase_at()
+            with self._lock:
+                self._latest = (time.monotonic(), latest)
+        return latest
 
     def ranked(self, uow: UnitOfWork, location_id: int | None) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
             found = self._cache.get(location_id)
         if found and time.monotonic() - found[0] < FALLBACK_TTL_SECONDS:
             return found[1], found[2]
-        latest = uow.interactions.latest_purchase_at()
+        latest = self._latest_purchase(uow)
         rows: list[tuple[int, int]] = []
         if latest is not None:
             since = latest - dt.timedelta(days=FALLBACK_WINDOW_DAYS)
@@ -101,24 +117,38 @@ class PopularityFallback:
 def _informative(items: list[Recommendation]) -> list[Recommendation]:
     """Without the ties a model scores 0 for want of anything to go on (e.g. discovery for
     a customer whose only purchases it has never seen): popularity says more."""
-    return [item for item in items if item.score > 0 or item.reasons[0][0] != "fallback_popular"]
+    return [item for item in items if item.score > 0 or item.reasons[0][0] != FALLBACK_POPULAR]
 
 
-def _top_up(uow: UnitOfWork, popular: Callable[[int, Any], list[Recommendation]], items: list[Recommendation],
-            limit: int, available: Any, bought_by: int | None) -> list[Recommendation]:
+Popular = Callable[[int, Any], list[Recommendation]]
+
+
+def _top_up(uow: UnitOfWork, sources: Sequence[Popular], items: list[Recommendation], limit: int,
+            available: Any, bought_by: int | None) -> list[Recommendation]:
     """Popular in-stock products after the model's own, labelled so, so that a shop never
-    gets an empty list while anything is in stock (discovery leaves out what the customer
-    bought). ``popular(limit, available)`` ranks them: the model's popularity, or the
-    recent history's while there is no model."""
-    taken = [item.product for item in items]
-    if bought_by is not None:
-        taken += uow.interactions.purchased_products(bought_by)
-    excluded = np.array(taken, dtype=np.int64)
+    gets an empty list while anything popular is in stock (discovery leaves out what the
+    customer bought). Each source, ``popular(limit, available)``, ranks by its own
+    popularity (the model's, then the recent history's, which also knows the products a
+    small store sells) until the list is full."""
+    found: list[Recommendation] = []
+    for popular in sources:
+        wanted = limit - len(items) - len(found)
+        if wanted <= 0:
+            break
+        taken = np.array([item.product for item in (*items, *found)], dtype=np.int64)
 
-    def allowed(product_ids: np.ndarray) -> np.ndarray:
-        return available(product_ids) & ~np.isin(product_ids, excluded)
+        def allowed(product_ids: np.ndarray) -> np.ndarray:
+            return available(product_ids) & ~np.isin(product_ids, taken)
 
-    return popular(limit - len(items), allowed)
+        if bought_by is None:
+            found += popular(wanted, allowed)
+            continue
+        # What the customer bought is looked up among the candidates only: a heavy
+        # customer's whole basket history would cost more than a few extra candidates.
+        candidates = popular(wanted + TOP_UP_MARGIN, allowed)
+        bought = uow.interactions.purchased_among(bought_by, [item.product for item in candidates])
+        found += [item for item in candidates if item.product not in bought][:wanted]
+    return found
 
 
 def _item_view(item: Recommendation, product: tuple[Any, ...] | None, stock: StockContext) -> dict[str, Any]:
@@ -157,9 +187,9 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
         customer_id, opted_out, last_seen = uow.customers.for_serving(customer)
         personal_id = None if opted_out else customer_id   # opted out: nothing of theirs is used
         bought_by = personal_id if mode == "discovery" else None
+        from_history: Popular = lambda n, allowed: fallback.recommend(uow, location_id, n, allowed)  # noqa: E731
         if served is None:
-            items = _top_up(uow, lambda n, allowed: fallback.recommend(uow, location_id, n, allowed), [], limit,
-                            available, bought_by)
+            items = _top_up(uow, [from_history], [], limit, available, bought_by)
         else:
             model = served.estimator
             since = pd.Timestamp(model.data_until_).to_pydatetime().replace(tzinfo=dt.timezone.utc)
@@ -171,9 +201,9 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
                                                  location=location_id, available=available))
             if len(items) < limit:
                 # The model's popular products are those it serves a customer it knows nothing of.
-                items += _top_up(uow, lambda n, allowed: model.recommend(None, limit=n, location=location_id,
-                                                                         available=allowed),
-                                 items, limit, available, bought_by)
+                from_model: Popular = lambda n, allowed: model.recommend(  # noqa: E731
+                    None, limit=n, location=location_id, available=allowed)
+                items += _top_up(uow, [from_model, from_history], items, limit, available, bought_by)
         products = uow.products.summaries(item.product for item in items)
     metrics.RECOMMENDATIONS.labels(mode, "model" if served else "fallback").inc()
     recommendation_id = f"rec-{uuid.uuid4().hex}"
