@@ -7,6 +7,7 @@ import datetime as dt
 
 from promo.adapters.model_store import ModelStore
 from promo.services import stock
+from tests.integration.test_models import DAY0
 from tests.integration.test_models import (  # noqa: F401  (fixtures)
     POPULAR,
     campaigns,
@@ -112,3 +113,24 @@ def test_without_a_model_the_answer_carries_the_same_product_details(client, adm
 
     assert [(item["sku"], item["name"], item["price"], item["currency"]) for item in items] == [
         (sku, sku, 2.0, "USD") for sku in ("y", "p0")]
+
+
+def test_a_small_store_whose_stock_the_model_never_saw_still_gets_what_sells_there(client, admin, trained, runtime):
+    serve_latest(client, admin, runtime)
+    assert client.put("/v1/locations", headers=admin, json=[
+        {"code": "TINY", "name": "Tiny", "kind": "store", "channels": ["store"]}]).status_code == 200
+    assert client.put("/v1/products", headers=admin, json=[
+        {"sku": "rare", "name": "Rare jam", "category": "JAM", "price": 4.5, "currency": "USD"}]).status_code == 200
+    when = (DAY0 + dt.timedelta(days=400)).isoformat()
+    assert client.post("/v1/interactions", headers=admin, json={"events": [
+        {"event_id": f"rare{n}", "customer": f"local{n}", "sku": "rare", "type": "purchase", "channel": "store",
+         "location": "TINY", "occurred_at": when} for n in range(3)]}).status_code == 200
+    now = dt.datetime.now(dt.timezone.utc)
+    seq = stock.ingest_events(runtime.unit_of_work(write=True), runtime.stock, [
+        {"event_id": "rare-count", "sku": "rare", "location": "TINY", "type": "count", "quantity": 4,
+         "occurred_at": now}], now)["last_seq"]
+    assert runtime.stock.follower.wait_for(seq, timeout=5)
+
+    for customer, mode in (("only-x", "repeat"), ("a-only", "discovery"), ("a-stranger", "repeat")):
+        body = recommend(client, admin, customer, channel="store", location="TINY", mode=mode, limit=5)
+        assert [(item["sku"], item["reasons"]) for item in body["items"]] == [("rare", ["popular_at_location"])]
