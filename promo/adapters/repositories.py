@@ -199,10 +199,10 @@ class InteractionRepository:
         return [tuple(row) for row in self.session.execute(query)]
 
     def any_with_prefix(self, prefix: str) -> bool:
-        """Whether some event_id starts with ``prefix`` (a range on the unique index)."""
-        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        """Whether some event_id starts with ``prefix``. (LIKE, not a range on the index:
+        under a linguistic collation PostgreSQL orders ids ignoring punctuation.)"""
         return self.session.scalar(select(Interaction.id).where(
-            Interaction.event_id >= prefix, Interaction.event_id < upper).limit(1)) is not None
+            Interaction.event_id.startswith(prefix, autoescape=True)).limit(1)) is not None
 
     def purchased_among(self, customer_id: int, product_ids: Iterable[int]) -> set[int]:
         """Those of ``product_ids`` the customer ever bought."""

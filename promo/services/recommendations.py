@@ -187,7 +187,10 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
         customer_id, opted_out, last_seen = uow.customers.for_serving(customer)
         personal_id = None if opted_out else customer_id   # opted out: nothing of theirs is used
         bought_by = personal_id if mode == "discovery" else None
-        from_history: Popular = lambda n, allowed: fallback.recommend(uow, location_id, n, allowed)  # noqa: E731
+
+        def from_history(n: int, allowed: Any) -> list[Recommendation]:
+            return fallback.recommend(uow, location_id, n, allowed)
+
         if served is None:
             items = _top_up(uow, [from_history], [], limit, available, bought_by)
         else:
@@ -200,9 +203,10 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
             items = _informative(model.recommend(personal_id, mode=mode, recent=recent, limit=limit,
                                                  location=location_id, available=available))
             if len(items) < limit:
-                # The model's popular products are those it serves a customer it knows nothing of.
-                from_model: Popular = lambda n, allowed: model.recommend(  # noqa: E731
-                    None, limit=n, location=location_id, available=allowed)
+                def from_model(n: int, allowed: Any) -> list[Recommendation]:
+                    # The model's popular products: what it serves a customer it knows nothing of.
+                    return model.recommend(None, limit=n, location=location_id, available=allowed)
+
                 items += _top_up(uow, [from_model, from_history], items, limit, available, bought_by)
         products = uow.products.summaries(item.product for item in items)
     metrics.RECOMMENDATIONS.labels(mode, "model" if served else "fallback").inc()
