@@ -293,8 +293,12 @@ def evaluate_command(ctx: _Context, cutoff: dt.datetime, response_cutoff: dt.dat
 
     say = (lambda _message: None) if quiet else (lambda message: click.echo(f"evaluate: {message}", err=True))
     progress = None if quiet else partial(tqdm, unit="customers", mininterval=1.0, leave=False)
+    stored_cutoff = _dataset_date(ctx, cutoff)
+    if stored_cutoff != cutoff.replace(tzinfo=dt.timezone.utc):
+        say(f"the demo is stored {(stored_cutoff - cutoff.replace(tzinfo=dt.timezone.utc)).days // 7} weeks later "
+            f"than its dataset; the cut-offs are the dataset's dates, translated")
     result = evaluation.evaluate(
-        ctx.runtime, cutoff=_dataset_date(ctx, cutoff), response_cutoff=_dataset_date(ctx, response_cutoff),
+        ctx.runtime, cutoff=stored_cutoff, response_cutoff=_dataset_date(ctx, response_cutoff),
         k=k, als=not no_als, progress=progress, say=say)
     # Reported in the dataset's dates, as they were given.
     result = dataclasses.replace(result, recommender_cutoff=cutoff.replace(tzinfo=dt.timezone.utc),
