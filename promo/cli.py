@@ -1,6 +1,7 @@
 """The `promo` command: database, API keys, demo data, stock checks, models."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 from typing import Any
@@ -168,17 +169,32 @@ def demo() -> None:
 
 @demo.command("load")
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="Load only what happened before this date (YYYY-MM-DD).")
+              help="Load only what happened before this date of the dataset (YYYY-MM-DD, e.g. 2017-11-06).")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already holds products.")
+@click.option("--keep-dates", is_flag=True,
+              help="Store the dataset's own dates (2017) instead of moving them to end yesterday.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @pass_context
-def demo_load(ctx: _Context, as_of: dt.datetime | None, if_empty: bool, quiet: bool) -> None:
-    """Load The Complete Journey (2,469 households, 92k products, 1.47M purchases)."""
+def demo_load(ctx: _Context, as_of: dt.datetime | None, if_empty: bool, keep_dates: bool, quiet: bool) -> None:
+    """Load The Complete Journey (2,469 households, 92k products, 1.47M purchases).
+
+    Its dates are moved forward by whole weeks so that what is loaded ends yesterday
+    (weekdays stay); the shift is recorded, and --as-of, `promo evaluate` cut-offs and
+    `promo train --until` keep taking the dataset's own dates."""
     from promo.services import demo_data
 
     as_of_utc = as_of.replace(tzinfo=dt.timezone.utc) if as_of else None
-    report = demo_data.load_demo(ctx.runtime, as_of=as_of_utc, if_empty=if_empty, progress=not quiet)
+    report = demo_data.load_demo(ctx.runtime, as_of=as_of_utc, if_empty=if_empty, progress=not quiet,
+                                 move_dates=not keep_dates)
     click.echo(report.summary())
+
+
+def _dataset_date(ctx: _Context, value: dt.datetime) -> dt.datetime:
+    """A date of the demo dataset's own timeline (naive, from the command line) as stored:
+    the demo is stored moved into the present (zero shift without demo data)."""
+    from promo.services import demo_clock
+
+    return demo_clock.to_stored(ctx.runtime.unit_of_work(), value.replace(tzinfo=dt.timezone.utc))
 
 
 @demo.command("replay")
@@ -206,7 +222,8 @@ MODEL_CHOICE = click.Choice(["recommender", "response"])
 @click.option("--model", "names", type=MODEL_CHOICE, multiple=True,
               help="Train only this model (repeatable); default: all.")
 @click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="Learn only from what happened before this date (YYYY-MM-DD).")
+              help="Learn only from what happened before this date (YYYY-MM-DD; on the demo, a date of "
+                   "the dataset, like `promo evaluate --cutoff`).")
 @click.option("--no-activate", is_flag=True, help="Save the new versions without serving them.")
 @click.option("--if-missing", is_flag=True, help="Do nothing for a model that has an active version already.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -229,7 +246,7 @@ def train_command(ctx: _Context, names: tuple[str, ...], until: dt.datetime | No
     with tqdm(total=1 + len(names), desc="train", unit="step", disable=quiet,
               bar_format="{desc}: {n}/{total} steps |{bar}| {elapsed} {postfix}") as bar:
         bar.set_postfix_str("reading the history")
-        data = training.load_training_data(ctx.runtime, until.replace(tzinfo=dt.timezone.utc) if until else None)
+        data = training.load_training_data(ctx.runtime, _dataset_date(ctx, until) if until else None)
         bar.update(1)
         trained, skipped = [], []
         for name in names:
@@ -264,7 +281,10 @@ def train_command(ctx: _Context, names: tuple[str, ...], until: dt.datetime | No
 @pass_context
 def evaluate_command(ctx: _Context, cutoff: dt.datetime, response_cutoff: dt.datetime, k: int, no_als: bool,
                      markdown: bool, quiet: bool) -> None:
-    """Our recommender and response model against the baselines, on a time split."""
+    """Our recommender and response model against the baselines, on a time split.
+
+    The cut-offs are dates of the dataset's own timeline: on the demo (stored moved into
+    the present) they are translated, so the figures are those of the unmoved data."""
     from functools import partial
 
     from tqdm import tqdm
@@ -273,10 +293,16 @@ def evaluate_command(ctx: _Context, cutoff: dt.datetime, response_cutoff: dt.dat
 
     say = (lambda _message: None) if quiet else (lambda message: click.echo(f"evaluate: {message}", err=True))
     progress = None if quiet else partial(tqdm, unit="customers", mininterval=1.0, leave=False)
+    stored_cutoff = _dataset_date(ctx, cutoff)
+    if stored_cutoff != cutoff.replace(tzinfo=dt.timezone.utc):
+        say(f"the demo is stored {(stored_cutoff - cutoff.replace(tzinfo=dt.timezone.utc)).days // 7} weeks later "
+            f"than its dataset; the cut-offs are the dataset's dates, translated")
     result = evaluation.evaluate(
-        ctx.runtime, cutoff=cutoff.replace(tzinfo=dt.timezone.utc),
-        response_cutoff=response_cutoff.replace(tzinfo=dt.timezone.utc), k=k, als=not no_als,
-        progress=progress, say=say)
+        ctx.runtime, cutoff=stored_cutoff, response_cutoff=_dataset_date(ctx, response_cutoff),
+        k=k, als=not no_als, progress=progress, say=say)
+    # Reported in the dataset's dates, as they were given.
+    result = dataclasses.replace(result, recommender_cutoff=cutoff.replace(tzinfo=dt.timezone.utc),
+                                 response_cutoff=response_cutoff.replace(tzinfo=dt.timezone.utc))
     if markdown:
         click.echo(evaluation.as_markdown(result))
     else:

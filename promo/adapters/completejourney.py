@@ -16,11 +16,14 @@ import numpy as np
 import pandas as pd
 
 CURRENCY = "USD"
+NO_SHIFT = dt.timedelta(0)
 WEB_FULFILMENT_CODE = "WEB-DC"
 WEB_FULFILMENT = {
     "code": WEB_FULFILMENT_CODE, "name": "Web fulfilment centre", "kind": "warehouse",
     "channels": ["web", "mobile"], "lead_time_days": 2, "region": None,
 }
+# A store sells over the counter and to the mobile app ("in-stock deals at my store").
+STORE_CHANNELS = ("store", "mobile")
 DEMOGRAPHIC_FIELDS = ("age", "income", "home_ownership", "marital_status", "household_size",
                       "household_comp", "kids_count")
 
@@ -44,6 +47,12 @@ class CompleteJourney:
         names = [field.name for field in dataclasses.fields(cls)]
         return cls(**get_data(names))
 
+    def last_day(self, transactions: pd.DataFrame | None = None) -> dt.date:
+        """The day of the latest purchase (of ``transactions``, by default all of them)."""
+        stamps = (self.transactions if transactions is None or transactions.empty else transactions
+                  )["transaction_timestamp"]
+        return stamps.max().date()
+
     def transactions_before(self, as_of: dt.datetime | None) -> pd.DataFrame:
         if as_of is None:
             return self.transactions
@@ -58,7 +67,7 @@ def _text(value: Any) -> str | None:
 def locations(data: CompleteJourney) -> list[dict[str, Any]]:
     stores = sorted(data.transactions["store_id"].unique())
     return [
-        {"code": str(store), "name": f"Store {store}", "kind": "store", "channels": ["store"],
+        {"code": str(store), "name": f"Store {store}", "kind": "store", "channels": list(STORE_CHANNELS),
          "lead_time_days": 0, "region": None}
         for store in stores
     ] + [dict(WEB_FULFILMENT)]
@@ -138,11 +147,13 @@ def customers(data: CompleteJourney) -> list[dict[str, Any]]:
     return records
 
 
-def purchase_events(transactions: pd.DataFrame, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
-    """Purchases as interaction events, in chunks; event_id is cj:<basket_id>:<product_id>."""
+def purchase_events(transactions: pd.DataFrame, chunk_size: int,
+                    shift: dt.timedelta = NO_SHIFT) -> Iterator[list[dict[str, Any]]]:
+    """Purchases as interaction events, in chunks, at their time moved by ``shift``;
+    event_id is cj:<basket_id>:<product_id>."""
     for start in range(0, len(transactions), chunk_size):
         chunk = transactions.iloc[start:start + chunk_size]
-        occurred = chunk["transaction_timestamp"].dt.tz_localize("UTC").dt.to_pydatetime()
+        occurred = (chunk["transaction_timestamp"] + shift).dt.tz_localize("UTC").dt.to_pydatetime()
         yield [
             {
                 "event_id": f"cj:{basket}:{product}",
@@ -171,10 +182,12 @@ def _day(value: Any) -> dt.datetime:
     return pd.Timestamp(value).to_pydatetime().replace(tzinfo=dt.timezone.utc)
 
 
-def campaign_records(data: CompleteJourney, as_of: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """The dataset's campaigns (started before ``as_of``) as ended campaigns: their coupon
-    products and the households they targeted. The end date is inclusive in the dataset;
-    ``ends_at`` is the midnight after it. The dataset has no holdout groups."""
+def campaign_records(data: CompleteJourney, as_of: dt.datetime | None = None,
+                     shift: dt.timedelta = NO_SHIFT) -> list[dict[str, Any]]:
+    """The dataset's campaigns (started before ``as_of``, a dataset date) as ended
+    campaigns, their dates moved by ``shift``: their coupon products and the households
+    they targeted. The end date is inclusive in the dataset; ``ends_at`` is the midnight
+    after it. The dataset has no holdout groups."""
     records = []
     products = data.coupons.groupby("campaign_id")["product_id"].unique()
     targeted = data.campaigns.groupby("campaign_id")["household_id"].unique()
@@ -187,17 +200,19 @@ def campaign_records(data: CompleteJourney, as_of: dt.datetime | None = None) ->
             "code": str(campaign),
             "name": f"Complete Journey campaign {campaign} ({row.campaign_type})",
             "type": str(row.campaign_type),
-            "starts_at": starts_at,
-            "ends_at": _day(row.end_date) + dt.timedelta(days=1),
+            "starts_at": starts_at + shift,
+            "ends_at": _day(row.end_date) + dt.timedelta(days=1) + shift,
             "skus": sorted(str(p) for p in products.get(campaign, [])),
             "targeted": sorted(str(h) for h in targeted.get(campaign, [])),
         })
     return records
 
 
-def redemption_events(data: CompleteJourney, as_of: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """Coupon redemptions before ``as_of``; the dataset only dates them, so each is put
-    at noon UTC of its day. event_id is cj-redemption:<household>:<coupon>:<campaign>:<date>."""
+def redemption_events(data: CompleteJourney, as_of: dt.datetime | None = None,
+                      shift: dt.timedelta = NO_SHIFT) -> list[dict[str, Any]]:
+    """Coupon redemptions before ``as_of`` (a dataset date), moved by ``shift``; the
+    dataset only dates them, so each is put at noon UTC of its day. event_id is
+    cj-redemption:<household>:<coupon>:<campaign>:<date>, with the dataset's own date."""
     events = []
     for row in data.coupon_redemptions.itertuples(index=False):
         redeemed_at = _day(row.redemption_date) + dt.timedelta(hours=12)
@@ -209,7 +224,7 @@ def redemption_events(data: CompleteJourney, as_of: dt.datetime | None = None) -
             "campaign": str(row.campaign_id),
             "customer": str(row.household_id),
             "coupon_code": str(row.coupon_upc),
-            "redeemed_at": redeemed_at,
+            "redeemed_at": redeemed_at + shift,
         })
     return events
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -121,6 +122,8 @@ class Interaction(Base):
     __table_args__ = (
         Index("ix_interactions_customer_occurred", "customer_id", "occurred_at"),
         Index("ix_interactions_product_occurred", "product_id", "occurred_at"),
+        # A store's recent best sellers, for topping up a short recommendation list.
+        Index("ix_interactions_location_occurred", "location_id", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -241,6 +244,25 @@ class ActiveModel(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[str] = mapped_column(String(64))
     activated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- demo data ----------------------------------------------------------------------------
+
+class DatasetTimeline(Base):
+    """How far a loaded dataset's timeline was moved so that it ends yesterday.
+
+    Every timestamp of the dataset is stored moved by ``shift_days`` (whole weeks, so
+    weekdays stay); commands that take the dataset's own dates (`promo evaluate`
+    cut-offs, `promo demo load --as-of`) add it. Written by the first load, kept after.
+    """
+
+    __tablename__ = "dataset_timelines"
+
+    dataset: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shift_days: Mapped[int] = mapped_column(Integer)
+    # The dataset's own last day as loaded, before the shift.
+    last_day: Mapped[dt.date] = mapped_column(Date)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 # --- stock ------------------------------------------------------------------------------

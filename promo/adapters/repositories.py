@@ -14,7 +14,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from promo.adapters.bulk import postgres_insert_new, rows_where_in, sqlite_insert
-from promo.adapters.orm import ActiveModel, ApiKey, Customer, CustomerProfile, Interaction, Location, Product, utcnow
+from promo.adapters.orm import (
+    ActiveModel,
+    ApiKey,
+    Customer,
+    CustomerProfile,
+    DatasetTimeline,
+    Interaction,
+    Location,
+    Product,
+    utcnow,
+)
 
 
 def _insert(session: Session, table: Table):  # type: ignore[no-untyped-def]
@@ -58,19 +68,30 @@ class ProductRepository:
     def get(self, sku: str) -> Product | None:
         return self.session.scalars(select(Product).where(Product.sku == sku)).one_or_none()
 
-    def page(self, *, after: str | None, limit: int, category: str | None = None,
+    def page(self, *, after: str | None, limit: int, category: str | None = None, brand: str | None = None,
              text: str | None = None) -> list[Product]:
+        """Category and brand match in any letter case, as people type them."""
         query = select(Product).order_by(Product.sku).limit(limit)
         if after is not None:
             query = query.where(Product.sku > after)
         if category is not None:
-            query = query.where(Product.category == category)
+            query = query.where(func.lower(Product.category) == category.lower())
+        if brand is not None:
+            query = query.where(func.lower(Product.brand) == brand.lower())
         if text:
             query = query.where(Product.name.icontains(text, autoescape=True))
         return list(self.session.scalars(query))
 
     def ids_for(self, skus: Iterable[str]) -> dict[str, int]:
         return ids_by(self.session, Product.sku, Product.id, skus)
+
+    def by_skus(self, skus: Iterable[str]) -> dict[str, Product]:
+        return {p.sku: p for p in self.session.scalars(select(Product).where(Product.sku.in_(list(set(skus)))))}
+
+    def summaries(self, ids: Iterable[int]) -> dict[int, tuple[str, str | None, float, str]]:
+        """{id: (name, category, price, currency)}: what a shop shows of a product."""
+        query = select(Product.id, Product.name, Product.category, Product.price, Product.currency)
+        return {row[0]: tuple(row[1:]) for row in rows_where_in(self.session, query, Product.id, ids)}
 
 
 class LocationRepository:
@@ -177,6 +198,18 @@ class InteractionRepository:
             query = query.where(Interaction.occurred_at > since)
         return [tuple(row) for row in self.session.execute(query)]
 
+    def any_with_prefix(self, prefix: str) -> bool:
+        """Whether some event_id starts with ``prefix``. (LIKE, not a range on the index:
+        under a linguistic collation PostgreSQL orders ids ignoring punctuation.)"""
+        return self.session.scalar(select(Interaction.id).where(
+            Interaction.event_id.startswith(prefix, autoescape=True)).limit(1)) is not None
+
+    def purchased_among(self, customer_id: int, product_ids: Iterable[int]) -> set[int]:
+        """Those of ``product_ids`` the customer ever bought."""
+        query = select(Interaction.product_id).distinct().where(
+            Interaction.customer_id == customer_id, Interaction.type == "purchase")
+        return {row[0] for row in rows_where_in(self.session, query, Interaction.product_id, product_ids)}
+
     def latest_purchase_at(self) -> dt.datetime | None:
         return self.session.scalar(select(func.max(Interaction.occurred_at)).where(Interaction.type == "purchase"))
 
@@ -226,3 +259,17 @@ class ActiveModelRepository:
     def activate(self, name: str, version: str) -> None:
         upsert_rows(self.session, ActiveModel.__table__,
                     [{"name": name, "version": version, "activated_at": utcnow()}], "name")
+
+
+class DatasetTimelineRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def get(self, dataset: str) -> DatasetTimeline | None:
+        return self.session.get(DatasetTimeline, dataset)
+
+    def record(self, dataset: str, shift_days: int, last_day: dt.date) -> None:
+        """Keep the first shift recorded: a dataset's rows must all move alike."""
+        stmt = _insert(self.session, DatasetTimeline.__table__).on_conflict_do_nothing(index_elements=["dataset"])
+        self.session.execute(stmt, [{"dataset": dataset, "shift_days": shift_days, "last_day": last_day,
+                                     "recorded_at": utcnow()}])

@@ -72,8 +72,10 @@ class CustomerRecommendations(MethodView):
     def get(self, args, customer_id):
         """Products to recommend to a customer, only those available now for the channel
 
-        Unknown customers get popular products, labelled `fallback_popular` (or
-        `popular_at_location`)."""
+        Each item carries the product's name, category, price and currency. Unknown
+        customers get popular products, labelled `fallback_popular` (or
+        `popular_at_location`), and a list shorter than `limit` is topped up with them.
+        A location that does not serve the channel is a 422 naming it."""
         process = runtime()
         return recommendations.recommend(uow(), process.stock, process.models, process.popularity, customer_id,
                                          channel=args["channel"], location=args["location"],

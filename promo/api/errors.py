@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 import flask_smorest
-from flask import Flask, g, jsonify
+from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from promo.api.schemas import ErrorSchema
@@ -44,7 +44,8 @@ class PromoApi(flask_smorest.Api):
     def handle_http_exception(self, error: HTTPException):  # type: ignore[no-untyped-def]
         data = getattr(error, "data", None) or {}
         errors = data.get("errors", data.get("messages"))
-        body = error_body(error.code or 500, error.name, data.get("message") or error.description or error.name, errors)
+        message = data.get("message") or _routing_message(error) or error.description or error.name
+        body = error_body(error.code or 500, error.name, message, errors)
         if isinstance(data.get("reason"), str):
             body["reason"] = data["reason"]
         headers = dict(data.get("headers") or {})
@@ -55,13 +56,26 @@ class PromoApi(flask_smorest.Api):
         return jsonify(body), error.code, headers
 
 
+def _routing_message(error: HTTPException) -> str | None:
+    """Say what was asked and where the routes are, when no route matched."""
+    if request.url_rule is not None:
+        return None
+    if error.code == 404:
+        return f"no endpoint {request.method} {request.path}; every endpoint is listed at /docs and /openapi.json"
+    if error.code == 405:
+        allowed = ", ".join(sorted(getattr(error, "valid_methods", None) or ()))
+        return f"{request.method} is not allowed on {request.path} (allowed: {allowed})"
+    return None
+
+
 def register_error_handlers(app: Flask, api: PromoApi) -> None:
     def handle_domain_error(error: PromoError):  # type: ignore[no-untyped-def]
         status = next(code for kind, code in STATUS_OF if isinstance(error, kind))
         extra: dict[str, Any] = {}
         errors: Any = None
         if isinstance(error, InvalidInput):
-            errors = {"json": error.errors}
+            # Where the input came from, as the schemas report it: reads take query parameters.
+            errors = {"query" if request.method in ("GET", "HEAD") else "json": error.errors}
         if isinstance(error, Conflict):
             extra["reason"] = error.reason
         name = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",

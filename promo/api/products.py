@@ -27,10 +27,13 @@ class Products(MethodView):
     @blp.arguments(ProductQuerySchema, location="query")
     @blp.response(200, ProductPageSchema)
     def get(self, args):
-        """List products by sku, optionally by category or text in the name"""
+        """List products by sku, optionally by category, brand or text in the name; or read
+        exactly the products named by repeated `sku=`"""
+        if args.get("sku"):
+            return {**catalog.products_by_sku(uow(), args["sku"]), "next_cursor": None}
         after, limit = page_args(args, "products")
         page = catalog.list_products(uow(), after=after, limit=limit, category=args.get("category"),
-                                     text=args.get("q"))
+                                     brand=args.get("brand"), text=args.get("q"))
         return page_body(page, "products")
 
 

@@ -139,6 +139,10 @@ class ErrorSchema(Schema):
     reason = fields.String(metadata={"description": "stable reason code on 409"})
 
 
+# Products one `GET /v1/products?sku=` may name.
+MAX_SKUS_PER_READ = 1000
+
+
 class PageQuerySchema(Schema):
     limit = QueryInt(1, 1_000_000, metadata={"description": "page size"})
     cursor = Text(1000, 1, metadata={"description": "next_cursor of the previous page"})
@@ -165,12 +169,24 @@ class ProductSchema(Schema):
 
 
 class ProductQuerySchema(PageQuerySchema):
-    category = Text(200, 1)
+    category = Text(200, 1, metadata={"description": "in any letter case"})
+    brand = Text(200, 1, metadata={"description": "in any letter case"})
     q = Text(100, 1, metadata={"description": "text in the name"})
+    sku = fields.List(ExternalId(), validate=validate.Length(min=1, max=MAX_SKUS_PER_READ), metadata={
+        "description": f"(repeatable, up to {MAX_SKUS_PER_READ}) exactly these products, in this order; "
+                       "the others are listed in `missing`"})
+
+    @validates_schema
+    def _skus_alone(self, data, **kwargs):  # type: ignore[no-untyped-def]
+        if data.get("sku"):
+            clashing = sorted(name for name in ("category", "brand", "q", "cursor", "limit") if name in data)
+            if clashing:
+                raise ValidationError(f"sku reads exactly those products; drop {', '.join(clashing)}", "sku")
 
 
 class ProductPageSchema(PageSchema):
     items = fields.List(fields.Nested(ProductSchema))
+    missing = fields.List(fields.String(), metadata={"description": "with sku=: the skus not found"})
 
 
 class LocationSchema(Schema):
@@ -448,6 +464,7 @@ class AvailabilitySchema(Schema):
     promise_date = fields.Date(allow_none=True, metadata={"description": "when the whole quantity can be had"})
     source_location = fields.String(allow_none=True)
     as_of_seq = fields.Integer()
+    error = fields.String(metadata={"description": "only in the batch form, for an unknown sku: names it"})
 
 
 class AvailabilityListSchema(Schema):
@@ -490,6 +507,10 @@ class RecommendationQuerySchema(Schema):
 
 class RecommendedItemSchema(Schema):
     sku = fields.String()
+    name = fields.String()
+    category = fields.String(allow_none=True)
+    price = fields.Float()
+    currency = fields.String()
     score = fields.Float()
     reasons = fields.List(fields.String(), metadata={
         "description": "bought_before, similar_to:<sku>, popular_at_location, fallback_popular"})

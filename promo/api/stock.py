@@ -88,15 +88,16 @@ class Availability(MethodView):
     @blp.arguments(AvailabilityQuerySchema, location="query")
     @blp.response(200, AvailabilitySchema)
     def get(self, args):
-        """Available-to-promise for one sku and quantity through a channel"""
-        return stock.availability(runtime().stock, [(args["sku"], args["quantity"])], args["channel"],
-                                  args.get("location"), args.get("min_seq"))[0]
+        """Available-to-promise for one sku and quantity through a channel (404 for an unknown sku)"""
+        return stock.availability_of(runtime().stock, args["sku"], args["quantity"], args["channel"],
+                                     args.get("location"), args.get("min_seq"))
 
     @requires(Permission.STOCK_READ)
     @blp.arguments(AvailabilityBatchSchema)
     @blp.response(200, AvailabilityListSchema)
     def post(self, body):
-        """Available-to-promise for many skus at once (reads only; POST for the body)"""
+        """Available-to-promise for many skus at once (reads only; POST for the body); an
+        unknown sku's item carries an `error` naming it"""
         items = [(item["sku"], item["quantity"]) for item in limit_batch(body["items"])]
         return {"items": stock.availability(runtime().stock, items, body["channel"], body.get("location"),
                                             body.get("min_seq"))}

@@ -83,7 +83,8 @@ class ProfileConditions:
     """Targeting conditions on profiles; every condition given must hold.
 
     ``segments``: the customer is in at least one of them; ``top_categories``: one of the
-    customer's top categories is among them; the numbers are inclusive bounds.
+    customer's top categories is among them, in any letter case; the numbers are
+    inclusive bounds.
     """
 
     segments: frozenset[str] = frozenset()
@@ -98,13 +99,15 @@ class ProfileConditions:
         unknown = sorted(set(segments) - set(SEGMENTS))
         if unknown:
             raise ValueError(f"unknown segments {unknown}; known: {list(SEGMENTS)}")
-        return cls(segments=frozenset(segments), top_categories=frozenset(top_categories), **bounds)
+        # People type categories in any case ("beef" for BEEF).
+        return cls(segments=frozenset(segments), top_categories=frozenset(c.casefold() for c in top_categories),
+                   **bounds)
 
     def matches(self, profile: ProfileFacts, *, segments: list[str], categories: list[str], now: dt.datetime,
                 home_location: int | None) -> bool:
         if self.segments and not self.segments.intersection(segments):
             return False
-        if self.top_categories and not self.top_categories.intersection(categories):
+        if self.top_categories and not self.top_categories.intersection(c.casefold() for c in categories):
             return False
         if self.min_visits is not None and profile.visits < self.min_visits:
             return False

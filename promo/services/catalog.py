@@ -49,10 +49,19 @@ def get_product(uow: UnitOfWork, sku: str) -> dict[str, Any]:
 
 
 def list_products(uow: UnitOfWork, *, after: str | None, limit: int, category: str | None = None,
-                  text: str | None = None) -> Page[dict[str, Any]]:
+                  brand: str | None = None, text: str | None = None) -> Page[dict[str, Any]]:
     with uow:
-        rows = uow.products.page(after=after, limit=limit + 1, category=category, text=text)
+        rows = uow.products.page(after=after, limit=limit + 1, category=category, brand=brand, text=text)
         return page_of(rows, limit, key=lambda p: p.sku, view=product_view)
+
+
+def products_by_sku(uow: UnitOfWork, skus: Sequence[str]) -> dict[str, Any]:
+    """Many products at once, in the order asked (each once), and the skus not found."""
+    wanted = list(dict.fromkeys(skus))
+    with uow:
+        found = uow.products.by_skus(wanted)
+        return {"items": [product_view(found[sku]) for sku in wanted if sku in found],
+                "missing": [sku for sku in wanted if sku not in found]}
 
 
 def upsert_locations(uow: UnitOfWork, items: Sequence[dict[str, Any]]) -> dict[str, int]:

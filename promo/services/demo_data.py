@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from promo.adapters import completejourney
 from promo.bootstrap import Runtime
-from promo.services import campaign_history, catalog, customers, interactions, profiles, stock
+from promo.services import campaign_history, catalog, customers, demo_clock, interactions, profiles, stock
 
 # The largest batch each use case takes in one transaction; the API's default limit too.
 BATCH = 10_000
@@ -30,7 +30,18 @@ class DemoReport:
     profiles: int = 0
     stock_positions: int = 0
     stock_inbound: int = 0
+    shift_days: int = 0
+    last_day: dt.date | None = None
     seconds: float = 0.0
+
+    def timeline(self) -> str:
+        if self.last_day is None:
+            return ""
+        moved = self.last_day + dt.timedelta(days=self.shift_days)
+        if not self.shift_days:
+            return f"; dates as in the dataset (last day {self.last_day})"
+        return (f"; dates moved forward {self.shift_days // 7} weeks, so the dataset's last day "
+                f"{self.last_day} ({self.last_day:%A}) is stored as {moved}")
 
     def summary(self) -> str:
         if self.skipped:
@@ -40,7 +51,7 @@ class DemoReport:
                 f"({self.interactions_duplicate} already there), {self.campaigns} past campaigns with "
                 f"{self.campaign_exposures} targeted households and {self.redemptions} new redemptions, "
                 f"{self.profiles} customer profiles; synthetic stock for {self.stock_positions} "
-                f"positions, {self.stock_inbound} inbound receipts")
+                f"positions, {self.stock_inbound} inbound receipts{self.timeline()}")
 
 
 def _batches(items: list, size: int = BATCH):  # type: ignore[no-untyped-def]
@@ -49,9 +60,14 @@ def _batches(items: list, size: int = BATCH):  # type: ignore[no-untyped-def]
 
 
 def load_demo(runtime: Runtime, *, as_of: dt.datetime | None = None, if_empty: bool = False,
-              progress: bool = True, read: Callable[[], completejourney.CompleteJourney] | None = None) -> DemoReport:
+              progress: bool = True, read: Callable[[], completejourney.CompleteJourney] | None = None,
+              move_dates: bool = True, today: dt.date | None = None) -> DemoReport:
     """Load locations, products, customers and purchases before ``as_of``; idempotent.
 
+    ``as_of`` is a date of the dataset's own timeline. Everything is stored moved by
+    whole weeks so that the loaded data ends yesterday (``today`` is the real date by
+    default), unless an earlier load recorded a shift already, which is then kept, or
+    ``move_dates`` is false (the dataset's own dates; recorded as a shift of zero).
     ``read`` supplies the dataset (tests pass a small slice); by default the whole
     package is read.
     """
@@ -74,9 +90,13 @@ def load_demo(runtime: Runtime, *, as_of: dt.datetime | None = None, if_empty: b
         report.customers += customers.upsert_customers(runtime.unit_of_work(write=True), batch)["upserted"]
 
     purchases = data.transactions_before(as_of)
+    report.last_day = data.last_day(purchases)
+    shift = demo_clock.fix_shift(runtime.unit_of_work(write=True), report.last_day,
+                                 today or dt.datetime.now(dt.timezone.utc).date(), move=move_dates)
+    report.shift_days = shift.days
     with tqdm(total=len(purchases), desc="demo: purchases", unit="rows", disable=not progress,
               mininterval=0.5) as bar:
-        for events in completejourney.purchase_events(purchases, BATCH):
+        for events in completejourney.purchase_events(purchases, BATCH, shift):
             result = interactions.record_interactions(runtime.unit_of_work(write=True), events,
                                                       refresh_profiles=False)
             report.interactions_accepted += result["accepted"]
@@ -85,11 +105,11 @@ def load_demo(runtime: Runtime, *, as_of: dt.datetime | None = None, if_empty: b
 
     say("demo: campaign history (campaigns, targeted households, coupon products, redemptions)")
     history = campaign_history.import_campaigns(runtime.unit_of_work(write=True),
-                                                completejourney.campaign_records(data, as_of),
+                                                completejourney.campaign_records(data, as_of, shift),
                                                 refresh_profiles=False)
     report.campaigns, report.campaign_exposures = history.campaigns, history.exposures
     report.redemptions = campaign_history.record_redemptions(
-        runtime.unit_of_work(write=True), completejourney.redemption_events(data, as_of),
+        runtime.unit_of_work(write=True), completejourney.redemption_events(data, as_of, shift),
         refresh_profiles=False)["accepted"]
     report.profiles = profiles.refresh_all(runtime, progress=progress)
 

@@ -3,7 +3,8 @@
 The active recommender model scores; the customer's interactions since the model's
 training data ends are read at request time and folded in, so what a customer did a
 moment ago already counts. Only products available now for the channel (and location)
-are returned. With no model yet, popular in-stock products are served, labelled so.
+are returned. With no model yet, or when the model's list is short, popular in-stock
+products are served (after the model's), labelled so.
 """
 from __future__ import annotations
 
@@ -12,16 +13,16 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from promo import metrics
-from promo.domain.errors import InvalidInput, NotFound
-from promo.ml.recommender import Recommendation
+from promo.domain.errors import InvalidInput
+from promo.ml.recommender import FALLBACK_POPULAR, Recommendation
 from promo.services.model_server import RECOMMENDER, ModelServer
-from promo.services.stock import StockContext
+from promo.services.stock import StockContext, channel_sites
 from promo.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -36,26 +37,8 @@ FOLD_IN_LIMIT = 1000
 FALLBACK_WINDOW_DAYS = 28
 FALLBACK_TTL_SECONDS = 300.0
 FALLBACK_POOL = 2000
-
-
-def _sites_for(stock: StockContext, channel: str, location: str | None) -> tuple[int | None, list[int]]:
-    """(the location's id or None, the locations whose stock counts for this request)."""
-    location_id = None
-    if location is not None:
-        location_id = stock.catalog.location_id(location)
-        if location_id is None:
-            raise NotFound(f"no location with code {location!r}")
-    if channel == "store":
-        if location_id is None:
-            raise InvalidInput("a store needs a location", {"location": ["required when channel is 'store'"]})
-        return location_id, [location_id]
-    serving = [site.location_id for site in stock.catalog.sites().values() if channel in site.channels]
-    if location_id is not None:
-        if location_id not in serving:
-            raise InvalidInput("that location does not serve this channel",
-                               {"location": [f"{location!r} does not serve channel {channel!r}"]})
-        return location_id, [location_id]
-    return None, serving
+# Extra popular candidates a discovery top-up asks for, as some may be bought already.
+TOP_UP_MARGIN = 40
 
 
 def _recent_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame | None:
@@ -72,18 +55,32 @@ def _recent_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame | None:
 
 
 class PopularityFallback:
-    """Popular products straight from the interaction history, for when no model exists."""
+    """Popular products straight from the interaction history: all there is while no model
+    exists, and the products a small store sells when the model's popular ones are not
+    in stock there."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cache: dict[int | None, tuple[float, np.ndarray, np.ndarray]] = {}
+        self._latest: tuple[float, dt.datetime | None] = (-FALLBACK_TTL_SECONDS, None)
+
+    def _latest_purchase(self, uow: UnitOfWork) -> dt.datetime | None:
+        # A scan of the whole history (no index leads with the time): once per period, not
+        # once per store asked about.
+        with self._lock:
+            at, latest = self._latest
+        if time.monotonic() - at >= FALLBACK_TTL_SECONDS:
+            latest = uow.interactions.latest_purchase_at()
+            with self._lock:
+                self._latest = (time.monotonic(), latest)
+        return latest
 
     def ranked(self, uow: UnitOfWork, location_id: int | None) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
             found = self._cache.get(location_id)
         if found and time.monotonic() - found[0] < FALLBACK_TTL_SECONDS:
             return found[1], found[2]
-        latest = uow.interactions.latest_purchase_at()
+        latest = self._latest_purchase(uow)
         rows: list[tuple[int, int]] = []
         if latest is not None:
             since = latest - dt.timedelta(days=FALLBACK_WINDOW_DAYS)
@@ -117,6 +114,50 @@ class PopularityFallback:
         return found
 
 
+def _informative(items: list[Recommendation]) -> list[Recommendation]:
+    """Without the ties a model scores 0 for want of anything to go on (e.g. discovery for
+    a customer whose only purchases it has never seen): popularity says more."""
+    return [item for item in items if item.score > 0 or item.reasons[0][0] != FALLBACK_POPULAR]
+
+
+Popular = Callable[[int, Any], list[Recommendation]]
+
+
+def _top_up(uow: UnitOfWork, sources: Sequence[Popular], items: list[Recommendation], limit: int,
+            available: Any, bought_by: int | None) -> list[Recommendation]:
+    """Popular in-stock products after the model's own, labelled so, so that a shop never
+    gets an empty list while anything popular is in stock (discovery leaves out what the
+    customer bought). Each source, ``popular(limit, available)``, ranks by its own
+    popularity (the model's, then the recent history's, which also knows the products a
+    small store sells) until the list is full."""
+    found: list[Recommendation] = []
+    for popular in sources:
+        wanted = limit - len(items) - len(found)
+        if wanted <= 0:
+            break
+        taken = np.array([item.product for item in (*items, *found)], dtype=np.int64)
+
+        def allowed(product_ids: np.ndarray) -> np.ndarray:
+            return available(product_ids) & ~np.isin(product_ids, taken)
+
+        if bought_by is None:
+            found += popular(wanted, allowed)
+            continue
+        # What the customer bought is looked up among the candidates only: a heavy
+        # customer's whole basket history would cost more than a few extra candidates.
+        candidates = popular(wanted + TOP_UP_MARGIN, allowed)
+        bought = uow.interactions.purchased_among(bought_by, [item.product for item in candidates])
+        found += [item for item in candidates if item.product not in bought][:wanted]
+    return found
+
+
+def _item_view(item: Recommendation, product: tuple[Any, ...] | None, stock: StockContext) -> dict[str, Any]:
+    name, category, price, currency = product or (None, None, None, None)
+    return {"sku": stock.catalog.sku(item.product), "name": name, "category": category, "price": price,
+            "currency": currency, "score": round(float(item.score), 6),
+            "reasons": _render_reasons(item.reasons, stock)}
+
+
 def _render_reasons(reasons: Sequence[tuple[str, int | None]], stock: StockContext) -> list[str]:
     return [f"{code}:{stock.catalog.sku(product)}" if product is not None else code for code, product in reasons]
 
@@ -129,11 +170,14 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
     ``mode`` "repeat" ranks what the customer buys; "discovery" only what they never
     bought. Unknown customers, and customers who opted out of personalisation, get
     popular products (`fallback_popular`, or `popular_at_location` when a location is
-    given). Every answer carries a recommendation_id that later interactions may cite.
+    given); so does anyone whose own list comes out shorter than ``limit``, after it, so
+    that the list is empty only when nothing popular is in stock. Items carry what a
+    shop shows (name, category, price, currency). Every answer carries a
+    recommendation_id that later interactions may cite.
     """
     if mode not in MODES:
         raise InvalidInput("invalid mode", {"mode": [f"one of {', '.join(MODES)}"]})
-    location_id, site_ids = _sites_for(stock, channel, location)
+    location_id, site_ids = channel_sites(stock, channel, location)
 
     def available(product_ids: np.ndarray) -> np.ndarray:
         return stock.view.in_stock(product_ids, site_ids)
@@ -142,8 +186,13 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
     with uow:
         customer_id, opted_out, last_seen = uow.customers.for_serving(customer)
         personal_id = None if opted_out else customer_id   # opted out: nothing of theirs is used
+        bought_by = personal_id if mode == "discovery" else None
+
+        def from_history(n: int, allowed: Any) -> list[Recommendation]:
+            return fallback.recommend(uow, location_id, n, allowed)
+
         if served is None:
-            items = fallback.recommend(uow, location_id, limit, available)
+            items = _top_up(uow, [from_history], [], limit, available, bought_by)
         else:
             model = served.estimator
             since = pd.Timestamp(model.data_until_).to_pydatetime().replace(tzinfo=dt.timezone.utc)
@@ -151,8 +200,15 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
             has_news = personal_id is not None and last_seen is not None and last_seen > since
             recent = _recent_frame(uow.interactions.newer_than(personal_id, since, FOLD_IN_LIMIT)) \
                 if has_news else None
-            items = model.recommend(personal_id, mode=mode, recent=recent, limit=limit,
-                                    location=location_id, available=available)
+            items = _informative(model.recommend(personal_id, mode=mode, recent=recent, limit=limit,
+                                                 location=location_id, available=available))
+            if len(items) < limit:
+                def from_model(n: int, allowed: Any) -> list[Recommendation]:
+                    # The model's popular products: what it serves a customer it knows nothing of.
+                    return model.recommend(None, limit=n, location=location_id, available=allowed)
+
+                items += _top_up(uow, [from_model, from_history], items, limit, available, bought_by)
+        products = uow.products.summaries(item.product for item in items)
     metrics.RECOMMENDATIONS.labels(mode, "model" if served else "fallback").inc()
     recommendation_id = f"rec-{uuid.uuid4().hex}"
     answer = {
@@ -166,8 +222,7 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
         "location": location,
         "model": {"name": served.name, "version": served.version} if served else None,
         "stock_as_of_seq": stock.view.as_of_seq,
-        "items": [{"sku": stock.catalog.sku(item.product), "score": round(float(item.score), 6),
-                   "reasons": _render_reasons(item.reasons, stock)} for item in items],
+        "items": [_item_view(item, products.get(item.product), stock) for item in items],
     }
     # The answer itself is the attribution record until campaigns store their own.
     log.info("recommendation served", extra={"recommendation_id": recommendation_id, "customer": customer,

@@ -321,18 +321,33 @@ def stock_of_product(stock: StockContext, sku: str, min_seq: int | None = None) 
         position_view(p, sites[p.location_id].code) for p in positions if p.location_id in sites]}
 
 
+def channel_sites(stock: StockContext, channel: str, location: str | None) -> tuple[int | None, list[int]]:
+    """(the location's id or None, the locations whose stock counts) for a request through
+    ``channel``, at ``location`` if given. Availability and recommendations both ask this,
+    so they agree: an unknown location is 404, one that does not serve the channel 422
+    naming both, and a store needs its location."""
+    location_id = None
+    if location is not None:
+        location_id = stock.catalog.location_id(location)
+        if location_id is None:
+            raise NotFound(f"no location with code {location!r}")
+        site = stock.catalog.sites(including={location_id}).get(location_id)
+        if site is None or channel not in site.channels:
+            raise InvalidInput(f"location {location!r} does not serve channel {channel!r}",
+                               {"location": [f"{location!r} does not serve channel {channel!r}"]})
+        return location_id, [location_id]
+    if channel == "store":
+        raise InvalidInput("a store needs a location", {"location": ["required when channel is 'store'"]})
+    return None, [site.location_id for site in stock.catalog.sites().values() if channel in site.channels]
+
+
 def availability(stock: StockContext, items: Sequence[tuple[str, int]], channel: str,
                  location: str | None = None, min_seq: int | None = None,
                  today: dt.date | None = None) -> list[dict[str, Any]]:
     """Available-to-promise for many (sku, quantity) at once; offers and campaigns call
-    this directly, the API for one or many. Unknown skus are answered as unavailable."""
-    at_location = None
-    if location is not None:
-        at_location = stock.catalog.location_id(location)
-        if at_location is None:
-            raise NotFound(f"no location with code {location!r}")
-    if channel == "store" and at_location is None:
-        raise InvalidInput("a store needs a location", {"location": ["required when channel is 'store'"]})
+    this directly, the API for one or many. An unknown sku is answered as unavailable,
+    with an ``error`` naming it."""
+    at_location, _ = channel_sites(stock, channel, location)
     _await(stock, min_seq)
     as_of = stock.view.as_of_seq
     ids = stock.catalog.product_ids(sku for sku, _ in items)
@@ -355,7 +370,16 @@ def availability(stock: StockContext, items: Sequence[tuple[str, int]], channel:
                         "available_now": answer.available_now, "quantity_now": answer.quantity_now,
                         "promise_date": answer.promise_date, "source_location": answer.source_location,
                         "as_of_seq": as_of})
+        if sku not in ids:
+            answers[-1]["error"] = f"no product with sku {sku!r}"
     return answers
+
+
+def availability_of(stock: StockContext, sku: str, quantity: int, channel: str, location: str | None = None,
+                    min_seq: int | None = None) -> dict[str, Any]:
+    """Available-to-promise for one sku; an unknown sku is not found (404)."""
+    _product_id(stock, sku)
+    return availability(stock, [(sku, quantity)], channel, location, min_seq)[0]
 
 
 def low_stock(uow: UnitOfWork, stock: StockContext, location: str, *, threshold: int | None = None,

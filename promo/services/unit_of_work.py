@@ -12,6 +12,7 @@ from promo.adapters.repositories import (
     ActiveModelRepository,
     ApiKeyRepository,
     CustomerRepository,
+    DatasetTimelineRepository,
     InteractionRepository,
     LocationRepository,
     ProductRepository,
@@ -49,6 +50,7 @@ class UnitOfWork:
         self.profiles = ProfileRepository(self.session)
         self.campaigns = CampaignRepository(self.session)
         self.active_models = ActiveModelRepository(self.session)
+        self.timelines = DatasetTimelineRepository(self.session)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -365,7 +365,7 @@ def test_availability_in_a_store_needs_the_store(client, admin, stocked):
     response = availability(client, admin, sku="milk", channel="store")
 
     assert response.status_code == 422
-    assert "location" in response.json["errors"]["json"]
+    assert "location" in response.json["errors"]["query"]
 
 
 def test_availability_refuses_an_unknown_channel(client, admin, stocked):
