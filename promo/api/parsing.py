@@ -1,39 +1,32 @@
 """How a request body becomes data: one JSON reader for every endpoint, with limits.
 
-Python's json module accepts what a service must not: nesting deep enough to exhaust the
-interpreter's stack, integers of thousands of digits (which then fail to convert), and
-the non-JSON constants NaN and Infinity, which PostgreSQL cannot store. This reader
-refuses each of them with a 400 in the usual error shape; every view reads its body
-through it (flask-smorest's views through ``Blueprint``, the stock-event fast path
-through ``json_body``).
+Python's json module accepts what a service must not, or fails on it with errors no view
+expects: nesting deep enough to exhaust the interpreter's stack, integers past the
+interpreter's digit limit, numbers past a double (1e999 becomes infinity) and the
+non-JSON constants NaN and Infinity, which PostgreSQL cannot store. This reader refuses
+each of them with a 400 in the usual error shape (an integer that converts but is out of
+a field's range is that field's 422). Every view reads its body through it: flask-smorest's
+views through ``Blueprint``, the stock-event fast path through ``json_body``.
 """
 from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import Any
 
 import flask_smorest
 from flask import Request, g, request
 from flask_smorest import abort
 from webargs import core
-from werkzeug.exceptions import RequestEntityTooLarge
 from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import RequestEntityTooLarge
 
-# A quantity is at most nine digits and a sequence number nineteen; nothing we accept
-# needs more, and refusing longer ones at the parser keeps int() from doing quadratic work.
-MAX_INTEGER_DIGITS = 30
 JSON_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 class BodyNotJson(ValueError):
     """The body is not JSON that this service reads; the message says why."""
-
-
-def _integer(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
-        raise BodyNotJson(f"an integer of more than {MAX_INTEGER_DIGITS} digits")
-    return int(text)
 
 
 def _finite(text: str) -> float:
@@ -50,12 +43,16 @@ def _constant(name: str) -> Any:
 def parse_json(data: bytes | str) -> Any:
     """The JSON document in ``data``; BodyNotJson when it is not one this service reads."""
     try:
-        return json.loads(data, parse_int=_integer, parse_float=_finite, parse_constant=_constant)
+        # Integers are left to json's own int(): a Python callback for each would cost
+        # more than the parse; past the interpreter's digit limit int() refuses them.
+        return json.loads(data, parse_float=_finite, parse_constant=_constant)
     except BodyNotJson:
         raise
     except RecursionError:
         raise BodyNotJson("nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:   # JSONDecodeError is a ValueError
+    except ValueError as exc:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        if "integer string conversion" in str(exc):
+            raise BodyNotJson(f"an integer of more than {sys.get_int_max_str_digits()} digits") from None
         raise BodyNotJson(str(exc).splitlines()[0][:200]) from None
 
 

@@ -119,6 +119,8 @@ def _bounded_attributes(value: dict) -> None:  # type: ignore[type-arg]
                 walk(inner, depth + 1)
         elif isinstance(item, str) and _UNSTORABLE.search(item):
             raise ValidationError("Must not contain NUL characters or lone surrogates.")
+        elif isinstance(item, int) and not -(2**63) <= item < 2**63:
+            raise ValidationError("Must not hold integers past 64 bits.")
 
     walk(value, 1)
     if len(json.dumps(value, ensure_ascii=False).encode()) > MAX_ATTRIBUTES_BYTES:

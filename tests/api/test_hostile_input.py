@@ -256,7 +256,7 @@ def test_an_integer_of_thousands_of_digits_is_a_400_naming_the_limit(client, adm
     body = client.post("/v1/audiences/score", data='{"skus": ["a"], "limit": 1' + "0" * 5000 + "}",
                        content_type="application/json", headers=admin).json
 
-    assert body["code"] == 400 and "more than 30 digits" in body["message"]
+    assert body["code"] == 400 and "an integer of more than 4300 digits" in body["message"]
 
 
 def test_a_threshold_of_hundreds_of_digits_is_a_422_naming_it(client, admin, stocked_catalog):
