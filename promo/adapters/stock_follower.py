@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from typing import Any, Sequence
+from typing import Sequence
 
 import psycopg
 from sqlalchemy import Engine

@@ -12,7 +12,7 @@ import logging
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
-from sqlalchemy import Row, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from promo.adapters.bulk import postgres_copy, rows_where_in, sqlite_insert, sqlite_insert_values, sqlite_rows_where_in

@@ -64,10 +64,10 @@ def ingest_events(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[st
     """Log and apply a batch of stock events; idempotent by event_id.
 
     Validation is all or nothing (422, nothing written; an event_id repeated within the
-    batch with different content is invalid). Facts always apply (within MAX_LEVEL); a request
-    that cannot be met is refused for that event alone, with a reason code, and the rest
-    of the batch applies. A repeated event_id is a duplicate and reports the outcome it
-    had the first time.
+    batch with other content is invalid). Facts always apply, unless they would take a
+    level past MAX_LEVEL; a request that cannot be met is refused for that event alone,
+    with a reason code, and the rest of the batch applies. A repeated event_id is a
+    duplicate and reports the outcome it had the first time.
     """
     product_ids = stock.catalog.product_ids(e["sku"] for e in events)
     location_ids = {code: stock.catalog.location_id(code) for code in {e["location"] for e in events}}
