@@ -3,14 +3,20 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from promo.bootstrap import Runtime, bootstrap
 from promo.config import ConfigError
 from promo.domain.access import Role
 from promo.domain.errors import InvalidInput, PromoError
+
+if TYPE_CHECKING:
+    from promo.bootstrap import Runtime
+
+# Every command imports what it needs inside its own body: the database layer, pandas and
+# scikit-learn cost seconds to import, and `promo --help` or `promo keys list` need none
+# of it (bench/cli_startup.py measures start-up; docs/benchmarks.md has the figures).
 
 
 class _Context:
@@ -22,6 +28,8 @@ class _Context:
     @property
     def runtime(self) -> Runtime:
         if self._runtime is None:
+            from promo.bootstrap import bootstrap
+
             try:
                 self._runtime = bootstrap()
             except ConfigError as exc:
