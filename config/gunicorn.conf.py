@@ -5,8 +5,9 @@ PROMO_WORKERS (default 2).
 """
 import gc
 import os
-import shutil
 import tempfile
+
+from promo import metrics_files
 
 wsgi_app = "promo.wsgi:app"
 bind = os.environ.get("PROMO_BIND", "127.0.0.1:8000")
@@ -24,22 +25,26 @@ logconfig_dict = {
     "formatters": {"json": {"()": "promo.observability.JsonFormatter"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
     "root": {"handlers": ["stderr"], "level": "INFO"},
-    "loggers": {"gunicorn.error": {"handlers": [], "propagate": True, "level": "INFO"}},
+    "loggers": {"gunicorn.error": {"handlers": [], "propagate": True, "level": "INFO"},
+                # Routine (a migration context per /readyz, plugins per worker start).
+                "alembic": {"level": "WARNING"}},
 }
 
 # Prometheus counts per worker; this directory lets /metrics add them up. It must be set
-# before any worker imports prometheus_client, so it is set here, in the master.
-_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
-    tempfile.gettempdir(), f"promo-metrics-{bind.replace(':', '-').replace('/', '_')}")
-shutil.rmtree(_metrics_dir, ignore_errors=True)
-os.makedirs(_metrics_dir, exist_ok=True)
-os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+# before any worker imports prometheus_client, so it is set here, in the master: one
+# directory per master under a shared base, so that a second server started with the same
+# bind does not delete the running one's counts (promo/metrics_files.py).
+_metrics_dir = metrics_files.prepare(metrics_files.base_directory(bind, tempfile.gettempdir()))
 
 
 def child_exit(server, worker):  # noqa: ANN001 - gunicorn's hook signature
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):  # noqa: ANN001 - gunicorn's hook signature
+    metrics_files.remove(_metrics_dir)
 
 
 def post_worker_init(worker):  # noqa: ANN001 - gunicorn's hook signature

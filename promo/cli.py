@@ -119,13 +119,19 @@ def _print_new_key(view: dict[str, Any], token: str) -> None:
 @keys.command("create")
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
 @click.option("--name", required=True, help="Unique name, used to revoke the key.")
+@click.option("--replace", is_flag=True,
+              help="If a key has this name, give it a new secret and this role (the old secret stops working).")
+@click.option("--token-only", is_flag=True, help="Print only the key, for KEY=$(promo keys create ...).")
 @pass_context
-def keys_create(ctx: _Context, role: str, name: str) -> None:
+def keys_create(ctx: _Context, role: str, name: str, replace: bool, token_only: bool) -> None:
     """Create a key and print it (this is the only time it is shown)."""
     from promo.services import api_keys
 
-    view, token = api_keys.create_key(ctx.runtime.unit_of_work(write=True), name=name, role=role)
-    _print_new_key(view, token)
+    view, token = api_keys.create_key(ctx.runtime.unit_of_work(write=True), name=name, role=role, replace=replace)
+    if token_only:
+        click.echo(token)
+    else:
+        _print_new_key(view, token)
 
 
 @keys.command("list")

@@ -50,6 +50,10 @@ def configure_logging(level: str) -> None:
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
     root.setLevel(level.upper())
+    # Alembic logs at INFO whenever a migration context is opened (every /readyz asks the
+    # schema's revision) and when its plugins load (every worker start): routine, so
+    # only its warnings are shown unless the service itself logs at DEBUG.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING)
 
 
 def metrics_response() -> Response:

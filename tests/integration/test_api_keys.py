@@ -227,3 +227,42 @@ def test_the_keys_commands_need_no_database_for_help(cli_runner):
 
     assert result.exit_code == 0
     assert "create" in result.output and "revoke" in result.output
+
+
+def test_keys_create_with_replace_gives_a_taken_name_a_new_secret_and_the_old_one_stops_working(promo, client):
+    first = TOKEN.search(promo("keys", "create", "--role", "admin", "--name", "tour").output).group(0)
+
+    again = promo("keys", "create", "--role", "marketing", "--name", "tour", "--replace")
+
+    assert again.exit_code == 0, again.output
+    second = TOKEN.search(again.output).group(0)
+    assert second != first
+    assert client.get("/v1/customers", headers=bearer(first)).status_code == 401
+    assert client.get("/v1/customers", headers=bearer(second)).status_code == 200
+    assert client.put("/v1/products", json=[], headers=bearer(second)).status_code == 403   # now marketing
+    assert [line.split()[:2] for line in promo("keys", "list").output.splitlines()] == [["tour", "marketing"]]
+
+
+def test_keys_create_with_replace_makes_a_revoked_key_active_again(promo, client):
+    promo("keys", "create", "--role", "admin", "--name", "tour")
+    promo("keys", "revoke", "tour")
+
+    token = TOKEN.search(promo("keys", "create", "--role", "admin", "--name", "tour", "--replace").output).group(0)
+
+    assert client.get("/v1/customers", headers=bearer(token)).status_code == 200
+    assert "active" in promo("keys", "list").output
+
+
+def test_keys_create_with_replace_creates_a_key_whose_name_is_free(promo, client):
+    result = promo("keys", "create", "--role", "admin", "--name", "fresh", "--replace")
+
+    assert result.exit_code == 0
+    assert client.get("/v1/customers", headers=bearer(TOKEN.search(result.output).group(0))).status_code == 200
+
+
+def test_keys_create_with_token_only_prints_the_key_alone(promo, client):
+    result = promo("keys", "create", "--role", "admin", "--name", "ops", "--token-only")
+
+    assert result.exit_code == 0
+    assert TOKEN.fullmatch(result.output.strip())
+    assert client.get("/v1/customers", headers=bearer(result.output.strip())).status_code == 200
