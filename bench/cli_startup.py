@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/cli_startup.py               # 7 runs of each command
     .venv/bin/python bench/cli_startup.py --runs 15
+    .venv/bin/python bench/cli_startup.py --compare-with /tmp/promo-before
+                          # also runs the promo commands with the code of another checkout
+                          # (e.g. `git archive <commit> | tar -x -C /tmp/promo-before`)
 
 Every command runs as a fresh process, as a person or a script runs it, against a
 freshly migrated SQLite database in a temporary directory (so `keys list` and
@@ -35,11 +38,11 @@ COMMANDS: list[tuple[str, list[str]]] = [
 ]
 
 
-def median_seconds(argv: list[str], env: dict[str, str], runs: int) -> float:
+def median_seconds(argv: list[str], env: dict[str, str], runs: int, cwd: Path = ROOT) -> float:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run(argv, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(argv, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
@@ -47,15 +50,24 @@ def median_seconds(argv: list[str], env: dict[str, str], runs: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--compare-with", type=Path, help="A checkout whose promo package to time as well.")
     args = parser.parse_args()
+    commands = list(COMMANDS)
+    if args.compare_with:
+        # The same entry point, run from the other checkout's directory, which comes first
+        # on the module path (before this checkout's editable install).
+        commands += [(f"{name} (--compare-with)", [sys.executable, "-c", "from promo.cli import main; main()", *argv[1:]])
+                     for name, argv in COMMANDS if argv[0] == PROMO]
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PROMO_DATABASE_URL": f"sqlite:///{tmp}/promo.db", "PROMO_MODEL_DIR": f"{tmp}/models"}
         subprocess.run([PROMO, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-        results = [(name, median_seconds(argv, env, args.runs)) for name, argv in COMMANDS]
+        results = [(name, median_seconds(argv, env, args.runs,
+                                         args.compare_with if "--compare-with" in name else ROOT))
+                   for name, argv in commands]
     baseline = results[0][1]
-    print(f"{'command':<40} {'median s':>9} {'vs python -c pass':>18}")
+    print(f"{'command':<56} {'median s':>9} {'vs python -c pass':>18}")
     for name, seconds in results:
-        print(f"{name:<40} {seconds:>9.3f} {seconds / baseline:>17.1f}x")
+        print(f"{name:<56} {seconds:>9.3f} {seconds / baseline:>17.1f}x")
     help_seconds = dict(results)["promo --help"]
     met = help_seconds < HELP_GOAL_SECONDS
     print(f"\ngoal: promo --help under {HELP_GOAL_SECONDS} s: {'met' if met else 'NOT met'} ({help_seconds:.3f} s)")

@@ -10,15 +10,18 @@ Needs a database holding the demo and its trained models (`make run` makes both)
             each: the interpreter; the web stack (Flask, flask-smorest, SQLAlchemy,
             psycopg, numpy); pandas; scikit-learn and SciPy; the rest of promo; the app
             (create_app: the stock view's snapshot and the catalog, with an empty model
-            directory); the active models; then --requests recommendation and
-            availability requests through the Flask test client (caches, SQLite page
-            cache). RSS is what the process touches, USS (private) what only it holds.
+            directory); the active models; then, through the Flask test client,
+            --requests recommendation and as many availability requests, unknown
+            customers at 40 stores, customer lists by segment and 5 audience scorings.
+            RSS is what the process touches, USS (private) what only it holds.
   gunicorn  `gunicorn -c config/gunicorn.conf.py` (2 workers) on the database, warmed up
             with --requests recommendation requests over HTTP, then each worker's RSS,
             PSS (its fair share of shared pages) and USS from /proc/<pid>/smaps_rollup;
             with PROMO_PRELOAD=0 (every worker imports everything itself) and =1 (the
-            default: the master imports the libraries before forking). Baseline: the bare
-            Flask app of bench/bare_app.py under the same gunicorn.
+            default: the master imports the libraries before forking). The warm-up
+            also scores 6 audiences (POST /v1/audiences/score), which read the whole
+            purchase history. Baseline: the bare Flask app of bench/bare_app.py under
+            the same gunicorn, after as many GET /healthz.
 
 Linux only (/proc).
 """
@@ -59,10 +62,6 @@ def memory_of(pid: int | str = "self") -> dict[str, float]:
 # --- stages (runs in a child process: `worker_memory.py --stages-child URL MODEL_DIR N`) ---
 
 def stages_child(url: str, model_dir: str, requests: int) -> None:
-    if os.environ.get("PROMO_PRELOAD", "1") != "0":   # as gunicorn's master does
-        from promo.malloc import return_large_buffers_to_the_system
-
-        return_large_buffers_to_the_system()
     marks: list[tuple[str, dict[str, float]]] = [("interpreter", memory_of())]
 
     def mark(name: str) -> None:
@@ -142,20 +141,14 @@ def stages_child(url: str, model_dir: str, requests: int) -> None:
 def bench_stages(url: str, model_dir: str, requests: int) -> list[str]:
     env = {**os.environ, "PROMO_DATABASE_URL": url, "PROMO_MODEL_DIR": model_dir, "PROMO_LOG_LEVEL": "WARNING"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    results = []
-    for preload in ("0", "1"):
-        log(f"stages, PROMO_PRELOAD={preload}")
-        out = subprocess.run([sys.executable, __file__, "--stages-child", url, model_dir, str(requests)], cwd=ROOT,
-                             env={**env, "PROMO_PRELOAD": preload}, check=True, capture_output=True, text=True).stdout
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    lines = [f"{'stage (one process)':<64} {'RSS MB':>7} {'+RSS':>6} {'USS MB':>7}  "
-             f"{'with PROMO_PRELOAD=0: RSS':>25} {'+RSS':>6}"]
-    previous = [0.0, 0.0]
-    for (name, memory), (_, plain) in zip(results[1]["marks"], results[0]["marks"]):
-        lines.append(f"{name:<64} {memory['rss']:>7.0f} {memory['rss'] - previous[1]:>+6.0f} {memory['uss']:>7.0f}  "
-                     f"{plain['rss']:>25.0f} {plain['rss'] - previous[0]:>+6.0f}")
-        previous = [plain["rss"], memory["rss"]]
-    result = results[1]
+    out = subprocess.run([sys.executable, __file__, "--stages-child", url, model_dir, str(requests)], cwd=ROOT,
+                         env=env, check=True, capture_output=True, text=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    lines = [f"{'stage (one process)':<68} {'RSS MB':>7} {'+RSS':>6} {'USS MB':>7}"]
+    previous = 0.0
+    for name, memory in result["marks"]:
+        lines.append(f"{name:<68} {memory['rss']:>7.0f} {memory['rss'] - previous:>+6.0f} {memory['uss']:>7.0f}")
+        previous = memory["rss"]
     lines.append(f"stock view columns: {result['view_mb']:.1f} MB; active models' arrays: "
                  f"{result['model_arrays_mb']:.1f} MB")
     return lines
@@ -187,7 +180,9 @@ def children_of(pid: int) -> list[int]:
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
-def served_workers(argv: list[str], env: dict[str, str], ready_path: str, warm_up: Any) -> list[dict[str, float]]:
+def served_workers(argv: list[str], env: dict[str, str], ready_path: str,
+                   phases: list[tuple[str, Any]]) -> list[tuple[str, list[dict[str, float]]]]:
+    """Each worker's memory after each phase of requests."""
     port = free_port()
     server = subprocess.Popen([*argv, "-b", f"127.0.0.1:{port}"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -195,9 +190,12 @@ def served_workers(argv: list[str], env: dict[str, str], ready_path: str, warm_u
         base = f"http://127.0.0.1:{port}"
         wait_ready(base, ready_path, server)
         time.sleep(2)   # both workers up
-        warm_up(base)
-        time.sleep(1)
-        return [memory_of(pid) for pid in children_of(server.pid)]
+        measured = []
+        for name, send in phases:
+            send(base)
+            time.sleep(1)
+            measured.append((name, [memory_of(pid) for pid in children_of(server.pid)]))
+        return measured
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -220,14 +218,17 @@ def bench_gunicorn(url: str, model_dir: str, requests: int) -> list[str]:
     rng = random.Random(7)
     plan = [(rng.choice(homes), "repeat" if i % 2 else "discovery") for i in range(requests)]
 
-    def warm_up(base: str) -> None:
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def recommendations(base: str) -> None:
         for (customer, home), mode in plan:
             request = urllib.request.Request(
                 f"{base}/v1/customers/{customer}/recommendations?channel=store&location={home}&mode={mode}&limit=10",
                 headers=headers)
             with urllib.request.urlopen(request, timeout=30) as answer:
                 answer.read()
+
+    def scorings(base: str) -> None:
         for i in range(6):   # three per worker, roughly: each reads the whole history
             body = json.dumps({"skus": rng.sample(skus, 3), "campaign_type": "Type B", "limit": 100}).encode()
             request = urllib.request.Request(f"{base}/v1/audiences/score", data=body, headers=headers, method="POST")
@@ -243,20 +244,23 @@ def bench_gunicorn(url: str, model_dir: str, requests: int) -> list[str]:
         env = {**os.environ, "PROMO_DATABASE_URL": url, "PROMO_MODEL_DIR": model_dir,
                "PROMETHEUS_MULTIPROC_DIR": f"{tmp}/metrics", "PROMO_WORKERS": "2"}
         rows = []
+        phases = [("started", lambda base: None), (f"{requests} recommendations", recommendations),
+                  ("+ 6 audience scorings", scorings)]
         for preload in ("0", "1"):
             log(f"gunicorn, PROMO_PRELOAD={preload}")
-            workers = served_workers([GUNICORN, "-c", "config/gunicorn.conf.py"], {**env, "PROMO_PRELOAD": preload},
-                                     "/readyz", warm_up)
-            rows.append((f"promo, PROMO_PRELOAD={preload}", workers))
+            for phase, workers in served_workers([GUNICORN, "-c", "config/gunicorn.conf.py"],
+                                                 {**env, "PROMO_PRELOAD": preload}, "/readyz", phases):
+                rows.append((f"promo, PROMO_PRELOAD={preload}", phase, workers))
         log("gunicorn, bench/bare_app.py")
-        workers = served_workers([GUNICORN, "-w", "2", "--pythonpath", "bench", "bare_app:app"], env, "/healthz",
-                                 bare_warm_up)
-        rows.append(("baseline: bare Flask app", workers))
-    lines = [f"{'server (2 workers, ' + str(requests) + ' recommendations, 6 scorings)':<44} {'RSS MB':>8} {'PSS MB':>8} "
-             f"{'USS MB':>8}  (per worker, mean)"]
-    for name, workers in rows:
+        for phase, workers in served_workers([GUNICORN, "-w", "2", "--pythonpath", "bench", "bare_app:app"], env,
+                                             "/healthz", [(f"{requests} GET /healthz", bare_warm_up)]):
+            rows.append(("baseline: bare Flask app", phase, workers))
+    lines = [f"{'server (2 workers)':<26} {'after':<26} {'RSS MB':>7} {'PSS MB':>7} {'USS MB':>7}  "
+             f"(per worker: mean; USS of each)"]
+    for name, phase, workers in rows:
         mean = {key: sum(w[key] for w in workers) / len(workers) for key in ("rss", "pss", "uss")}
-        lines.append(f"{name:<44} {mean['rss']:>8.0f} {mean['pss']:>8.0f} {mean['uss']:>8.0f}")
+        each = ", ".join(f"{w['uss']:.0f}" for w in workers)
+        lines.append(f"{name:<26} {phase:<26} {mean['rss']:>7.0f} {mean['pss']:>7.0f} {mean['uss']:>7.0f}  ({each})")
     return lines
 
 

@@ -1,14 +1,14 @@
 """gunicorn settings for `make run` (and a starting point for production).
 
-Override with environment variables: PROMO_BIND (default 127.0.0.1:8000) and
-PROMO_WORKERS (default 2).
+Override with environment variables: PROMO_BIND (default 127.0.0.1:8000),
+PROMO_WORKERS (default 2), PROMO_THREADS (default 1) and PROMO_PRELOAD (default 1).
 """
 import gc
 import importlib
 import os
 import tempfile
 
-from promo import malloc, metrics_files
+from promo import metrics_files
 
 wsgi_app = "promo.wsgi:app"
 bind = os.environ.get("PROMO_BIND", "127.0.0.1:8000")
@@ -38,15 +38,13 @@ logconfig_dict = {
 _metrics_dir = metrics_files.prepare(metrics_files.base_directory(bind, tempfile.gettempdir()))
 
 
-# Leaner workers (bench/worker_memory.py measures them; figures in docs/benchmarks.md):
-# - the libraries every worker imports are imported once, here in the master, before it
-#   forks, so that the workers share those pages instead of each holding its own copy.
-#   Only code that opens nothing and counts nothing: the app itself (database
-#   connections, background threads, the stock view, the models, Prometheus metrics) is
-#   built in each worker. Frozen, the workers' collectors leave these objects alone;
-# - large freed buffers (an audience scoring's frames) go back to the system
-#   (promo/malloc.py).
-# PROMO_PRELOAD=0 turns both off (to measure the difference).
+# The libraries every worker imports are imported once, here in the master, before it
+# forks, so that the workers share those pages instead of each holding its own copy
+# (about 100 MB a worker: bench/worker_memory.py, figures in docs/benchmarks.md). Only
+# code that opens nothing and counts nothing: the app itself (database connections,
+# background threads, the stock view, the models, Prometheus metrics) is built in each
+# worker. Frozen, the workers' collectors leave these objects alone. PROMO_PRELOAD=0
+# turns it off (to measure the difference).
 PRELOADED = ("numpy", "pandas", "scipy.sparse", "scipy.linalg", "scipy.special", "sklearn.base",
              "sklearn.linear_model", "flask", "flask_smorest", "marshmallow", "sqlalchemy.orm", "psycopg",
              "promo.adapters.orm", "promo.ml.recommender", "promo.ml.response")
@@ -54,7 +52,6 @@ if os.environ.get("PROMO_PRELOAD", "1") != "0":
     for _module in PRELOADED:
         importlib.import_module(_module)
     gc.freeze()
-    malloc.return_large_buffers_to_the_system()
 
 
 def child_exit(server, worker):  # noqa: ANN001 - gunicorn's hook signature
