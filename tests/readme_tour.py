@@ -164,7 +164,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="promo-tour-") as tmp:
         env = {**os.environ, "PROMO_DATABASE_URL": args.database_url or f"sqlite:///{tmp}/promo.db",
-               "PROMO_MODEL_DIR": args.model_dir or f"{tmp}/models", "PROMETHEUS_MULTIPROC_DIR": f"{tmp}/metrics"}
+               "PROMO_MODEL_DIR": args.model_dir or f"{tmp}/models"}
         env.pop("PROMO_CONFIG", None)
         # What `make run` does before serving.
         _promo(env, "db", "upgrade")
@@ -172,9 +172,11 @@ def main() -> int:
         _promo(env, "train", "--if-missing", "--quiet")
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
+        server_log = open(f"{tmp}/server.log", "w")
         server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "config/gunicorn.conf.py"],
-                                  cwd=ROOT, env={**env, "PROMO_BIND": f"127.0.0.1:{port}"},
-                                  stdout=subprocess.DEVNULL, stderr=open(f"{tmp}/server.log", "w"))
+                                  cwd=ROOT, env={**env, "PROMO_BIND": f"127.0.0.1:{port}",
+                                                 "PROMETHEUS_MULTIPROC_DIR": f"{tmp}/metrics"},
+                                  stdout=subprocess.DEVNULL, stderr=server_log)
         try:
             _wait_ready(base, server)
             for run in range(1, args.runs + 1):
@@ -189,6 +191,7 @@ def main() -> int:
         finally:
             server.terminate()
             server.wait(timeout=30)
+            server_log.close()
     return 0
 
 
