@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +58,27 @@ def test_worker_starts_and_readiness_probes_log_no_alembic_lines(database_url, t
     entries = [json.loads(line) for line in output.splitlines() if line.strip()]
     assert [entry for entry in entries if entry["logger"].startswith("alembic")] == []
     assert sum(1 for entry in entries if entry.get("path") == "/readyz") == 5
+
+
+def libraries_mapped_by(pid: int) -> set[str]:
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    return {name for name in ("pandas", "sklearn", "scipy", "sqlalchemy") if f"/site-packages/{name}/" in maps}
+
+
+@pytest.mark.parametrize(("preload", "in_master"), [("1", {"pandas", "sklearn", "scipy", "sqlalchemy"}), ("0", set())])
+def test_the_gunicorn_master_imports_the_libraries_before_forking_unless_told_not_to(database_url, tmp_path, preload,
+                                                                                     in_master):
+    port = free_port()
+    server = start_server(database_url, port, tmp_path, preload=preload)
+    try:
+        wait_until_up(port, server)
+        assert call(port, "GET", "/readyz")[0] == 200
+
+        assert libraries_mapped_by(server.pid) == in_master
+        # The master counts nothing: every Prometheus file belongs to a worker.
+        (directory,) = (tmp_path / "metrics").glob("master-*")
+        assert directory.name == f"master-{server.pid}"
+        assert not [path.name for path in directory.iterdir() if path.stem.endswith(f"_{server.pid}")]
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
