@@ -55,6 +55,15 @@ def main() -> None:
                    if isinstance(messages, list)]
         click.echo("\n".join([f"promo: {exc.message}", *details]), err=True)
         sys.exit(1)
+    except Exception as exc:
+        # A database error (most often: the schema is not there yet) gets one line, not a
+        # traceback; sqlalchemy is not imported here, for `promo --help`'s sake.
+        if not type(exc).__module__.startswith("sqlalchemy"):
+            raise
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        click.echo(f"promo: database error: {reason}\n  is the schema there? `promo db upgrade` "
+                   "(or `make run`) creates it", err=True)
+        sys.exit(1)
 
 
 @click.group()

@@ -266,3 +266,21 @@ def test_keys_create_with_token_only_prints_the_key_alone(promo, client):
     assert result.exit_code == 0
     assert TOKEN.fullmatch(result.output.strip())
     assert client.get("/v1/customers", headers=bearer(result.output.strip())).status_code == 200
+
+
+def test_a_promo_command_on_a_database_without_the_schema_says_so_in_one_line(tmp_path, monkeypatch, capsys):
+    from promo.cli import main
+
+    monkeypatch.setenv("PROMO_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setenv("PROMO_ENV", "test")
+    monkeypatch.delenv("PROMO_CONFIG", raising=False)
+    monkeypatch.setattr("sys.argv", ["promo", "keys", "create", "--role", "admin", "--name", "tour", "--token-only"])
+
+    with pytest.raises(SystemExit) as exited:
+        main()
+
+    assert exited.value.code == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("promo: database error: no such table: api_keys\n")
+    assert "promo db upgrade" in captured.err and "Traceback" not in captured.err
