@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PROMO := $(BIN)/promo
 STAMP := $(VENV)/.installed
 
-.PHONY: install run serve test test-pg bench clean
+.PHONY: install run serve test test-pg tour bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,12 +35,18 @@ test: install
 test-pg: install
 	.ci/with-postgres $(BIN)/pytest -q
 
+## The README's tour, as written, against a real server on the demo data (a fresh SQLite
+## database: migrate, load, train, then the tour twice; about 4 minutes).
+tour: install
+	$(BIN)/python -m tests.readme_tour
+
 ## Benchmarks on SQLite (see docs/benchmarks.md for PostgreSQL and the figures).
 bench: install
 	$(BIN)/python bench/demo_load.py
 	$(BIN)/python bench/stock.py
 	$(BIN)/python bench/stock_sqlite_layout.py
 	$(BIN)/python bench/personalisation.py
+	$(BIN)/python bench/cli_startup.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,12 +1,14 @@
 """gunicorn settings for `make run` (and a starting point for production).
 
-Override with environment variables: PROMO_BIND (default 127.0.0.1:8000) and
-PROMO_WORKERS (default 2).
+Override with environment variables: PROMO_BIND (default 127.0.0.1:8000),
+PROMO_WORKERS (default 2), PROMO_THREADS (default 1) and PROMO_PRELOAD (default 1).
 """
 import gc
+import importlib
 import os
-import shutil
 import tempfile
+
+from promo import metrics_files
 
 wsgi_app = "promo.wsgi:app"
 bind = os.environ.get("PROMO_BIND", "127.0.0.1:8000")
@@ -21,25 +23,45 @@ errorlog = "-"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "promo.observability.JsonFormatter"}},
+    "formatters": {"json": {"()": "promo.json_logs.JsonFormatter"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
     "root": {"handlers": ["stderr"], "level": "INFO"},
-    "loggers": {"gunicorn.error": {"handlers": [], "propagate": True, "level": "INFO"}},
+    "loggers": {"gunicorn.error": {"handlers": [], "propagate": True, "level": "INFO"},
+                # Routine (a migration context per /readyz, plugins per worker start).
+                "alembic": {"level": "WARNING"}},
 }
 
 # Prometheus counts per worker; this directory lets /metrics add them up. It must be set
-# before any worker imports prometheus_client, so it is set here, in the master.
-_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
-    tempfile.gettempdir(), f"promo-metrics-{bind.replace(':', '-').replace('/', '_')}")
-shutil.rmtree(_metrics_dir, ignore_errors=True)
-os.makedirs(_metrics_dir, exist_ok=True)
-os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+# before any worker imports prometheus_client, so it is set here, in the master: one
+# directory per master under a shared base, so that a second server started with the same
+# bind does not delete the running one's counts (promo/metrics_files.py).
+_metrics_dir = metrics_files.prepare(metrics_files.base_directory(bind, tempfile.gettempdir()))
+
+
+# The libraries every worker imports are imported once, here in the master, before it
+# forks, so that the workers share those pages instead of each holding its own copy
+# (about 100 MB a worker: bench/worker_memory.py, figures in docs/benchmarks.md). Only
+# code that opens nothing and counts nothing: the app itself (database connections,
+# background threads, the stock view, the models, Prometheus metrics) is built in each
+# worker. Frozen, the workers' collectors leave these objects alone. PROMO_PRELOAD=0
+# turns it off (to measure the difference).
+PRELOADED = ("numpy", "pandas", "scipy.sparse", "scipy.linalg", "scipy.special", "sklearn.base",
+             "sklearn.linear_model", "flask", "flask_smorest", "marshmallow", "sqlalchemy.orm", "psycopg",
+             "promo.adapters.orm", "promo.ml.recommender", "promo.ml.response")
+if os.environ.get("PROMO_PRELOAD", "1") != "0":
+    for _module in PRELOADED:
+        importlib.import_module(_module)
+    gc.freeze()
 
 
 def child_exit(server, worker):  # noqa: ANN001 - gunicorn's hook signature
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):  # noqa: ANN001 - gunicorn's hook signature
+    metrics_files.remove(_metrics_dir)
 
 
 def post_worker_init(worker):  # noqa: ANN001 - gunicorn's hook signature

@@ -1,12 +1,14 @@
 """promo: stock-aware promotion targeting and personalisation for retailers."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
-from promo.bootstrap import Runtime, bootstrap
-from promo.config import load_settings
+# Nothing heavy here: `import promo` happens for every `promo` command, `--help` included,
+# and Flask, pandas and scikit-learn are imported by create_app() and the commands that
+# need them (bench/cli_startup.py measures it).
 
 __version__ = "0.1.0"
 
@@ -17,8 +19,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ``config`` overrides single settings (tests use it); otherwise settings come from
     config/default.toml, PROMO_CONFIG and PROMO_* variables.
     """
+    from flask import Flask
+
     from promo.api import init_api
     from promo.api.context import EXTENSION
+    from promo.bootstrap import bootstrap
+    from promo.config import load_settings
     from promo.observability import configure_logging, instrument
 
     settings = load_settings(config)
@@ -29,7 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         TESTING=settings.env == "test",
     )
-    runtime: Runtime = bootstrap(settings, follow_stock=True)
+    runtime = bootstrap(settings, follow_stock=True)
     app.extensions[EXTENSION] = runtime
     instrument(app)
     init_api(app)

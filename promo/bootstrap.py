@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,10 +15,12 @@ from promo.adapters.stock_follower import StockFollower
 from promo.adapters.stock_view import StockView
 from promo.config import Settings, load_settings
 from promo.services.model_server import ModelServer
-from promo.services.recommendations import PopularityFallback
 from promo.services.signals import SignalBus
 from promo.services.stock import StockContext
 from promo.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from promo.services.recommendations import PopularityFallback
 
 
 @dataclasses.dataclass
@@ -29,8 +33,15 @@ class Runtime:
     stock: StockContext
     write_gate: WriteGate
     models: ModelServer
-    popularity: PopularityFallback = dataclasses.field(default_factory=PopularityFallback)
     checkpointer: WalCheckpointer | None = None
+
+    @functools.cached_property
+    def popularity(self) -> PopularityFallback:
+        # Built on first use: the recommendations module brings pandas and scikit-learn,
+        # which commands such as `promo keys create` should not pay for.
+        from promo.services.recommendations import PopularityFallback
+
+        return PopularityFallback()
 
     def unit_of_work(self, *, write: bool = False) -> UnitOfWork:
         return UnitOfWork(self.session_factory, write=write, gate=self.write_gate)

@@ -4,14 +4,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from promo.bootstrap import Runtime, bootstrap
 from promo.config import ConfigError
 from promo.domain.access import Role
 from promo.domain.errors import InvalidInput, PromoError
+
+if TYPE_CHECKING:
+    from promo.bootstrap import Runtime
+
+# Every command imports what it needs inside its own body: the database layer, pandas and
+# scikit-learn cost seconds to import, and `promo --help` or `promo keys list` need none
+# of it (bench/cli_startup.py measures start-up; docs/benchmarks.md has the figures).
 
 
 class _Context:
@@ -23,6 +29,8 @@ class _Context:
     @property
     def runtime(self) -> Runtime:
         if self._runtime is None:
+            from promo.bootstrap import bootstrap
+
             try:
                 self._runtime = bootstrap()
             except ConfigError as exc:
@@ -47,6 +55,15 @@ def main() -> None:
         details = [f"  {field}: {'; '.join(messages)}" for field, messages in getattr(exc, "errors", {}).items()
                    if isinstance(messages, list)]
         click.echo("\n".join([f"promo: {exc.message}", *details]), err=True)
+        sys.exit(1)
+    except Exception as exc:
+        # A database error (most often: the schema is not there yet) gets one line, not a
+        # traceback; sqlalchemy is not imported here, for `promo --help`'s sake.
+        if not type(exc).__module__.startswith("sqlalchemy"):
+            raise
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        click.echo(f"promo: database error: {reason}\n  is the schema there? `promo db upgrade` "
+                   "(or `make run`) creates it", err=True)
         sys.exit(1)
 
 
@@ -112,13 +129,19 @@ def _print_new_key(view: dict[str, Any], token: str) -> None:
 @keys.command("create")
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
 @click.option("--name", required=True, help="Unique name, used to revoke the key.")
+@click.option("--replace", is_flag=True,
+              help="If a key has this name, give it a new secret and this role (the old secret stops working).")
+@click.option("--token-only", is_flag=True, help="Print only the key, for KEY=$(promo keys create ...).")
 @pass_context
-def keys_create(ctx: _Context, role: str, name: str) -> None:
+def keys_create(ctx: _Context, role: str, name: str, replace: bool, token_only: bool) -> None:
     """Create a key and print it (this is the only time it is shown)."""
     from promo.services import api_keys
 
-    view, token = api_keys.create_key(ctx.runtime.unit_of_work(write=True), name=name, role=role)
-    _print_new_key(view, token)
+    view, token = api_keys.create_key(ctx.runtime.unit_of_work(write=True), name=name, role=role, replace=replace)
+    if token_only:
+        click.echo(token)
+    else:
+        _print_new_key(view, token)
 
 
 @keys.command("list")

@@ -5,42 +5,22 @@ gunicorn config sets it) /metrics adds up the counts of all workers.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 import sys
 import time
 import uuid
-from typing import Any
 
 from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client import REGISTRY, multiprocess
 
+from promo.json_logs import JsonFormatter
 from promo.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-_STANDARD_RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line; extra fields given to the logger are included."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD_RECORD_FIELDS})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
 
 def configure_logging(level: str) -> None:
     logging.Formatter.converter = time.gmtime
@@ -50,6 +30,10 @@ def configure_logging(level: str) -> None:
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
     root.setLevel(level.upper())
+    # Alembic logs at INFO whenever a migration context is opened (every /readyz asks the
+    # schema's revision) and when its plugins load (every worker start): routine, so
+    # only its warnings are shown unless the service itself logs at DEBUG.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING)
 
 
 def metrics_response() -> Response:

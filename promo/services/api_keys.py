@@ -31,18 +31,27 @@ def _key_view(key: ApiKey) -> dict[str, Any]:
             "created_at": key.created_at, "revoked_at": key.revoked_at}
 
 
-def create_key(uow: UnitOfWork, *, name: str, role: str) -> tuple[dict[str, Any], str]:
-    """Create a key; return its description and the token, which is shown only this once."""
+def create_key(uow: UnitOfWork, *, name: str, role: str, replace: bool = False) -> tuple[dict[str, Any], str]:
+    """Create a key; return its description and the token, which is shown only this once.
+
+    A taken name is a conflict, unless ``replace``: then that key gets a new secret and the
+    given role (revoked or not, it is active again) and its old secret stops working, so a
+    script that makes its own key can run any number of times.
+    """
     if role not in {r.value for r in Role}:
         raise InvalidInput("invalid role", {"role": [f"must be one of {', '.join(r.value for r in Role)}"]})
     if not NAME_PATTERN.match(name):
         raise InvalidInput("invalid name", {"name": ["1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"]})
     prefix, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     with uow:
-        if uow.api_keys.by_name(name) is not None:
+        key = uow.api_keys.by_name(name)
+        if key is not None and not replace:
             raise Conflict(f"a key named {name!r} exists already", reason="key_name_taken")
-        key = ApiKey(name=name, role=role, prefix=prefix, secret_hash=_hash(secret), created_at=utcnow())
-        uow.api_keys.add(key)
+        if key is None:
+            key = ApiKey(name=name)
+            uow.api_keys.add(key)
+        key.role, key.prefix, key.secret_hash = role, prefix, _hash(secret)
+        key.created_at, key.revoked_at = utcnow(), None
         uow.commit()
         return _key_view(key), f"promo_{prefix}_{secret}"
 

@@ -125,3 +125,13 @@ def test_docs_assets_are_served_from_the_installed_package(client):
 def test_docs_assets_do_not_leave_their_directory(client):
     with client.get("/docs/assets/../../__init__.py") as response:
         assert response.status_code == 404
+
+
+def test_readyz_probes_log_no_alembic_lines(client, caplog):
+    caplog.set_level("INFO")
+
+    for _ in range(3):
+        assert client.get("/readyz").status_code == 200
+
+    assert [record.getMessage() for record in caplog.records if record.name.startswith("alembic")] == []
+    assert [record.getMessage() for record in caplog.records if record.name == "promo.request"] == ["request"] * 3

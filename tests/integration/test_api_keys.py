@@ -227,3 +227,60 @@ def test_the_keys_commands_need_no_database_for_help(cli_runner):
 
     assert result.exit_code == 0
     assert "create" in result.output and "revoke" in result.output
+
+
+def test_keys_create_with_replace_gives_a_taken_name_a_new_secret_and_the_old_one_stops_working(promo, client):
+    first = TOKEN.search(promo("keys", "create", "--role", "admin", "--name", "tour").output).group(0)
+
+    again = promo("keys", "create", "--role", "marketing", "--name", "tour", "--replace")
+
+    assert again.exit_code == 0, again.output
+    second = TOKEN.search(again.output).group(0)
+    assert second != first
+    assert client.get("/v1/customers", headers=bearer(first)).status_code == 401
+    assert client.get("/v1/customers", headers=bearer(second)).status_code == 200
+    assert client.put("/v1/products", json=[], headers=bearer(second)).status_code == 403   # now marketing
+    assert [line.split()[:2] for line in promo("keys", "list").output.splitlines()] == [["tour", "marketing"]]
+
+
+def test_keys_create_with_replace_makes_a_revoked_key_active_again(promo, client):
+    promo("keys", "create", "--role", "admin", "--name", "tour")
+    promo("keys", "revoke", "tour")
+
+    token = TOKEN.search(promo("keys", "create", "--role", "admin", "--name", "tour", "--replace").output).group(0)
+
+    assert client.get("/v1/customers", headers=bearer(token)).status_code == 200
+    assert "active" in promo("keys", "list").output
+
+
+def test_keys_create_with_replace_creates_a_key_whose_name_is_free(promo, client):
+    result = promo("keys", "create", "--role", "admin", "--name", "fresh", "--replace")
+
+    assert result.exit_code == 0
+    assert client.get("/v1/customers", headers=bearer(TOKEN.search(result.output).group(0))).status_code == 200
+
+
+def test_keys_create_with_token_only_prints_the_key_alone(promo, client):
+    result = promo("keys", "create", "--role", "admin", "--name", "ops", "--token-only")
+
+    assert result.exit_code == 0
+    assert TOKEN.fullmatch(result.output.strip())
+    assert client.get("/v1/customers", headers=bearer(result.output.strip())).status_code == 200
+
+
+def test_a_promo_command_on_a_database_without_the_schema_says_so_in_one_line(tmp_path, monkeypatch, capsys):
+    from promo.cli import main
+
+    monkeypatch.setenv("PROMO_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setenv("PROMO_ENV", "test")
+    monkeypatch.delenv("PROMO_CONFIG", raising=False)
+    monkeypatch.setattr("sys.argv", ["promo", "keys", "create", "--role", "admin", "--name", "tour", "--token-only"])
+
+    with pytest.raises(SystemExit) as exited:
+        main()
+
+    assert exited.value.code == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("promo: database error: no such table: api_keys\n")
+    assert "promo db upgrade" in captured.err and "Traceback" not in captured.err

@@ -1,0 +1,29 @@
+"""Log records as JSON lines.
+
+Its own module, importing nothing of promo's: gunicorn's master loads this formatter from
+its config, and must not import the metrics (promo/observability.py does), or it would
+count as one more process in /metrics.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+_STANDARD_RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; extra fields given to the logger are included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD_RECORD_FIELDS})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
