@@ -36,38 +36,24 @@ class LogRow(NamedTuple):
     event_id: str
 
 
-class EventRow(NamedTuple):
-    """A log row as the write path builds it: what followers read, then the rest."""
+class EventRow(NamedTuple("_EventColumns", [*LogRow.__annotations__.items(), ("reason", "str | None"),
+                                             ("occurred_at", "dt.datetime"), ("recorded_at", "dt.datetime"),
+                                             ("anomaly", "bool")])):
+    """A log row as the write path builds it: what followers read (a LogRow's fields,
+    first), then the rest."""
 
-    seq: int
-    product_id: int
-    location_id: int
-    type: str
-    quantity: int
-    reservation_id: str | None
-    expires_at: dt.datetime | None
-    eta: dt.datetime | None
-    refusal: str | None
-    delta_on_hand: int
-    delta_reserved: int
-    delta_safety_stock: int
-    delta_inbound: int
-    inbound_id: str | None
-    event_id: str
-    reason: str | None
-    occurred_at: dt.datetime
-    recorded_at: dt.datetime
-    anomaly: bool
+    __slots__ = ()
 
     def as_logged(self) -> LogRow:
         """The row as a follower reads it back from the database (UTC times)."""
-        expires_at, eta = self.expires_at, self.eta
-        return LogRow(*self[:6], _as_utc(expires_at), _as_utc(eta), *self[8:15])
+        row = LogRow._make(self[:len(LogRow._fields)])
+        if row.expires_at is None and row.eta is None:
+            return row
+        return row._replace(expires_at=_as_utc(row.expires_at), eta=_as_utc(row.eta))
 
 
 LOG_COLUMNS: tuple[str, ...] = LogRow._fields
 EVENT_COLUMNS: tuple[str, ...] = EventRow._fields
-assert EVENT_COLUMNS[:len(LOG_COLUMNS)] == LOG_COLUMNS, "a log row is the first columns of an event row"
 # The row a reader hands on in place of one it cannot read: no per-item state (no
 # reservation, no inbound) is followed for it, only its position deltas.
 UNREADABLE_TYPE = "unreadable"

@@ -66,10 +66,16 @@ def wait_until_up(port: int, server: subprocess.Popen[bytes]) -> None:
     raise AssertionError("server did not come up in 30 s")
 
 
-def test_gunicorn_serves_the_api_with_two_workers_and_sums_their_metrics(app, database_url, tmp_path):
+def admin_key(database_url: str) -> str:
     runtime = bootstrap(load_settings({"database_url": database_url, "env": "test"}))
-    _, key = api_keys.create_key(runtime.unit_of_work(write=True), name="e2e", role="admin")
-    runtime.close()
+    try:
+        return api_keys.create_key(runtime.unit_of_work(write=True), name="e2e", role="admin")[1]
+    finally:
+        runtime.close()
+
+
+def test_gunicorn_serves_the_api_with_two_workers_and_sums_their_metrics(app, database_url, tmp_path):
+    key = admin_key(database_url)
     port = free_port()
     server = start_server(database_url, port, tmp_path)
     try:
@@ -194,9 +200,7 @@ def test_hostile_values_leave_every_worker_able_to_follow_even_after_a_kill(app,
     """The issue's own scenario, over real HTTP: levels pushed to the bound and past it,
     datetimes out of range, then a worker killed and restarted by gunicorn: it loads its
     view, is ready, and serves the right stock."""
-    runtime = bootstrap(load_settings({"database_url": database_url, "env": "test"}))
-    _, key = api_keys.create_key(runtime.unit_of_work(write=True), name="e2e", role="admin")
-    runtime.close()
+    key = admin_key(database_url)
     port = free_port()
     server = start_server(database_url, port, tmp_path)
     try:
