@@ -227,6 +227,25 @@ def test_no_hostile_query_value_gets_a_server_error(app, client, admin, stocked_
     assert tried > 200
 
 
+HOSTILE_PATH_VALUES = ["x" * 10_000, "%00", "%ff%fe", "..", "%2e%2e", "a%0ab", "%C0%AF", "\u00e9" * 100, "a%2Fb"]
+HOSTILE_AUTHORIZATION = ["Bearer " + "x" * 20_000, "Bearer \x7f", "Bearer promo_x_y", "Basic abc", "Bearer",
+                         "Bearer promo__", "Bearer promo_" + "0" * 16 + "_"]
+
+
+def test_no_hostile_path_value_or_header_gets_a_server_error(app, client, admin):
+    rules = [rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/v1") and "<" in rule.rule]
+    for rule, value in itertools.product(rules, HOSTILE_PATH_VALUES):
+        path = re.sub(r"<[^>]+>", value, rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            assert_no_server_error(client.open(path, method=method, headers=admin), f"{method} {path[:60]}")
+    for value in HOSTILE_AUTHORIZATION:
+        response = client.get("/v1/products", headers={"Authorization": value})
+        assert response.status_code == 401, value[:30]
+    for request_id in ("x" * 10_000, "\x00", "\u00e9"):
+        response = client.get("/v1/products", headers={**admin, "X-Request-Id": request_id})
+        assert response.status_code == 200 and 0 < len(response.headers["X-Request-Id"]) <= 128
+
+
 HOSTILE_RAW_BODIES = [
     ("deep nesting", "[" * 100_000 + "]" * 100_000),
     ("deep objects", '{"a":' * 50_000 + "1" + "}" * 50_000),
