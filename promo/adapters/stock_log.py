@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import operator
+import functools
 from typing import Any, Iterable, NamedTuple, Sequence
 
 
@@ -62,11 +62,18 @@ _INTEGERS = ("seq", "product_id", "location_id", "quantity", "delta_on_hand", "d
              "delta_safety_stock", "delta_inbound")
 _DELTAS = ("delta_on_hand", "delta_reserved", "delta_safety_stock", "delta_inbound")
 _INT64 = 2**63 - 1
-_INTEGER_VALUES = operator.itemgetter(*(LOG_COLUMNS.index(name) for name in _INTEGERS))
+_SEQ, _PRODUCT, _LOCATION, _QUANTITY, _ON_HAND, _RESERVED, _SAFETY, _INBOUND = (
+    LOG_COLUMNS.index(name) for name in _INTEGERS)
+_EXPIRES_AT, _ETA = (LOG_COLUMNS.index(name) for name in _TIMES)
+# A LogRow from a driver's tuple without the named tuple's Python-level constructor: the
+# writer reads the other workers' rows this way inside the write lock.
+_log_row = functools.partial(tuple.__new__, LogRow)
 
 
-def _all_int_types(values: Sequence[Any]) -> bool:
-    return all(type(value) is int for value in _INTEGER_VALUES(values))
+def _all_int_types(v: Sequence[Any]) -> bool:
+    """Whether every integer column holds an int (one chained test: it runs per row)."""
+    return (int is type(v[_SEQ]) is type(v[_PRODUCT]) is type(v[_LOCATION]) is type(v[_QUANTITY])
+            is type(v[_ON_HAND]) is type(v[_RESERVED]) is type(v[_SAFETY]) is type(v[_INBOUND]))
 
 
 def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -114,10 +121,9 @@ def read_log_rows(raw: Iterable[Sequence[Any]]) -> tuple[list[LogRow], list[Unre
     """
     rows: list[LogRow] = []
     problems: list[Unreadable] = []
-    make = LogRow._make
     for values in raw:
-        if values[6] is None and values[7] is None and _all_int_types(values):
-            rows.append(make(values))
+        if values[_EXPIRES_AT] is None and values[_ETA] is None and _all_int_types(values):
+            rows.append(_log_row(values))
             continue
         row, problem = _read_one(values)
         rows.append(row)
@@ -138,8 +144,9 @@ def _read_one(values: Sequence[Any]) -> tuple[LogRow, Unreadable | None]:
             named[name] = None
     if not wrong:
         return LogRow(**named), None
-    deltas_readable = all(_is_int64(named[name]) for name in _DELTAS)
-    applied = named["refusal"] is None and deltas_readable
+    # Deltas count only where they are numbers for a position that can be named.
+    placed = all(_is_int64(named[name]) for name in ("product_id", "location_id", *_DELTAS))
+    applied = named["refusal"] is None and placed
     row = LogRow(*(named[name] if _is_int64(named[name]) else 0 for name in ("seq", "product_id", "location_id")),
                  UNREADABLE_TYPE, 0, None, None, None, named["refusal"],
                  *(named[name] if applied else 0 for name in _DELTAS), None, str(named["event_id"]))
