@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from promo.ml import repeat_ranker
 from promo.ml.frames import check_columns
 
 MODES = ("repeat", "discovery")
@@ -96,6 +97,16 @@ class Recommender(BaseEstimator):
         latency of the heaviest customers and changes nothing for typical ones.
     location_products : int, default=200
         How many popular products are kept per location.
+    repeat_weeks : int, default=4
+        Repeat mode's ranker (:mod:`promo.ml.repeat_ranker`) learns at this many weekly
+        cut-offs inside the training history; 0 keeps the rule above (recency-weighted
+        count times repurchase rate), as does a history with nothing re-bought to learn from.
+    repeat_horizon_days : float, default=7
+        The ranker predicts a re-purchase within this many days.
+    repeat_negatives : float, default=0.3
+        The share of not-re-bought pairs the ranker learns from (all re-bought ones are kept).
+    repeat_C : float, default=1.0
+        Inverse L2 penalty of the ranker's logistic regression.
 
     Attributes
     ----------
@@ -126,7 +137,9 @@ class Recommender(BaseEstimator):
                  cart_weight: float = 0.3, view_weight: float = 0.1,
                  repurchase_power: float = 0.5, discovery_products: int = 5000,
                  regularization: float = 1000.0, neighbours: int = 500,
-                 scoring_budget: int = 100_000, location_products: int = 200):
+                 scoring_budget: int = 100_000, location_products: int = 200,
+                 repeat_weeks: int = 4, repeat_horizon_days: float = 7.0,
+                 repeat_negatives: float = 0.3, repeat_C: float = 1.0):
         self.half_life_days = half_life_days
         self.popularity_half_life_days = popularity_half_life_days
         self.cart_weight = cart_weight
@@ -137,6 +150,10 @@ class Recommender(BaseEstimator):
         self.neighbours = neighbours
         self.scoring_budget = scoring_budget
         self.location_products = location_products
+        self.repeat_weeks = repeat_weeks
+        self.repeat_horizon_days = repeat_horizon_days
+        self.repeat_negatives = repeat_negatives
+        self.repeat_C = repeat_C
 
     # --- fitting -----------------------------------------------------------------------
 
@@ -180,7 +197,39 @@ class Recommender(BaseEstimator):
         self._fit_popularity(users, items, history["location"].to_numpy(np.int64)[keep],
                              age_days, is_purchase)
         self._fit_discovery()
+        self._fit_repeat_ranker(users[is_purchase], items[is_purchase],
+                                times[is_purchase], history["location"].to_numpy(np.int64)[keep][is_purchase])
         return self
+
+    def _fit_repeat_ranker(self, users, items, times, locations):
+        """The learned buy-again ranker and the per-pair state it reads at request time."""
+        n_items, until = len(self.products_), int(self.data_until_.astype(np.int64))
+        ranker = repeat_ranker.learn_ranker(
+            users, items, times, locations, n_items, len(self.customers_), weeks=self.repeat_weeks,
+            horizon_days=self.repeat_horizon_days, negatives=self.repeat_negatives, C=self.repeat_C) \
+            if self.repeat_weeks > 0 else repeat_ranker.LinearRanker.empty()
+        self.ranker_means_, self.ranker_scales_, self.ranker_coef_ = \
+            ranker.means, ranker.scales, ranker.coef
+        pairs, state = repeat_ranker.pair_state(users, items, times, n_items, until)
+        stats = repeat_ranker.item_stats(pairs % n_items, state, n_items, users, items, times,
+                                         locations, until)
+        # Aligned with the profile rows (purchased ones filled; the others stay zero).
+        profile_users = np.repeat(np.arange(len(self.customers_), dtype=np.int64),
+                                  np.diff(self.profile_indptr_))
+        row = np.searchsorted(profile_users * n_items + self.profile_items_, pairs)
+        size = len(self.profile_items_)
+        self.pair_rows_ = np.zeros(size, np.float32)
+        self.pair_days_ = np.zeros(size, np.float32)
+        self.pair_first_day_ = np.zeros(size, np.float64)
+        self.pair_last_day_ = np.zeros(size, np.float64)
+        self.pair_decayed_ = np.zeros((size, len(repeat_ranker.HALF_LIVES)), np.float32)
+        self.pair_rows_[row], self.pair_days_[row] = state.rows, state.days
+        self.pair_first_day_[row], self.pair_last_day_[row] = state.first_day, state.last_day
+        self.pair_decayed_[row] = state.weights
+        self.item_cycle_, self.item_rate_, self.item_buyers_ = \
+            stats.cycle, stats.repurchase_rate, stats.buyers
+        self.store_ids_, self.store_indptr_ = stats.stores, stats.store_indptr
+        self.store_items_, self.store_buyers_ = stats.store_items, stats.store_buyers
 
     def _type_weights(self) -> dict[str, float]:
         return {"purchase": 1.0, "cart": self.cart_weight, "view": self.view_weight}
@@ -324,6 +373,8 @@ class Recommender(BaseEstimator):
         if not (profile.purchased.any() or profile.extra_purchased.any()):
             return self._popular(limit, location, profile.items[:0], available)
         if mode == "repeat":
+            if len(self.ranker_coef_):
+                return self._repeat_learned(profile, limit, location, available)
             return self._repeat(profile, limit, available)
         return self._discovery(profile, limit, location, available)
 
@@ -344,10 +395,10 @@ class Recommender(BaseEstimator):
         if recent is None or len(recent) == 0:
             none = np.empty(0, np.int64)
             return _Profile(items, weights, purchased, none, none.astype(float),
-                            none.astype(bool))
-        return self._fold_in(items, weights, purchased, recent, at)
+                            none.astype(bool), (start, end), at, none, none)
+        return self._fold_in(items, weights, purchased, recent, at, (start, end))
 
-    def _fold_in(self, items, weights, purchased, recent, at) -> _Profile:
+    def _fold_in(self, items, weights, purchased, recent, at, rows) -> _Profile:
         products = recent["product"].to_numpy(np.int64)
         types = recent["type"].to_numpy()
         times = recent["occurred_at"].to_numpy("datetime64[ns]").view(np.int64)
@@ -367,7 +418,8 @@ class Recommender(BaseEstimator):
         extra_weights = np.bincount(extra_slot, new_weights[~known], len(extra))
         extra_purchased = np.bincount(extra_slot, new_purchased[~known], len(extra)) > 0
         return _Profile(merged.astype(np.int32), merged_weights, merged_purchased,
-                        extra, extra_weights, extra_purchased)
+                        extra, extra_weights, extra_purchased, rows, at,
+                        products[new_purchased], times[new_purchased])
 
     def _customer_position(self, customer) -> int:
         if customer is None:
@@ -386,6 +438,134 @@ class Recommender(BaseEstimator):
         scores = np.r_[profile.weights[profile.purchased],
                        profile.extra_weights[profile.extra_purchased]] \
             * rates.astype(np.float64) ** self.repurchase_power
+        chosen = _best(scores.copy(), limit, products, available)
+        return [Recommendation(int(products[i]), float(scores[i]), ((BOUGHT_BEFORE, None),))
+                for i in chosen]
+
+    def _repeat_learned(self, profile: _Profile, limit, location, available
+                        ) -> list[Recommendation]:
+        """The purchased products, ranked by the learned buy-again model at ``profile.at``."""
+        start, end = profile.rows
+        fitted = np.flatnonzero(self.profile_purchased_[start:end]) + start
+        n_items = len(self.products_)
+        # Fitted pairs, then the request's new purchases, keyed by item (unknown products
+        # get keys past the last item, in the order of ``extra``).
+        known = np.searchsorted(self.products_, profile.recent_products).clip(max=n_items - 1)
+        is_known = self.products_[known] == profile.recent_products
+        new_keys = np.where(is_known, known,
+                            n_items + np.searchsorted(profile.extra, profile.recent_products))
+        keys, slot = np.unique(np.r_[self.profile_items_[fitted].astype(np.int64), new_keys],
+                               return_inverse=True)
+        old, new = slot[:len(fitted)], slot[len(fitted):]
+        size = len(keys)
+        until = int(self.data_until_.astype("datetime64[ns]").astype(np.int64))
+        half_lives = np.asarray(repeat_ranker.HALF_LIVES)
+        new_days = (profile.recent_times // NS_PER_DAY).astype(float)
+        new_age = np.maximum(profile.at - profile.recent_times, 0) / NS_PER_DAY
+        # Decay is memoryless: the fitted weights move to ``at`` by one factor each.
+        decayed = np.zeros((size, len(half_lives)))
+        decayed[old] = self.pair_decayed_[fitted] * 0.5 ** ((profile.at - until) / NS_PER_DAY
+                                                             / half_lives)
+        np.add.at(decayed, new, 0.5 ** (new_age[:, None] / half_lives))
+        rows, days = np.zeros(size), np.zeros(size)
+        rows[old], days[old] = self.pair_rows_[fitted], self.pair_days_[fitted]
+        rows += np.bincount(new, minlength=size)
+        first, last = np.full(size, np.inf), np.full(size, np.nan)
+        first[old], last[old] = self.pair_first_day_[fitted], self.pair_last_day_[fitted]
+        if len(new):
+            # New purchase days, except the fitted last day seen again.
+            fresh = np.unique(np.column_stack([new, new_days]), axis=0)
+            fresh = fresh[fresh[:, 1] != last[fresh[:, 0].astype(np.int64)]]
+            days += np.bincount(fresh[:, 0].astype(np.int64), minlength=size)
+            np.minimum.at(first, new, new_days)
+            last = np.where(np.isnan(last), -np.inf, last)
+            np.maximum.at(last, new, new_days)
+        state = repeat_ranker.PairState(rows, days, first, last, decayed)
+        is_item = keys < n_items
+        item = np.where(is_item, keys, 0)
+        stats = repeat_ranker.ItemStats(self.item_cycle_, self.item_rate_, self.item_buyers_,
+                                        self.store_ids_, self.store_indptr_, self.store_items_,
+                                        self.store_buyers_)
+        design = repeat_ranker.features(
+            state, profile.at / NS_PER_DAY,
+            np.where(is_item, self.item_cycle_[item], np.median(self.item_cycle_)),
+            np.where(is_item, self.item_rate_[item], float(self.repurchase_prior_)),
+            np.where(is_item, self.item_buyers_[item], 0.0),
+            np.where(is_item, stats.at_store(location, item), 0.0),
+            np.zeros(size, np.int64), self.repeat_horizon_days)
+        scores = repeat_ranker.LinearRanker(self.ranker_means_, self.ranker_scales_,
+                                            self.ranker_coef_).score(design)
+        products = np.empty(size, np.int64)
+        products[is_item] = self.products_[keys[is_item]]
+        products[~is_item] = profile.extra[keys[~is_item] - n_items]
+        chosen = _best(scores.copy(), limit, products, available)
+        return [Recommendation(int(products[i]), float(scores[i]), ((BOUGHT_BEFORE, None),))
+                for i in chosen]
+
+    def _repeat_learned(self, profile: _Profile, limit, location, available
+                        ) -> list[Recommendation]:
+        """The purchased products, ranked by the learned buy-again model at ``profile.at``."""
+        start, end = profile.rows
+        fitted = np.flatnonzero(self.profile_purchased_[start:end]) + start
+        n_items = len(self.products_)
+        # Fitted pairs, then the request's new purchases, keyed by item (unknown products
+        # get keys past the last item, in the order of ``extra``).
+        known = np.searchsorted(self.products_, profile.recent_products) \
+            .clip(max=max(n_items - 1, 0))
+        is_known = self.products_[known] == profile.recent_products if n_items else \
+            np.zeros(len(known), bool)
+        extra_slot = np.searchsorted(profile.extra, profile.recent_products)
+        new_keys = np.where(is_known, known, n_items + extra_slot)
+        keys, slot = np.unique(np.r_[self.profile_items_[fitted].astype(np.int64), new_keys],
+                               return_inverse=True)
+        old, new = slot[:len(fitted)], slot[len(fitted):]
+        until = int(self.data_until_.astype("datetime64[ns]").astype(np.int64))
+        shift = (profile.at - until) / NS_PER_DAY
+        half_lives = np.asarray(repeat_ranker.HALF_LIVES)
+        new_days = profile.recent_times // NS_PER_DAY
+        new_age = np.maximum(profile.at - profile.recent_times, 0) / NS_PER_DAY
+        size = len(keys)
+        decayed = np.zeros((size, len(half_lives)))
+        decayed[old] = self.pair_decayed_[fitted] * 0.5 ** (shift / half_lives)
+        np.add.at(decayed, new, 0.5 ** (new_age[:, None] / half_lives))
+        first = np.full(size, np.inf)
+        last = np.full(size, -np.inf)
+        first[old], last[old] = self.pair_first_day_[fitted], self.pair_last_day_[fitted]
+        np.minimum.at(first, new, new_days.astype(float))
+        np.maximum.at(last, new, new_days.astype(float))
+        days = np.zeros(size)
+        days[old] = self.pair_days_[fitted]
+        # A day already counted (the fitted last day) is not a new purchase day.
+        fresh_days = np.unique(new.astype(np.int64) * (1 << 30) + new_days)
+        fresh_slot, fresh_day = fresh_days // (1 << 30), fresh_days % (1 << 30)
+        repeated = np.zeros(size, bool)
+        repeated[old] = True
+        counted = ~(repeated[fresh_slot] & (fresh_day == self.pair_last_day_[fitted][
+            np.minimum(np.searchsorted(old, fresh_slot), max(len(old) - 1, 0))] if len(old)
+            else np.zeros(len(fresh_slot), bool)))
+        days += np.bincount(fresh_slot[counted], minlength=size)
+        rows = np.zeros(size)
+        rows[old] = self.pair_rows_[fitted]
+        rows += np.bincount(new, minlength=size)
+        state = repeat_ranker.PairState(rows, days, first, last, decayed)
+        item = np.minimum(keys, max(n_items - 1, 0))
+        is_item = keys < n_items
+        cycle = np.where(is_item, self.item_cycle_[item], np.nanmedian(self.item_cycle_)
+                         if n_items else 30.0)
+        rate = np.where(is_item, self.item_rate_[item], float(self.repurchase_prior_))
+        buyers = np.where(is_item, self.item_buyers_[item], 0.0)
+        stores = repeat_ranker.ItemStats(self.item_cycle_, self.item_rate_, self.item_buyers_,
+                                         self.store_ids_, self.store_indptr_, self.store_items_,
+                                         self.store_buyers_)
+        store_buyers = np.where(is_item, stores.at_store(location, item), 0.0)
+        design = repeat_ranker.features(state, profile.at / NS_PER_DAY, cycle, rate, buyers,
+                                        store_buyers, np.zeros(size, np.int64),
+                                        self.repeat_horizon_days)
+        scores = repeat_ranker.LinearRanker(self.ranker_means_, self.ranker_scales_,
+                                            self.ranker_coef_).score(design)
+        products = np.where(is_item, self.products_[item] if n_items else keys,
+                            profile.extra[np.clip(keys - n_items, 0, max(len(profile.extra) - 1, 0))]
+                            if len(profile.extra) else keys)
         chosen = _best(scores.copy(), limit, products, available)
         return [Recommendation(int(products[i]), float(scores[i]), ((BOUGHT_BEFORE, None),))
                 for i in chosen]
@@ -461,7 +641,10 @@ class Recommender(BaseEstimator):
                "profile_weights", "profile_purchased", "repurchase_rate", "repurchase_prior",
                "popularity", "popular_order", "locations", "location_indptr", "location_items",
                "location_scores", "candidates", "candidate_of", "neighbour_items",
-               "neighbour_weights")
+               "neighbour_weights", "ranker_means", "ranker_scales", "ranker_coef", "pair_rows",
+               "pair_days", "pair_first_day", "pair_last_day", "pair_decayed", "item_cycle",
+               "item_rate", "item_buyers", "store_ids", "store_indptr", "store_items",
+               "store_buyers")
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
         """The fitted state as plain numpy arrays plus the JSON-able parameters.
@@ -587,6 +770,10 @@ class _Profile:
     extra: np.ndarray
     extra_weights: np.ndarray
     extra_purchased: np.ndarray
+    rows: tuple[int, int]            # the customer's slice of the fitted profile arrays
+    at: int                          # the reference time, ns
+    recent_products: np.ndarray      # the request's purchases (product ids) and times
+    recent_times: np.ndarray
 
 
 # Popular products examined per availability check when filling with popular ones.

@@ -1,0 +1,287 @@
+"""The repeat ("buy again") ranker: a logistic model of whether a customer re-buys one of
+their products within the next week, learned from what makes people re-buy.
+
+Features of a (customer, product) pair, all known at the reference time:
+
+- purchase rows and distinct purchase days, all time;
+- purchases decayed with half-lives of 7, 30 and 120 days (recent habits and old ones);
+- days since the last purchase, the pair's repurchase cycle (its mean gap between
+  purchase days, or the product's median cycle when bought once) and how due it is
+  (``(since + horizon) / cycle``, with its square: due-ness peaks, it does not grow);
+- the product's repurchase rate (share of its buyers who bought it again);
+- the product's recent buyers everywhere and at the store being served;
+- the product's share of the customer's recent purchases, and how many products the
+  customer buys.
+
+The model is learned on the training history alone: at a few weekly cut-offs inside it
+(the last ``weeks`` weeks), features are computed from what came before each cut-off
+and the label is whether the pair was bought in the week after. Everything learned is a
+few arrays (standardisation and coefficients), stored with the recommender.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy.special import expit
+from sklearn.linear_model import LogisticRegression
+
+NS_PER_DAY = 86_400 * 10**9
+HALF_LIVES = (7.0, 30.0, 120.0)
+POPULARITY_DAYS = 28.0
+FEATURES = ("log_rows", "log_days", "log_w7", "log_w30", "log_w120", "log_since", "log_cycle",
+            "due", "due_squared", "repurchase_logit", "log_buyers", "log_store_buyers",
+            "log_share", "log_products", "due_x_days", "due_squared_x_days", "since_x_days",
+            "w30_x_days", "due_x_repurchase")
+
+
+@dataclasses.dataclass(frozen=True)
+class PairState:
+    """What is known of each (customer, product) pair at a reference time, as arrays.
+
+    Days are whole days since the epoch (float); weights are decayed to ``at_day``.
+    """
+
+    rows: np.ndarray
+    days: np.ndarray
+    first_day: np.ndarray
+    last_day: np.ndarray
+    weights: np.ndarray       # (n_pairs, len(HALF_LIVES))
+
+
+def pair_state(users: np.ndarray, items: np.ndarray, times: np.ndarray, n_items: int,
+               at_ns: int) -> tuple[np.ndarray, PairState]:
+    """Pairs (sorted keys ``user * n_items + item``) and their state at ``at_ns`` from the
+    purchase rows (all strictly before ``at_ns``)."""
+    keys = users.astype(np.int64) * n_items + items
+    pairs, pair_of_row = np.unique(keys, return_inverse=True)
+    day = times // NS_PER_DAY
+    age = (at_ns - times) / NS_PER_DAY
+    weights = np.column_stack([np.bincount(pair_of_row, 0.5 ** (age / half_life), len(pairs))
+                               for half_life in HALF_LIVES]).astype(np.float32)
+    distinct = np.unique(pair_of_row * np.int64(1 << 20) + (day - day.min() if len(day) else day))
+    days = np.bincount(distinct // (1 << 20), minlength=len(pairs)).astype(np.float32)
+    first = np.full(len(pairs), np.inf)
+    last = np.full(len(pairs), -np.inf)
+    np.minimum.at(first, pair_of_row, day.astype(float))
+    np.maximum.at(last, pair_of_row, day.astype(float))
+    rows = np.bincount(pair_of_row, minlength=len(pairs)).astype(np.float32)
+    return pairs, PairState(rows, days, first, last, weights)
+
+
+def item_cycles(pair_items: np.ndarray, state: PairState, n_items: int) -> np.ndarray:
+    """Per item, the median cycle (days) of its repeat buyers; NaN where nobody repeated."""
+    repeated = state.days > 1
+    cycles = (state.last_day - state.first_day)[repeated] / (state.days[repeated] - 1)
+    items = pair_items[repeated]
+    result = np.full(n_items, np.nan)
+    if len(items):
+        order = np.lexsort((cycles, items))
+        items, cycles = items[order], cycles[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(items)) + 1]
+        ends = np.r_[starts[1:], len(items)]
+        middle_low, middle_high = starts + (ends - starts - 1) // 2, starts + (ends - starts) // 2
+        result[items[starts]] = (cycles[middle_low] + cycles[middle_high]) / 2
+    return result
+
+
+def features(state: PairState, at_day: float, cycle_of_item: np.ndarray,
+             repurchase_rate: np.ndarray, buyers: np.ndarray, store_buyers: np.ndarray,
+             customer_of_pair: np.ndarray, horizon_days: float) -> np.ndarray:
+    """The design matrix (n_pairs, len(FEATURES)), unstandardised.
+
+    ``cycle_of_item``, ``repurchase_rate``, ``buyers`` and ``store_buyers`` are per pair
+    (the pair's product's values); ``customer_of_pair`` groups pairs by customer (any
+    integer codes), for the share and product-count features.
+    """
+    since = np.maximum(at_day - state.last_day, 0.0)
+    own = np.where(state.days > 1, (state.last_day - state.first_day) / np.maximum(state.days - 1, 1),
+                   np.nan)
+    cycle = np.maximum(np.where(np.isnan(own), cycle_of_item, own), 1.0)
+    due = np.clip(np.log((since + horizon_days) / cycle), -4.0, 4.0)
+    rate = np.clip(repurchase_rate, 1e-4, 1 - 1e-4)
+    _, codes = np.unique(customer_of_pair, return_inverse=True)
+    recent = state.weights[:, 1].astype(float)
+    total = np.bincount(codes, recent)[codes]
+    products = np.bincount(codes)[codes].astype(float)
+    log_days, repurchase = np.log1p(state.days), np.log(rate / (1 - rate))
+    # Crossed with how habitual the pair is: being due means more for a weekly staple
+    # than for something bought twice.
+    return np.column_stack([
+        np.log1p(state.rows), log_days,
+        np.log1p(state.weights[:, 0]), np.log1p(state.weights[:, 1]), np.log1p(state.weights[:, 2]),
+        np.log1p(since), np.log(cycle), due, due ** 2, repurchase,
+        np.log1p(buyers), np.log1p(store_buyers),
+        np.log(np.maximum(recent, 1e-6) / np.maximum(total, 1e-6)), np.log1p(products),
+        due * log_days, due ** 2 * log_days, np.log1p(since) * log_days,
+        np.log1p(state.weights[:, 1]) * log_days, due * repurchase,
+    ])
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearRanker:
+    """Standardisation and logistic coefficients over :data:`FEATURES`."""
+
+    means: np.ndarray
+    scales: np.ndarray
+    coef: np.ndarray
+
+    def score(self, design: np.ndarray) -> np.ndarray:
+        """Logits (only their order within a customer matters)."""
+        return ((design - self.means) / self.scales) @ self.coef
+
+    def probability(self, design: np.ndarray, intercept: float = 0.0) -> np.ndarray:
+        return expit(self.score(design) + intercept)
+
+    @classmethod
+    def fit(cls, design: np.ndarray, labels: np.ndarray, C: float = 1.0,
+            sample_weight: np.ndarray | None = None) -> "LinearRanker":
+        means = design.mean(axis=0)
+        scales = design.std(axis=0)
+        scales[scales < 1e-9] = 1.0
+        regression = LogisticRegression(C=C, max_iter=500)
+        regression.fit((design - means) / scales, labels, sample_weight=sample_weight)
+        return cls(means, scales, regression.coef_[0].astype(np.float64))
+
+    @classmethod
+    def empty(cls) -> "LinearRanker":
+        return cls(np.zeros(0), np.zeros(0), np.zeros(0))
+
+    @property
+    def learned(self) -> bool:
+        return len(self.coef) == len(FEATURES)
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemStats:
+    """Per item: median cycle, repurchase rate and recent buyers; per (store, item):
+    recent buyers, as a CSR over stores (``store_items`` sorted within each store)."""
+
+    cycle: np.ndarray
+    repurchase_rate: np.ndarray
+    buyers: np.ndarray
+    stores: np.ndarray
+    store_indptr: np.ndarray
+    store_items: np.ndarray
+    store_buyers: np.ndarray
+
+    def at_store(self, store: int | None, items: np.ndarray) -> np.ndarray:
+        """Recent buyers of ``items`` at ``store`` (0 where none, or no such store)."""
+        result = np.zeros(len(items))
+        if store is None or len(self.stores) == 0:
+            return result
+        position = int(np.searchsorted(self.stores, store))
+        if position >= len(self.stores) or self.stores[position] != store:
+            return result
+        start, end = self.store_indptr[position], self.store_indptr[position + 1]
+        row = self.store_items[start:end]
+        if len(row) == 0:
+            return result
+        at = np.searchsorted(row, items).clip(max=len(row) - 1)
+        found = row[at] == items
+        result[found] = self.store_buyers[start:end][at[found]]
+        return result
+
+
+REPURCHASE_PRIOR_BUYERS = 5.0
+
+
+def item_stats(pair_items: np.ndarray, state: PairState, n_items: int, users: np.ndarray,
+               items: np.ndarray, times: np.ndarray, locations: np.ndarray,
+               at_ns: int) -> ItemStats:
+    """The item-level figures at ``at_ns`` from the purchase rows before it."""
+    cycle = item_cycles(pair_items, state, n_items)
+    overall_cycle = float(np.nanmedian(cycle)) if np.isfinite(cycle).any() else 30.0
+    cycle = np.where(np.isnan(cycle), overall_cycle, cycle).astype(np.float32)
+    buyers_all = np.bincount(pair_items, minlength=n_items).astype(float)
+    repeaters = np.bincount(pair_items, state.days > 1, n_items)
+    overall = repeaters.sum() / max(buyers_all.sum(), 1)
+    rate = ((repeaters + REPURCHASE_PRIOR_BUYERS * overall)
+            / (buyers_all + REPURCHASE_PRIOR_BUYERS)).astype(np.float32)
+    recent = times >= at_ns - POPULARITY_DAYS * NS_PER_DAY
+    recent_pairs = np.unique(users[recent].astype(np.int64) * n_items + items[recent])
+    buyers = np.bincount(recent_pairs % n_items, minlength=n_items).astype(np.float32)
+    located = recent & (locations >= 0)
+    triples = np.unique(np.column_stack([locations[located], items[located], users[located]]),
+                        axis=0) if located.any() else np.zeros((0, 3), np.int64)
+    store_item, counts = np.unique(triples[:, :2], axis=0, return_counts=True) \
+        if len(triples) else (np.zeros((0, 2), np.int64), np.zeros(0, np.int64))
+    stores = np.unique(store_item[:, 0])
+    indptr = np.r_[np.searchsorted(store_item[:, 0], stores), len(store_item)].astype(np.int64)
+    return ItemStats(cycle, rate, buyers, stores.astype(np.int64), indptr,
+                     store_item[:, 1].astype(np.int32), counts.astype(np.float32))
+
+
+def usual_stores(users: np.ndarray, locations: np.ndarray, n_users: int) -> np.ndarray:
+    """Per user, the location of most of their purchases (-1 when none is known)."""
+    result = np.full(n_users, -1, np.int64)
+    located = locations >= 0
+    if not located.any():
+        return result
+    pairs, counts = np.unique(np.column_stack([users[located], locations[located]]), axis=0,
+                              return_counts=True)
+    order = np.lexsort((pairs[:, 1], -counts, pairs[:, 0]))
+    pairs = pairs[order]
+    first = np.r_[True, pairs[1:, 0] != pairs[:-1, 0]]
+    result[pairs[first, 0]] = pairs[first, 1]
+    return result
+
+
+def design_at(users: np.ndarray, items: np.ndarray, times: np.ndarray, locations: np.ndarray,
+              n_items: int, n_users: int, at_ns: int, horizon_days: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(pair keys, design matrix) of every pair bought before ``at_ns``, each customer at
+    their usual store."""
+    before = times < at_ns
+    u, i, t, loc = users[before], items[before], times[before], locations[before]
+    pairs, state = pair_state(u, i, t, n_items, at_ns)
+    pair_users, pair_items = pairs // n_items, pairs % n_items
+    stats = item_stats(pair_items, state, n_items, u, i, t, loc, at_ns)
+    stores = usual_stores(u, loc, n_users)[pair_users]
+    store_buyers = np.zeros(len(pairs))
+    for store in np.unique(stores):
+        chosen = stores == store
+        store_buyers[chosen] = stats.at_store(int(store), pair_items[chosen])
+    design = features(state, at_ns / NS_PER_DAY, stats.cycle[pair_items],
+                      stats.repurchase_rate[pair_items], stats.buyers[pair_items], store_buyers,
+                      pair_users, horizon_days)
+    return pairs, design
+
+
+def learn_ranker(users: np.ndarray, items: np.ndarray, times: np.ndarray, locations: np.ndarray,
+                 n_items: int, n_users: int, *, weeks: int = 3, horizon_days: float = 7.0,
+                 negatives: float = 0.3, C: float = 1.0, seed: int = 0) -> LinearRanker:
+    """Fit the ranker at ``weeks`` weekly cut-offs before the last purchase.
+
+    Every re-bought pair is kept and a ``negatives`` share of the others (the ranking
+    within a customer does not depend on the intercept this shifts). Each customer's
+    rows weigh one over the number of products they re-bought that week, as recall
+    counts them: a customer who re-buys forty products does not outweigh forty who
+    re-buy one. Returns an empty ranker when the history has no re-purchase to learn from.
+    """
+    if len(times) == 0:
+        return LinearRanker.empty()
+    rng = np.random.default_rng(seed)
+    end = int(times.max())
+    designs, labels, weights = [], [], []
+    for week in range(1, weeks + 1):
+        cutoff = end - int(week * horizon_days * NS_PER_DAY)
+        if not (times < cutoff).any():
+            break
+        pairs, design = design_at(users, items, times, locations, n_items, n_users, cutoff,
+                                  horizon_days)
+        after = (times >= cutoff) & (times < cutoff + int(horizon_days * NS_PER_DAY))
+        bought = np.isin(pairs, users[after].astype(np.int64) * n_items + items[after])
+        keep = bought | (rng.random(len(pairs)) < negatives)
+        rebought = np.bincount(pairs[bought] // n_items, minlength=n_users)
+        designs.append(design[keep])
+        labels.append(bought[keep])
+        weights.append(1.0 / np.maximum(rebought[pairs[keep] // n_items], 1))
+    if not labels:
+        return LinearRanker.empty()
+    y = np.concatenate(labels)
+    if y.all() or not y.any():
+        return LinearRanker.empty()
+    weight = np.concatenate(weights)
+    return LinearRanker.fit(np.vstack(designs), y.astype(np.int64), C=C,
+                            sample_weight=weight * len(weight) / weight.sum())
