@@ -204,10 +204,10 @@ class Recommender(BaseEstimator):
     def _fit_repeat_ranker(self, users, items, times, locations):
         """The learned buy-again ranker and the per-pair state it reads at request time."""
         n_items, until = len(self.products_), int(self.data_until_.astype(np.int64))
-        ranker = repeat_ranker.learn_ranker(
+        ranker, self.repeat_validation_ = repeat_ranker.learn_ranker(
             users, items, times, locations, n_items, len(self.customers_), weeks=self.repeat_weeks,
             horizon_days=self.repeat_horizon_days, negatives=self.repeat_negatives, C=self.repeat_C) \
-            if self.repeat_weeks > 0 else repeat_ranker.LinearRanker.empty()
+            if self.repeat_weeks > 0 else (repeat_ranker.LinearRanker.empty(), {})
         self.ranker_means_, self.ranker_scales_, self.ranker_coef_ = \
             ranker.means, ranker.scales, ranker.coef
         pairs, state = repeat_ranker.pair_state(users, items, times, n_items, until)
@@ -498,74 +498,6 @@ class Recommender(BaseEstimator):
         products = np.empty(size, np.int64)
         products[is_item] = self.products_[keys[is_item]]
         products[~is_item] = profile.extra[keys[~is_item] - n_items]
-        chosen = _best(scores.copy(), limit, products, available)
-        return [Recommendation(int(products[i]), float(scores[i]), ((BOUGHT_BEFORE, None),))
-                for i in chosen]
-
-    def _repeat_learned(self, profile: _Profile, limit, location, available
-                        ) -> list[Recommendation]:
-        """The purchased products, ranked by the learned buy-again model at ``profile.at``."""
-        start, end = profile.rows
-        fitted = np.flatnonzero(self.profile_purchased_[start:end]) + start
-        n_items = len(self.products_)
-        # Fitted pairs, then the request's new purchases, keyed by item (unknown products
-        # get keys past the last item, in the order of ``extra``).
-        known = np.searchsorted(self.products_, profile.recent_products) \
-            .clip(max=max(n_items - 1, 0))
-        is_known = self.products_[known] == profile.recent_products if n_items else \
-            np.zeros(len(known), bool)
-        extra_slot = np.searchsorted(profile.extra, profile.recent_products)
-        new_keys = np.where(is_known, known, n_items + extra_slot)
-        keys, slot = np.unique(np.r_[self.profile_items_[fitted].astype(np.int64), new_keys],
-                               return_inverse=True)
-        old, new = slot[:len(fitted)], slot[len(fitted):]
-        until = int(self.data_until_.astype("datetime64[ns]").astype(np.int64))
-        shift = (profile.at - until) / NS_PER_DAY
-        half_lives = np.asarray(repeat_ranker.HALF_LIVES)
-        new_days = profile.recent_times // NS_PER_DAY
-        new_age = np.maximum(profile.at - profile.recent_times, 0) / NS_PER_DAY
-        size = len(keys)
-        decayed = np.zeros((size, len(half_lives)))
-        decayed[old] = self.pair_decayed_[fitted] * 0.5 ** (shift / half_lives)
-        np.add.at(decayed, new, 0.5 ** (new_age[:, None] / half_lives))
-        first = np.full(size, np.inf)
-        last = np.full(size, -np.inf)
-        first[old], last[old] = self.pair_first_day_[fitted], self.pair_last_day_[fitted]
-        np.minimum.at(first, new, new_days.astype(float))
-        np.maximum.at(last, new, new_days.astype(float))
-        days = np.zeros(size)
-        days[old] = self.pair_days_[fitted]
-        # A day already counted (the fitted last day) is not a new purchase day.
-        fresh_days = np.unique(new.astype(np.int64) * (1 << 30) + new_days)
-        fresh_slot, fresh_day = fresh_days // (1 << 30), fresh_days % (1 << 30)
-        repeated = np.zeros(size, bool)
-        repeated[old] = True
-        counted = ~(repeated[fresh_slot] & (fresh_day == self.pair_last_day_[fitted][
-            np.minimum(np.searchsorted(old, fresh_slot), max(len(old) - 1, 0))] if len(old)
-            else np.zeros(len(fresh_slot), bool)))
-        days += np.bincount(fresh_slot[counted], minlength=size)
-        rows = np.zeros(size)
-        rows[old] = self.pair_rows_[fitted]
-        rows += np.bincount(new, minlength=size)
-        state = repeat_ranker.PairState(rows, days, first, last, decayed)
-        item = np.minimum(keys, max(n_items - 1, 0))
-        is_item = keys < n_items
-        cycle = np.where(is_item, self.item_cycle_[item], np.nanmedian(self.item_cycle_)
-                         if n_items else 30.0)
-        rate = np.where(is_item, self.item_rate_[item], float(self.repurchase_prior_))
-        buyers = np.where(is_item, self.item_buyers_[item], 0.0)
-        stores = repeat_ranker.ItemStats(self.item_cycle_, self.item_rate_, self.item_buyers_,
-                                         self.store_ids_, self.store_indptr_, self.store_items_,
-                                         self.store_buyers_)
-        store_buyers = np.where(is_item, stores.at_store(location, item), 0.0)
-        design = repeat_ranker.features(state, profile.at / NS_PER_DAY, cycle, rate, buyers,
-                                        store_buyers, np.zeros(size, np.int64),
-                                        self.repeat_horizon_days)
-        scores = repeat_ranker.LinearRanker(self.ranker_means_, self.ranker_scales_,
-                                            self.ranker_coef_).score(design)
-        products = np.where(is_item, self.products_[item] if n_items else keys,
-                            profile.extra[np.clip(keys - n_items, 0, max(len(profile.extra) - 1, 0))]
-                            if len(profile.extra) else keys)
         chosen = _best(scores.copy(), limit, products, available)
         return [Recommendation(int(products[i]), float(scores[i]), ((BOUGHT_BEFORE, None),))
                 for i in chosen]

@@ -249,8 +249,9 @@ def design_at(users: np.ndarray, items: np.ndarray, times: np.ndarray, locations
 
 
 def learn_ranker(users: np.ndarray, items: np.ndarray, times: np.ndarray, locations: np.ndarray,
-                 n_items: int, n_users: int, *, weeks: int = 3, horizon_days: float = 7.0,
-                 negatives: float = 0.3, C: float = 1.0, seed: int = 0) -> LinearRanker:
+                 n_items: int, n_users: int, *, weeks: int = 4, horizon_days: float = 7.0,
+                 negatives: float = 0.3, C: float = 1.0, seed: int = 0
+                 ) -> tuple[LinearRanker, dict[str, float]]:
     """Fit the ranker at ``weeks`` weekly cut-offs before the last purchase.
 
     Every re-bought pair is kept and a ``negatives`` share of the others (the ranking
@@ -258,12 +259,20 @@ def learn_ranker(users: np.ndarray, items: np.ndarray, times: np.ndarray, locati
     rows weigh one over the number of products they re-bought that week, as recall
     counts them: a customer who re-buys forty products does not outweigh forty who
     re-buy one. Returns an empty ranker when the history has no re-purchase to learn from.
+
+    Returns
+    -------
+    ranker : LinearRanker
+    validation : dict
+        With two weeks or more: recall@10 on the latest week of a ranker learned from the
+        older ones, beside buy-again by count and by 30-day recency on the same week
+        (every pair, no stock filter): the model's own check, for its metadata.
     """
     if len(times) == 0:
-        return LinearRanker.empty()
+        return LinearRanker.empty(), {}
     rng = np.random.default_rng(seed)
     end = int(times.max())
-    designs, labels, weights = [], [], []
+    weeks_data = []
     for week in range(1, weeks + 1):
         cutoff = end - int(week * horizon_days * NS_PER_DAY)
         if not (times < cutoff).any():
@@ -274,14 +283,43 @@ def learn_ranker(users: np.ndarray, items: np.ndarray, times: np.ndarray, locati
         bought = np.isin(pairs, users[after].astype(np.int64) * n_items + items[after])
         keep = bought | (rng.random(len(pairs)) < negatives)
         rebought = np.bincount(pairs[bought] // n_items, minlength=n_users)
-        designs.append(design[keep])
-        labels.append(bought[keep])
-        weights.append(1.0 / np.maximum(rebought[pairs[keep] // n_items], 1))
-    if not labels:
+        weight = 1.0 / np.maximum(rebought[pairs[keep] // n_items], 1)
+        if week > 1:
+            # Only the latest week is kept whole (for the validation); the others as sampled.
+            pairs, design, bought, keep = pairs[keep], design[keep], bought[keep], np.ones(keep.sum(), bool)
+        weeks_data.append((pairs, design, bought, keep, weight))
+    ranker = _fit(weeks_data, C)
+    validation = {}
+    if ranker.learned and len(weeks_data) >= 2:
+        older = _fit(weeks_data[1:], C)
+        if older.learned:
+            pairs, design, bought, _, _ = weeks_data[0]
+            validation = {name: round(_recall(pairs, score, bought, n_items), 4) for name, score in (
+                ("ranker", older.score(design)), ("buy_again_count", design[:, FEATURES.index("log_rows")]),
+                ("buy_again_recency_30d", design[:, FEATURES.index("log_w30")]))}
+    return ranker, validation
+
+
+def _fit(weeks_data, C: float) -> LinearRanker:
+    if not weeks_data:
         return LinearRanker.empty()
-    y = np.concatenate(labels)
+    y = np.concatenate([bought[keep] for _, _, bought, keep, _ in weeks_data])
     if y.all() or not y.any():
         return LinearRanker.empty()
-    weight = np.concatenate(weights)
-    return LinearRanker.fit(np.vstack(designs), y.astype(np.int64), C=C,
+    design = np.vstack([design[keep] for _, design, _, keep, _ in weeks_data])
+    weight = np.concatenate([weight for *_, weight in weeks_data])
+    return LinearRanker.fit(design, y.astype(np.int64), C=C,
                             sample_weight=weight * len(weight) / weight.sum())
+
+
+def _recall(pairs: np.ndarray, score: np.ndarray, bought: np.ndarray, n_items: int, k: int = 10) -> float:
+    """Mean recall@k over the customers who re-bought something (ties: lower item first)."""
+    users, items = pairs // n_items, pairs % n_items
+    order = np.lexsort((items, -score, users))
+    users, hit = users[order], bought[order]
+    first = np.r_[0, np.flatnonzero(np.diff(users)) + 1]
+    rank = np.arange(len(users)) - np.repeat(first, np.diff(np.r_[first, len(users)]))
+    relevant = np.bincount(users, hit)
+    found = np.bincount(users, hit & (rank < k))
+    judged = relevant > 0
+    return float((found[judged] / relevant[judged]).mean()) if judged.any() else 0.0

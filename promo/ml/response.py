@@ -22,6 +22,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
+from promo.ml.bootstrap import roc_auc
+
 FORMAT = "promo.response/2"
 # The features the model reads (with every ``campaign_type=`` column). Totals are kept
 # with the customer's tenure beside them: within a campaign a total ranks customers
@@ -211,6 +213,7 @@ class ResponseModel(ClassifierMixin, BaseEstimator):
                      options: dict[str, Any]) -> np.ndarray:
         """(slope, intercept) of the Platt curve on the logit; (1, 0) when not learned."""
         identity = np.array([1.0, 0.0])
+        self.calibration_report_: dict[str, Any] = {}
         if order is None or self.calibration_share <= 0:
             return identity
         starts = np.unique(order)
@@ -224,7 +227,15 @@ class ResponseModel(ClassifierMixin, BaseEstimator):
         earlier = LinearScorer.fit(matrix[~held], y[~held], **options)
         logit = earlier.logit(matrix[held])
         curve = LogisticRegression(C=1e6, max_iter=self.max_iter).fit(logit[:, None], y[held])
-        return np.array([float(curve.coef_[0, 0]), float(curve.intercept_[0])])
+        slope, intercept = float(curve.coef_[0, 0]), float(curve.intercept_[0])
+        # The model's own check, for its metadata: how the earlier model ranked the latest
+        # campaigns, and the redemptions it expected there before and after the curve.
+        self.calibration_report_ = {
+            "campaigns": int(len(np.unique(order[held]))), "rows": int(held.sum()),
+            "redeemed": int(y[held].sum()), "roc_auc": round(roc_auc(y[held], logit), 4),
+            "expected_uncalibrated": round(float(expit(logit).sum()), 1),
+            "expected_calibrated": round(float(expit(slope * logit + intercept).sum()), 1)}
+        return np.array([slope, intercept])
 
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Columns P(no redemption), P(redemption) if targeted, shape (n_samples, 2)."""

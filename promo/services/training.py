@@ -90,7 +90,9 @@ def fit_recommender(data: TrainingData, **params: Any) -> tuple[Any, dict[str, A
         raise InvalidInput("no interactions to learn from; load some first", {"history": ["empty"]})
     model = Recommender(**params).fit(data.history, data.products)
     facts = {"rows": {"interactions": len(data.history), "customers": int(data.history["customer"].nunique()),
-                      "products": int(data.history["product"].nunique())}}
+                      "products": int(data.history["product"].nunique())},
+             "evaluation": {"repeat_recall_at_10_on_the_latest_week": model.repeat_validation_,
+                            "full": "promo evaluate (docs/personalisation.md)"}}
     return model, facts
 
 
@@ -120,7 +122,9 @@ def fit_response(data: TrainingData, **params: Any) -> tuple[Any, dict[str, Any]
     starts = data.campaigns.set_index("campaign")["starts_at"].reindex(campaign_of_row).to_numpy()
     model = ResponseModel(**params).fit(X, y, treatment, order=starts)
     facts = {"rows": {"exposures": int(len(y)), "redeemed": int(sum(y)), "campaigns": len(campaigns),
-                      "holdout": int(len(y) - sum(treatment))}, "uplift": bool(model.has_uplift_)}
+                      "holdout": int(len(y) - sum(treatment))}, "uplift": bool(model.has_uplift_),
+             "evaluation": {"latest_campaigns_scored_by_a_model_of_the_earlier_ones": model.calibration_report_,
+                            "full": "promo evaluate (docs/personalisation.md)"}}
     return model, facts
 
 
