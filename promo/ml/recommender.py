@@ -448,8 +448,51 @@ class Recommender(BaseEstimator):
         start, end = profile.rows
         fitted = np.flatnonzero(self.profile_purchased_[start:end]) + start
         n_items = len(self.products_)
-        # Fitted pairs, then the request's new purchases, keyed by item (unknown products
-        # get keys past the last item, in the order of ``extra``).
+        until = int(self.data_until_.astype("datetime64[ns]").astype(np.int64))
+        half_lives = np.asarray(repeat_ranker.HALF_LIVES)
+        # Decay is memoryless: the fitted weights move to ``at`` by one factor each.
+        shift = 0.5 ** ((profile.at - until) / NS_PER_DAY / half_lives)
+        if len(profile.recent_products) == 0:
+            # The common case: nothing newer than the model, the fitted rows as they are.
+            keys = self.profile_items_[fitted].astype(np.int64)
+            state = repeat_ranker.PairState(self.pair_rows_[fitted], self.pair_days_[fitted],
+                                            self.pair_first_day_[fitted], self.pair_last_day_[fitted],
+                                            self.pair_decayed_[fitted] * shift)
+        else:
+            keys, state = self._fold_in_purchases(profile, fitted, shift)
+        is_item = keys < n_items
+        if is_item.all():
+            item = keys
+            cycle, rate = self.item_cycle_[item], self.item_rate_[item]
+            buyers = self.item_buyers_[item]
+            store_buyers = self._item_stats.at_store(location, item)
+        else:
+            # Products newer than the model: no figures of their own yet.
+            item = np.where(is_item, keys, 0)
+            cycle = np.where(is_item, self.item_cycle_[item], float(np.median(self.item_cycle_)))
+            rate = np.where(is_item, self.item_rate_[item], float(self.repurchase_prior_))
+            buyers = np.where(is_item, self.item_buyers_[item], 0.0)
+            store_buyers = np.where(is_item, self._item_stats.at_store(location, item), 0.0)
+        design = repeat_ranker.features(state, profile.at / NS_PER_DAY, cycle, rate, buyers, store_buyers,
+                                        None, self.repeat_horizon_days)
+        size = len(keys)
+        scores = repeat_ranker.LinearRanker(self.ranker_means_, self.ranker_scales_,
+                                            self.ranker_coef_).score(design)
+        if is_item.all():
+            products = self.products_[keys]
+        else:
+            products = np.empty(size, np.int64)
+            products[is_item] = self.products_[keys[is_item]]
+            products[~is_item] = profile.extra[keys[~is_item] - n_items]
+        chosen = _best(scores, limit, products, available)
+        return [Recommendation(int(products[i]), float(scores[i]), ((BOUGHT_BEFORE, None),))
+                for i in chosen]
+
+    def _fold_in_purchases(self, profile: _Profile, fitted: np.ndarray, shift: np.ndarray
+                           ) -> tuple[np.ndarray, repeat_ranker.PairState]:
+        """The customer's pair state with the request's new purchases added; keys are item
+        indexes, then ``len(products_) + position in profile.extra`` for unknown products."""
+        n_items = len(self.products_)
         known = np.searchsorted(self.products_, profile.recent_products).clip(max=n_items - 1)
         is_known = self.products_[known] == profile.recent_products
         new_keys = np.where(is_known, known,
@@ -458,49 +501,30 @@ class Recommender(BaseEstimator):
                                return_inverse=True)
         old, new = slot[:len(fitted)], slot[len(fitted):]
         size = len(keys)
-        until = int(self.data_until_.astype("datetime64[ns]").astype(np.int64))
         half_lives = np.asarray(repeat_ranker.HALF_LIVES)
         new_days = (profile.recent_times // NS_PER_DAY).astype(float)
         new_age = np.maximum(profile.at - profile.recent_times, 0) / NS_PER_DAY
-        # Decay is memoryless: the fitted weights move to ``at`` by one factor each.
         decayed = np.zeros((size, len(half_lives)))
-        decayed[old] = self.pair_decayed_[fitted] * 0.5 ** ((profile.at - until) / NS_PER_DAY
-                                                             / half_lives)
+        decayed[old] = self.pair_decayed_[fitted] * shift
         np.add.at(decayed, new, 0.5 ** (new_age[:, None] / half_lives))
         rows, days = np.zeros(size), np.zeros(size)
         rows[old], days[old] = self.pair_rows_[fitted], self.pair_days_[fitted]
         rows += np.bincount(new, minlength=size)
         first, last = np.full(size, np.inf), np.full(size, np.nan)
         first[old], last[old] = self.pair_first_day_[fitted], self.pair_last_day_[fitted]
-        if len(new):
-            # New purchase days, except the fitted last day seen again.
-            fresh = np.unique(np.column_stack([new, new_days]), axis=0)
-            fresh = fresh[fresh[:, 1] != last[fresh[:, 0].astype(np.int64)]]
-            days += np.bincount(fresh[:, 0].astype(np.int64), minlength=size)
-            np.minimum.at(first, new, new_days)
-            last = np.where(np.isnan(last), -np.inf, last)
-            np.maximum.at(last, new, new_days)
-        state = repeat_ranker.PairState(rows, days, first, last, decayed)
-        is_item = keys < n_items
-        item = np.where(is_item, keys, 0)
-        stats = repeat_ranker.ItemStats(self.item_cycle_, self.item_rate_, self.item_buyers_,
-                                        self.store_ids_, self.store_indptr_, self.store_items_,
-                                        self.store_buyers_)
-        design = repeat_ranker.features(
-            state, profile.at / NS_PER_DAY,
-            np.where(is_item, self.item_cycle_[item], np.median(self.item_cycle_)),
-            np.where(is_item, self.item_rate_[item], float(self.repurchase_prior_)),
-            np.where(is_item, self.item_buyers_[item], 0.0),
-            np.where(is_item, stats.at_store(location, item), 0.0),
-            np.zeros(size, np.int64), self.repeat_horizon_days)
-        scores = repeat_ranker.LinearRanker(self.ranker_means_, self.ranker_scales_,
-                                            self.ranker_coef_).score(design)
-        products = np.empty(size, np.int64)
-        products[is_item] = self.products_[keys[is_item]]
-        products[~is_item] = profile.extra[keys[~is_item] - n_items]
-        chosen = _best(scores.copy(), limit, products, available)
-        return [Recommendation(int(products[i]), float(scores[i]), ((BOUGHT_BEFORE, None),))
-                for i in chosen]
+        # New purchase days, except the fitted last day seen again.
+        fresh = np.unique(np.column_stack([new, new_days]), axis=0)
+        fresh = fresh[fresh[:, 1] != last[fresh[:, 0].astype(np.int64)]]
+        days += np.bincount(fresh[:, 0].astype(np.int64), minlength=size)
+        np.minimum.at(first, new, new_days)
+        last = np.where(np.isnan(last), -np.inf, last)
+        np.maximum.at(last, new, new_days)
+        return keys, repeat_ranker.PairState(rows, days, first, last, decayed)
+
+    @property
+    def _item_stats(self) -> repeat_ranker.ItemStats:
+        return repeat_ranker.ItemStats(self.item_cycle_, self.item_rate_, self.item_buyers_, self.store_ids_,
+                                       self.store_indptr_, self.store_items_, self.store_buyers_)
 
     def _discovery(self, profile: _Profile, limit, location, available) -> list[Recommendation]:
         """Unbought candidates by the item-to-item model, then popular products."""

@@ -49,24 +49,68 @@ class PairState:
     weights: np.ndarray       # (n_pairs, len(HALF_LIVES))
 
 
+@dataclasses.dataclass(frozen=True)
+class PurchaseIndex:
+    """The purchase rows indexed once, so the state at any cut-off is a few bincounts.
+
+    ``pairs`` are the sorted keys ``user * n_items + item``; ``day_*`` list each pair's
+    distinct purchase days in order, with the first instant bought that day.
+    """
+
+    n_items: int
+    times: np.ndarray
+    users: np.ndarray
+    items: np.ndarray
+    locations: np.ndarray
+    pairs: np.ndarray
+    pair_of_row: np.ndarray
+    day_pair: np.ndarray
+    day_value: np.ndarray
+    day_first_time: np.ndarray
+    pair_start: np.ndarray
+
+    @classmethod
+    def build(cls, users: np.ndarray, items: np.ndarray, times: np.ndarray, locations: np.ndarray,
+              n_items: int) -> "PurchaseIndex":
+        order = np.argsort(times, kind="stable")
+        users, items, times, locations = users[order], items[order], times[order], locations[order]
+        pairs, pair_of_row = np.unique(users.astype(np.int64) * n_items + items, return_inverse=True)
+        day = times // NS_PER_DAY
+        base = int(day.min()) if len(day) else 0
+        span = int(day.max()) - base + 1 if len(day) else 1
+        # Rows are in time order, so the first occurrence of a (pair, day) is its first instant.
+        keys, first_row = np.unique(pair_of_row.astype(np.int64) * span + (day - base), return_index=True)
+        day_pair = keys // span
+        return cls(n_items, times, users, items, locations, pairs, pair_of_row, day_pair,
+                   (keys % span + base).astype(float), times[first_row],
+                   np.searchsorted(day_pair, np.arange(len(pairs))))
+
+    def state_at(self, at_ns: int) -> tuple[np.ndarray, PairState]:
+        """(indexes into ``pairs`` of the pairs bought before ``at_ns``, their state then)."""
+        size = len(self.pairs)
+        before = self.times < at_ns
+        rows_of = self.pair_of_row[before]
+        rows = np.bincount(rows_of, minlength=size)
+        present = np.flatnonzero(rows)
+        age = (at_ns - self.times[before]) / NS_PER_DAY
+        weights = np.column_stack([np.bincount(rows_of, 0.5 ** (age / half_life), size)[present]
+                                   for half_life in HALF_LIVES]).astype(np.float32)
+        # A pair's days before ``at_ns`` are a prefix of its days.
+        days = np.bincount(self.day_pair[self.day_first_time < at_ns], minlength=size)[present]
+        start = self.pair_start[present]
+        first = self.day_value[start]
+        last = self.day_value[start + days - 1]
+        return present, PairState(rows[present].astype(np.float32), days.astype(np.float32), first, last,
+                                  weights)
+
+
 def pair_state(users: np.ndarray, items: np.ndarray, times: np.ndarray, n_items: int,
                at_ns: int) -> tuple[np.ndarray, PairState]:
     """Pairs (sorted keys ``user * n_items + item``) and their state at ``at_ns`` from the
-    purchase rows (all strictly before ``at_ns``)."""
-    keys = users.astype(np.int64) * n_items + items
-    pairs, pair_of_row = np.unique(keys, return_inverse=True)
-    day = times // NS_PER_DAY
-    age = (at_ns - times) / NS_PER_DAY
-    weights = np.column_stack([np.bincount(pair_of_row, 0.5 ** (age / half_life), len(pairs))
-                               for half_life in HALF_LIVES]).astype(np.float32)
-    distinct = np.unique(pair_of_row * np.int64(1 << 20) + (day - day.min() if len(day) else day))
-    days = np.bincount(distinct // (1 << 20), minlength=len(pairs)).astype(np.float32)
-    first = np.full(len(pairs), np.inf)
-    last = np.full(len(pairs), -np.inf)
-    np.minimum.at(first, pair_of_row, day.astype(float))
-    np.maximum.at(last, pair_of_row, day.astype(float))
-    rows = np.bincount(pair_of_row, minlength=len(pairs)).astype(np.float32)
-    return pairs, PairState(rows, days, first, last, weights)
+    purchase rows (those at or after ``at_ns`` are ignored)."""
+    index = PurchaseIndex.build(users, items, times, np.full(len(times), -1), n_items)
+    present, state = index.state_at(at_ns + 1)
+    return index.pairs[present], state
 
 
 def item_cycles(pair_items: np.ndarray, state: PairState, n_items: int) -> np.ndarray:
@@ -87,7 +131,7 @@ def item_cycles(pair_items: np.ndarray, state: PairState, n_items: int) -> np.nd
 
 def features(state: PairState, at_day: float, cycle_of_item: np.ndarray,
              repurchase_rate: np.ndarray, buyers: np.ndarray, store_buyers: np.ndarray,
-             customer_of_pair: np.ndarray, horizon_days: float) -> np.ndarray:
+             customer_of_pair: np.ndarray | None, horizon_days: float) -> np.ndarray:
     """The design matrix (n_pairs, len(FEATURES)), unstandardised.
 
     ``cycle_of_item``, ``repurchase_rate``, ``buyers`` and ``store_buyers`` are per pair
@@ -100,10 +144,13 @@ def features(state: PairState, at_day: float, cycle_of_item: np.ndarray,
     cycle = np.maximum(np.where(np.isnan(own), cycle_of_item, own), 1.0)
     due = np.clip(np.log((since + horizon_days) / cycle), -4.0, 4.0)
     rate = np.clip(repurchase_rate, 1e-4, 1 - 1e-4)
-    _, codes = np.unique(customer_of_pair, return_inverse=True)
     recent = state.weights[:, 1].astype(float)
-    total = np.bincount(codes, recent)[codes]
-    products = np.bincount(codes)[codes].astype(float)
+    if customer_of_pair is None:       # one customer's pairs (a request)
+        total, products = np.full(len(recent), recent.sum()), np.full(len(recent), float(len(recent)))
+    else:
+        _, codes = np.unique(customer_of_pair, return_inverse=True)
+        total = np.bincount(codes, recent)[codes]
+        products = np.bincount(codes)[codes].astype(float)
     log_days, repurchase = np.log1p(state.days), np.log(rate / (1 - rate))
     # Crossed with how habitual the pair is: being due means more for a weekly staple
     # than for something bought twice.
@@ -202,14 +249,16 @@ def item_stats(pair_items: np.ndarray, state: PairState, n_items: int, users: np
     recent_pairs = np.unique(users[recent].astype(np.int64) * n_items + items[recent])
     buyers = np.bincount(recent_pairs % n_items, minlength=n_items).astype(np.float32)
     located = recent & (locations >= 0)
-    triples = np.unique(np.column_stack([locations[located], items[located], users[located]]),
-                        axis=0) if located.any() else np.zeros((0, 3), np.int64)
-    store_item, counts = np.unique(triples[:, :2], axis=0, return_counts=True) \
-        if len(triples) else (np.zeros((0, 2), np.int64), np.zeros(0, np.int64))
-    stores = np.unique(store_item[:, 0])
-    indptr = np.r_[np.searchsorted(store_item[:, 0], stores), len(store_item)].astype(np.int64)
+    # One buyer counts once per (store, item): distinct (store, item, user) keys.
+    n_users = int(users.max()) + 1 if len(users) else 1
+    triples = np.unique((locations[located].astype(np.int64) * n_items + items[located]) * n_users
+                        + users[located])
+    store_item, counts = np.unique(triples // n_users, return_counts=True)
+    store_of, item_of = store_item // n_items, store_item % n_items
+    stores = np.unique(store_of)
+    indptr = np.r_[np.searchsorted(store_of, stores), len(store_of)].astype(np.int64)
     return ItemStats(cycle, rate, buyers, stores.astype(np.int64), indptr,
-                     store_item[:, 1].astype(np.int32), counts.astype(np.float32))
+                     item_of.astype(np.int32), counts.astype(np.float32))
 
 
 def usual_stores(users: np.ndarray, locations: np.ndarray, n_users: int) -> np.ndarray:
@@ -218,24 +267,25 @@ def usual_stores(users: np.ndarray, locations: np.ndarray, n_users: int) -> np.n
     located = locations >= 0
     if not located.any():
         return result
-    pairs, counts = np.unique(np.column_stack([users[located], locations[located]]), axis=0,
-                              return_counts=True)
-    order = np.lexsort((pairs[:, 1], -counts, pairs[:, 0]))
-    pairs = pairs[order]
-    first = np.r_[True, pairs[1:, 0] != pairs[:-1, 0]]
-    result[pairs[first, 0]] = pairs[first, 1]
+    codes, code_of = np.unique(locations[located], return_inverse=True)
+    counts = np.bincount(users[located].astype(np.int64) * len(codes) + code_of,
+                         minlength=n_users * len(codes)).reshape(n_users, len(codes))
+    # argmax takes the first of equal counts: the lowest location id, as codes are sorted.
+    seen = counts.max(axis=1) > 0
+    result[seen] = codes[counts[seen].argmax(axis=1)]
     return result
 
 
-def design_at(users: np.ndarray, items: np.ndarray, times: np.ndarray, locations: np.ndarray,
-              n_items: int, n_users: int, at_ns: int, horizon_days: float
+def design_at(index: PurchaseIndex, n_users: int, at_ns: int, horizon_days: float
               ) -> tuple[np.ndarray, np.ndarray]:
     """(pair keys, design matrix) of every pair bought before ``at_ns``, each customer at
     their usual store."""
-    before = times < at_ns
-    u, i, t, loc = users[before], items[before], times[before], locations[before]
-    pairs, state = pair_state(u, i, t, n_items, at_ns)
+    n_items = index.n_items
+    present, state = index.state_at(at_ns)
+    pairs = index.pairs[present]
     pair_users, pair_items = pairs // n_items, pairs % n_items
+    before = index.times < at_ns
+    u, i, t, loc = index.users[before], index.items[before], index.times[before], index.locations[before]
     stats = item_stats(pair_items, state, n_items, u, i, t, loc, at_ns)
     stores = usual_stores(u, loc, n_users)[pair_users]
     store_buyers = np.zeros(len(pairs))
@@ -272,13 +322,13 @@ def learn_ranker(users: np.ndarray, items: np.ndarray, times: np.ndarray, locati
         return LinearRanker.empty(), {}
     rng = np.random.default_rng(seed)
     end = int(times.max())
+    index = PurchaseIndex.build(users, items, times, locations, n_items)
     weeks_data = []
     for week in range(1, weeks + 1):
         cutoff = end - int(week * horizon_days * NS_PER_DAY)
         if not (times < cutoff).any():
             break
-        pairs, design = design_at(users, items, times, locations, n_items, n_users, cutoff,
-                                  horizon_days)
+        pairs, design = design_at(index, n_users, cutoff, horizon_days)
         after = (times >= cutoff) & (times < cutoff + int(horizon_days * NS_PER_DAY))
         bought = np.isin(pairs, users[after].astype(np.int64) * n_items + items[after])
         keep = bought | (rng.random(len(pairs)) < negatives)
