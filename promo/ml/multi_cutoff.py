@@ -13,7 +13,6 @@ import dataclasses
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from promo.ml.bootstrap import Interval, cutoff_difference
