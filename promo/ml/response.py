@@ -1,7 +1,7 @@
 """The redemption-response model: how likely a customer is to redeem a promotion, and how
 much the promotion changes that (uplift), learned from past campaigns.
 
-A logistic regression on features that are compressed (signed log1p: counts and money
+A calibrated logistic regression on features that are compressed (signed log1p: counts and money
 are heavy-tailed), imputed with learned medians, flagged where they were missing and
 standardised. Every learned part is a plain array, so the model is stored with
 :meth:`ResponseModel.to_arrays` and rebuilt with :meth:`ResponseModel.from_arrays` without
@@ -117,9 +117,9 @@ class ResponseModel(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    C : float, default=0.1
+    C : float, default=0.01
         Inverse L2 regularisation strength of the logistic regressions (on standardised
-        features).
+        features); strong, because the first campaigns learn from few others.
     class_weight : {"balanced"} or None, default=None
         Passed to the logistic regressions. None keeps the probabilities calibrated, which
         :meth:`expected_redemptions` needs.

@@ -28,9 +28,9 @@ class Recommender(BaseEstimator):
         What a cart addition and a view count for in a customer's profile, a purchase
         counting 1. Only purchases decide what was "bought before".
     repurchase_power : float, default=0.5
-        Repeat mode multiplies the customer's weight for a product by the product's
-        repurchase rate (the share of its buyers who bought it more than once) to this
-        power: 0 ignores it, 1 trusts it fully.
+        The counting rule of repeat mode (used when no ranker is learned) multiplies the
+        customer's weight for a product by the product's repurchase rate (the share of
+        its buyers who bought it more than once) to this power: 0 ignores it, 1 trusts it.
     discovery_products : int, default=5000
         How many of the most-bought products can be discovered. The item-to-item model
         costs this squared in memory and cubed in fitting time.
@@ -76,8 +76,9 @@ class Recommender(BaseEstimator):
 
     Notes
     -----
-    The defaults were chosen on The Complete Journey (2,469 households, 1.47M purchases),
-    trained before 2017-10-01 and judged on October; see :mod:`promo.ml.ranking`. That data
+    The defaults were chosen on The Complete Journey (2,469 households, 1.47M purchases):
+    discovery's trained before 2017-10-01 and judged on October, the ranker's by
+    ``bench/tuning.py ranker``; see :mod:`promo.ml.multi_cutoff`. That data
     has no carts or views, so their weights are judgement, not measurement.
     """
 
