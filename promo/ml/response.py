@@ -131,7 +131,7 @@ class ResponseModel(ClassifierMixin, BaseEstimator):
     features : tuple of str or None, default=MODEL_FEATURES
         The columns of a DataFrame ``X`` learned from (plus every ``campaign_type=``
         column); None learns from every column. An array ``X`` is read whole.
-    calibration_share : float, default=0.35
+    calibration_share : float, default=0.5
         With ``order`` given to :meth:`fit`, the latest campaigns holding at least this
         share of the targeted rows calibrate the probabilities: a model fitted on the
         earlier ones scores them, and a logistic curve on its logit (Platt scaling) maps
@@ -158,7 +158,7 @@ class ResponseModel(ClassifierMixin, BaseEstimator):
 
     def __init__(self, C: float = 0.01, class_weight: str | None = None, min_control_rows: int = 50,
                  max_iter: int = 1000, features: tuple[str, ...] | None = MODEL_FEATURES,
-                 calibration_share: float = 0.35):
+                 calibration_share: float = 0.5):
         self.C = C
         self.class_weight = class_weight
         self.min_control_rows = min_control_rows

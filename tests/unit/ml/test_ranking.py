@@ -12,7 +12,6 @@ from promo.ml.ranking import (compare_recommenders, evaluate_recommenders, hit_r
                               ndcg_at_k, recall_at_k, relevant_products, serving_at,
                               split_by_time)
 from promo.ml.frames import COLUMNS
-from promo.ml.recommender import Recommender
 
 START = pd.Timestamp("2024-01-01")
 CUTOFF = START + pd.Timedelta(days=10)
