@@ -299,10 +299,10 @@ class ALSBaseline(_PurchaseBaseline):
 
     Notes
     -----
-    The defaults are the best of the grid in ``bench/recommender_grid.py --model als``
-    (factors 32-256, regularization 0.05-100, alpha 0.1-5, BM25 K1 1.2 or 100) on The
-    Complete Journey, trained before 2017-10-01 and judged on October: a baseline is only
-    worth beating at its best.
+    The defaults are the best of a small grid (factors 32-256, regularization 0.05-100,
+    alpha 0.1-5, BM25 K1 1.2 or 100) on The Complete Journey, trained before 2017-10-01
+    and judged on October: a baseline is only worth beating at its best. The grid is kept
+    in ``bench/tuning.py als``.
 
     implicit is an optional dependency (``pip install promo[bench]``), imported on fit.
     """
