@@ -140,8 +140,15 @@ def test_promo_train_saves_and_activates_both_models_with_their_metadata(promo, 
         assert meta["training_window"]["until"].startswith("2024-")
         assert set(meta["libraries"]) == {"numpy", "scipy", "pandas", "scikit-learn"}
         assert meta["code_revision"] and meta["rows"]
-    assert json.loads((store.root / "response" / store.versions("response")[0] / "metadata.json")
-                      .read_text())["rows"]["campaigns"] == 3
+    response = json.loads((store.root / "response" / store.versions("response")[0] / "metadata.json").read_text())
+    assert response["rows"]["campaigns"] == 3
+    # Its own check: k1 and k2 (two thirds of the rows) scored by a model of k0, 9 + 10 redeemers.
+    check = response["evaluation"]["latest_campaigns_scored_by_a_model_of_the_earlier_ones"]
+    assert (check["campaigns"], check["rows"], check["redeemed"]) == (2, 48, 19)
+    assert 0.5 < check["roc_auc"] <= 1.0
+    recommender = json.loads((store.root / "recommender" / store.versions("recommender")[0] / "metadata.json")
+                             .read_text())
+    assert set(recommender["evaluation"]) == {"repeat_recall_at_10_on_the_latest_week", "full"}
     listing = promo("models", "list")
     assert listing.exit_code == 0
     assert listing.output.count("*") == 2
