@@ -45,7 +45,7 @@ class Recommender(BaseEstimator):
         latency of the heaviest customers and changes nothing for typical ones.
     location_products : int, default=200
         How many popular products are kept per location.
-    repeat_weeks : int, default=4
+    repeat_weeks : int, default=2
         Repeat mode's ranker (:mod:`promo.ml.repeat_ranker`) learns at this many weekly
         cut-offs inside the training history; 0 keeps the rule above (recency-weighted
         count times repurchase rate), as does a history with nothing re-bought to learn from.
@@ -87,7 +87,7 @@ class Recommender(BaseEstimator):
                  repurchase_power: float = 0.5, discovery_products: int = 5000,
                  regularization: float = 1000.0, neighbours: int = 500,
                  scoring_budget: int = 100_000, location_products: int = 200,
-                 repeat_weeks: int = 4, repeat_horizon_days: float = 7.0,
+                 repeat_weeks: int = 2, repeat_horizon_days: float = 7.0,
                  repeat_negatives: float = 0.3, repeat_C: float = 1.0):
         self.half_life_days = half_life_days
         self.popularity_half_life_days = popularity_half_life_days
