@@ -15,32 +15,40 @@ forbids. The baselines have the recommender's ``fit`` / ``recommend`` interface.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from sklearn.base import BaseEstimator
 
 from promo.ml.frames import check_columns
-from promo.ml.recommender import (BOUGHT_BEFORE, FALLBACK_POPULAR, MODES, Recommendation,
-                                  Recommender)
+from promo.ml.recommender import MODES, Recommendation, Recommender
 
 PURCHASE = "purchase"
+NO_LOCATION = -1
+# The demo's synthetic stock holds what each store sold in its last 13 weeks.
+STOCK_WEEKS = 13.0
 
 
 class ProductRecommender(Protocol):
-    """What :func:`evaluate_recommenders` needs from a model."""
+    """What :func:`evaluate_recommenders` needs from a model.
 
-    def recommend(self, customer: int | None, *, mode: str = ...,
-                  limit: int = ...) -> list[Recommendation]: ...
+    A model may carry a ``modes`` attribute naming the modes it competes in (default:
+    both): a buy-again rule has nothing of its own to offer in discovery, and a row that
+    merely repeats another model's answers is no competitor.
+    """
+
+    def recommend(self, customer: int | None, *, mode: str = ..., limit: int = ...,
+                  location: int | None = ..., available: Callable | None = ...,
+                  now=...) -> list[Recommendation]: ...
 
 
 # --- split and ground truth -------------------------------------------------------------
 
 
-def split_by_time(history: pd.DataFrame, cutoff) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_by_time(history: pd.DataFrame, cutoff, horizon_days: float | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split ``history`` into what happened before ``cutoff`` and what happened from it on.
 
     Parameters
@@ -49,15 +57,21 @@ def split_by_time(history: pd.DataFrame, cutoff) -> tuple[pd.DataFrame, pd.DataF
         The history frame of :mod:`promo.ml.frames`.
     cutoff : str, datetime or numpy.datetime64
         The first instant of the test period.
+    horizon_days : float, optional
+        How long the test period lasts; default: to the end of ``history``.
 
     Returns
     -------
     train, test : pandas.DataFrame
-        ``occurred_at < cutoff`` and ``occurred_at >= cutoff``; together, every row once.
+        ``occurred_at < cutoff`` and ``cutoff <= occurred_at < cutoff + horizon``.
     """
     check_columns("history", history)
-    before = (history["occurred_at"] < pd.Timestamp(cutoff)).to_numpy()
-    return history[before], history[~before]
+    times = history["occurred_at"]
+    before = (times < pd.Timestamp(cutoff)).to_numpy()
+    after = ~before
+    if horizon_days is not None:
+        after &= (times < pd.Timestamp(cutoff) + pd.Timedelta(days=horizon_days)).to_numpy()
+    return history[before], history[after]
 
 
 def relevant_products(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, dict[int, np.ndarray]]:
@@ -137,10 +151,54 @@ METRICS: dict[str, Callable[[Sequence[int], np.ndarray, int], float]] = {
 }
 
 
-def evaluate_recommenders(train: pd.DataFrame, test: pd.DataFrame,
-                          models: Mapping[str, ProductRecommender], k: int = 10,
-                          progress: Callable[[Iterable], Iterable] | None = None) -> pd.DataFrame:
-    """Score fitted models on what the customers of ``train`` bought in ``test``.
+@dataclasses.dataclass(frozen=True)
+class Serving:
+    """Where each customer is served and what is on the shelf there, as production does.
+
+    ``stores`` maps a customer to their usual store (where they bought most often before
+    the cut-off); ``stock`` maps a store to the sorted products it had on the shelf. The
+    demo's stock view is made the same way (products sold at the store in the last 13
+    weeks), so the offline figure is the figure of the served list.
+    """
+
+    stores: Mapping[int, int]
+    stock: Mapping[int, np.ndarray]
+
+    def location(self, customer: int) -> int | None:
+        return self.stores.get(customer)
+
+    def available(self, location: int | None) -> Callable[[np.ndarray], np.ndarray] | None:
+        if location is None:
+            return None
+        shelf = self.stock.get(location, np.empty(0, np.int64))
+
+        def in_stock(products: np.ndarray) -> np.ndarray:
+            products = np.asarray(products, dtype=np.int64)
+            at = np.searchsorted(shelf, products).clip(max=max(len(shelf) - 1, 0))
+            return (shelf[at] == products) if len(shelf) else np.zeros(len(products), bool)
+        return in_stock
+
+
+def serving_at(train: pd.DataFrame, stock_weeks: float = STOCK_WEEKS) -> Serving:
+    """The :class:`Serving` of ``train``'s customers at the end of ``train``."""
+    purchases = train[(train["type"] == PURCHASE) & (train["location"] != NO_LOCATION)]
+    visits = purchases.groupby(["customer", "location"]).size().reset_index(name="n")
+    usual = visits.sort_values(["customer", "n", "location"], ascending=[True, False, True]) \
+        .drop_duplicates("customer")
+    stores = dict(zip(usual["customer"].to_numpy(np.int64).tolist(),
+                      usual["location"].to_numpy(np.int64).tolist()))
+    recent = purchases[purchases["occurred_at"]
+                       >= purchases["occurred_at"].max() - pd.Timedelta(weeks=stock_weeks)]
+    stock = {int(location): np.unique(group.to_numpy(np.int64))
+             for location, group in recent.groupby("location")["product"]}
+    return Serving(stores, stock)
+
+
+def judge_recommenders(train: pd.DataFrame, test: pd.DataFrame,
+                       models: Mapping[str, ProductRecommender], k: int = 10,
+                       serving: Serving | None = None, now=None,
+                       progress: Callable[[Iterable], Iterable] | None = None) -> pd.DataFrame:
+    """Every judged customer's metrics, per (mode, model): the rows behind the means.
 
     Parameters
     ----------
@@ -148,40 +206,70 @@ def evaluate_recommenders(train: pd.DataFrame, test: pd.DataFrame,
         History frames, typically from :func:`split_by_time`; the models must have been
         fitted on ``train``.
     models : mapping of str to fitted recommender
-        Each answers ``recommend(customer, mode=mode, limit=k)`` with recommendations
-        (objects with a ``product``) or plain product ids.
+        Each answers ``recommend(customer, mode=mode, limit=k, ...)`` with recommendations
+        (objects with a ``product``) or plain product ids, in the modes of its ``modes``.
     k : int, default=10
-        How many recommendations are judged.
+    serving : Serving, optional
+        When given, every model is asked at the customer's usual store with its in-stock
+        filter, as the service asks.
+    now : timestamp, optional
+        Passed to the models as the time of the request (default: theirs).
     progress : callable, optional
         Wraps the iterable of customers of each (mode, model), e.g. ``tqdm.tqdm``.
 
     Returns
     -------
     pandas.DataFrame
-        One row per (mode, model) with columns mode, model, users (customers judged),
-        hit_rate, recall and ndcg (means over the customers judged).
+        Columns mode, model, customer and one per metric of :data:`METRICS`.
     """
     relevant = relevant_products(train, test)
-    rows = []
+    frames = []
     for mode in MODES:
         customers = list(relevant[mode].items())
         for name, model in models.items():
-            sums = dict.fromkeys(METRICS, 0.0)
+            if mode not in getattr(model, "modes", MODES):
+                continue
+            scores = np.zeros((len(customers), len(METRICS)))
             judged = customers if progress is None else progress(customers)
-            for customer, products in judged:
+            for row, (customer, products) in enumerate(judged):
+                options: dict = {"mode": mode, "limit": k}
+                if serving is not None:
+                    location = serving.location(customer)
+                    options.update(location=location, available=serving.available(location))
+                if now is not None:
+                    options["now"] = now
                 recommended = [getattr(item, "product", item)
-                               for item in model.recommend(customer, mode=mode, limit=k)]
-                for metric, score in METRICS.items():
-                    sums[metric] += score(recommended, products, k)
-            users = len(customers)
-            rows.append({"mode": mode, "model": name, "users": users,
-                         **{metric: total / max(users, 1) for metric, total in sums.items()}})
-    return pd.DataFrame(rows, columns=["mode", "model", "users", *METRICS])
+                               for item in model.recommend(customer, **options)]
+                scores[row] = [score(recommended, products, k) for score in METRICS.values()]
+            frame = pd.DataFrame(scores, columns=list(METRICS))
+            frame.insert(0, "customer", np.array([c for c, _ in customers], dtype=np.int64))
+            frame.insert(0, "model", name)
+            frame.insert(0, "mode", mode)
+            frames.append(frame)
+    columns = ["mode", "model", "customer", *METRICS]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def evaluate_recommenders(train: pd.DataFrame, test: pd.DataFrame,
+                          models: Mapping[str, ProductRecommender], k: int = 10,
+                          progress: Callable[[Iterable], Iterable] | None = None,
+                          serving: Serving | None = None, now=None) -> pd.DataFrame:
+    """Score fitted models on what the customers of ``train`` bought in ``test``.
+
+    The means of :func:`judge_recommenders`: one row per (mode, model) with columns mode,
+    model, users (customers judged), hit_rate, recall and ndcg.
+    """
+    rows = judge_recommenders(train, test, models, k=k, serving=serving, now=now,
+                              progress=progress)
+    table = rows.groupby(["mode", "model"], sort=False).agg(
+        users=("customer", "size"), **{metric: (metric, "mean") for metric in METRICS})
+    return table.reset_index()[["mode", "model", "users", *METRICS]]
 
 
 def compare_recommenders(history: pd.DataFrame, cutoff, models: Mapping | None = None,
                          k: int = 10, products: pd.DataFrame | None = None,
-                         progress: Callable[[Iterable], Iterable] | None = None) -> pd.DataFrame:
+                         progress: Callable[[Iterable], Iterable] | None = None,
+                         horizon_days: float | None = None, served: bool = False) -> pd.DataFrame:
     """Fit each model on the history before ``cutoff`` and judge it on the rest.
 
     Parameters
@@ -191,12 +279,16 @@ def compare_recommenders(history: pd.DataFrame, cutoff, models: Mapping | None =
     cutoff : str, datetime or numpy.datetime64
         Where training ends and testing starts (see :func:`split_by_time`).
     models : mapping of str to unfitted estimator, optional
-        Defaults to :class:`~promo.ml.recommender.Recommender` and the three baselines
+        Defaults to :class:`~promo.ml.recommender.Recommender` and the baselines
         (the ALS one needs implicit).
     k, progress
         As for :func:`evaluate_recommenders`.
     products : pandas.DataFrame, optional
         Passed to every ``fit``.
+    horizon_days : float, optional
+        How long after ``cutoff`` purchases are judged (default: to the end).
+    served : bool, default=False
+        Ask at each customer's usual store with its in-stock filter (:func:`serving_at`).
 
     Returns
     -------
@@ -204,205 +296,16 @@ def compare_recommenders(history: pd.DataFrame, cutoff, models: Mapping | None =
         The :func:`evaluate_recommenders` table plus each model's fit_seconds.
     """
     if models is None:
-        models = {"recommender": Recommender(), "popularity": PopularityBaseline(),
-                  "own_frequency": OwnFrequencyBaseline(), "als": ALSBaseline()}
-    train, test = split_by_time(history, cutoff)
+        from promo.ml.baselines import default_baselines
+
+        models = {"recommender": Recommender(), **default_baselines(als=True)}
+    train, test = split_by_time(history, cutoff, horizon_days)
     fitted, seconds = {}, {}
     for name, model in models.items():
         started = time.perf_counter()
         fitted[name] = model.fit(train, products)
         seconds[name] = time.perf_counter() - started
-    table = evaluate_recommenders(train, test, fitted, k=k, progress=progress)
+    serving = serving_at(train) if served else None
+    table = evaluate_recommenders(train, test, fitted, k=k, progress=progress, serving=serving,
+                                  now=pd.Timestamp(cutoff) if served else None)
     return table.assign(fit_seconds=table["model"].map(seconds))
-
-
-# --- baselines ---------------------------------------------------------------------------
-
-
-class _PurchaseBaseline(BaseEstimator):
-    """What every baseline learns: the product index, purchase counts and popularity.
-
-    Baselines look at purchases only, unlike the recommender, which also weighs carts
-    and views; that is part of what is being compared.
-    """
-
-    def _fit_purchases(self, history: pd.DataFrame) -> sp.csr_matrix:
-        check_columns("history", history)
-        purchases = history[history["type"] == PURCHASE]
-        self.products_, items = np.unique(purchases["product"].to_numpy(np.int64),
-                                          return_inverse=True)
-        self.customers_, users = np.unique(purchases["customer"].to_numpy(np.int64),
-                                           return_inverse=True)
-        # Purchase rows, not quantities: a quantity of 30 litres of fuel is not 30 purchases.
-        counts = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)),
-                               shape=(len(self.customers_), len(self.products_)))
-        counts.sum_duplicates()
-        self.counts_ = counts
-        # Popularity is the number of buyers: one family's weekly milk is not a trend.
-        self.popularity_ = np.bincount(counts.indices, minlength=len(self.products_))
-        self.popular_order_ = np.argsort(-self.popularity_, kind="stable")
-        return counts
-
-    def _user_index(self, customer: int | None) -> int | None:
-        """The customer's row, None when the customer bought nothing in the training data."""
-        if customer is None:
-            return None
-        position = int(np.searchsorted(self.customers_, customer))
-        if position < len(self.customers_) and self.customers_[position] == customer:
-            return position
-        return None
-
-    def _row(self, customer: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """The item indexes a customer bought and how often (empty when unknown)."""
-        user = self._user_index(customer)
-        if user is None:
-            return np.empty(0, np.int64), np.empty(0, np.float32)
-        start, end = self.counts_.indptr[user], self.counts_.indptr[user + 1]
-        return self.counts_.indices[start:end].astype(np.int64), self.counts_.data[start:end]
-
-    def _popular_excluding(self, bought: np.ndarray, limit: int) -> list[Recommendation]:
-        """The most popular products outside ``bought`` (discovery's fallback)."""
-        order = self.popular_order_[:limit + len(bought)]
-        order = order[~np.isin(order, bought)][:limit]
-        return [Recommendation(int(self.products_[i]), float(self.popularity_[i]),
-                               ((FALLBACK_POPULAR, None),)) for i in order]
-
-    def _ranked(self, items: np.ndarray, scores: np.ndarray, limit: int,
-                reason: str) -> list[Recommendation]:
-        # Ties broken by popularity, then by id, so results do not depend on storage order.
-        order = np.lexsort((items, -self.popularity_[items], -scores))[:limit]
-        return [Recommendation(int(self.products_[items[i]]), float(scores[i]), ((reason, None),))
-                for i in order]
-
-
-class PopularityBaseline(_PurchaseBaseline):
-    """Most-bought products (by number of buyers), the same list for everybody.
-
-    Repeat mode ranks the customer's own purchased products by that popularity; discovery
-    mode returns the most popular products the customer never bought.
-    """
-
-    def fit(self, history: pd.DataFrame, products: pd.DataFrame | None = None):
-        """Learn product popularity from the purchases of ``history``; return self."""
-        self._fit_purchases(history)
-        return self
-
-    def recommend(self, customer: int | None, *, mode: str = "repeat",
-                  limit: int = 10) -> list[Recommendation]:
-        """The ``limit`` most popular products allowed by ``mode`` for ``customer``."""
-        bought, _ = self._row(customer)
-        if mode == "repeat":
-            return self._ranked(bought, self.popularity_[bought].astype(float), limit,
-                                BOUGHT_BEFORE)
-        return self._popular_excluding(bought, limit)
-
-
-class OwnFrequencyBaseline(_PurchaseBaseline):
-    """The customer's own most frequently bought products.
-
-    Repeat mode ranks the customer's purchased products by how many times they bought
-    each (ties by popularity). Discovery mode cannot use the customer's own products at
-    all, so it falls back to global popularity: there it is :class:`PopularityBaseline`.
-    """
-
-    def fit(self, history: pd.DataFrame, products: pd.DataFrame | None = None):
-        """Learn purchase counts and popularity from ``history``; return self."""
-        self._fit_purchases(history)
-        return self
-
-    def recommend(self, customer: int | None, *, mode: str = "repeat",
-                  limit: int = 10) -> list[Recommendation]:
-        """The customer's most bought products (repeat) or popular new ones (discovery)."""
-        bought, counts = self._row(customer)
-        if mode == "repeat":
-            return self._ranked(bought, counts.astype(float), limit, BOUGHT_BEFORE)
-        return self._popular_excluding(bought, limit)
-
-
-class ALSBaseline(_PurchaseBaseline):
-    """Matrix factorisation with implicit's Alternating Least Squares.
-
-    The purchase-count matrix is BM25-weighted (as implicit's own examples do) before
-    factorising. Candidates follow the recommender's rules: repeat mode ranks only the
-    customer's purchased products, discovery mode excludes them. Customers unknown to the
-    model get nothing in repeat mode and the most popular products in discovery mode.
-
-    Parameters
-    ----------
-    factors : int, default=64
-    regularization : float, default=30
-    alpha : float, default=0.25
-        Confidence scale of the (BM25-weighted) purchases.
-    iterations : int, default=15
-    bm25_k1 : float, default=100
-    bm25_b : float, default=0.8
-    threads : int, default=2
-        implicit's threads, capped at 2: the machines this runs on are small.
-    random_state : int, default=0
-
-    Notes
-    -----
-    The defaults are the best of a small grid (factors 32-256, regularization 0.05-100,
-    alpha 0.1-5, BM25 K1 1.2 or 100) on The Complete Journey, trained before 2017-10-01
-    and judged on October: a baseline is only worth beating at its best. Stronger
-    regularisation and weaker confidence than implicit's defaults suit this data.
-
-    implicit is an optional dependency (``pip install promo[bench]``), imported on fit.
-    """
-
-    def __init__(self, factors: int = 64, regularization: float = 30.0, alpha: float = 0.25,
-                 iterations: int = 15, bm25_k1: float = 100.0, bm25_b: float = 0.8,
-                 threads: int = 2, random_state: int = 0):
-        self.factors = factors
-        self.regularization = regularization
-        self.alpha = alpha
-        self.iterations = iterations
-        self.bm25_k1 = bm25_k1
-        self.bm25_b = bm25_b
-        self.threads = threads
-        self.random_state = random_state
-
-    def fit(self, history: pd.DataFrame, products: pd.DataFrame | None = None):
-        """Factorise the BM25-weighted purchase matrix of ``history``; return self."""
-        try:
-            from implicit.cpu.als import AlternatingLeastSquares
-            from implicit.nearest_neighbours import bm25_weight
-        except ImportError as error:  # pragma: no cover - depends on the environment
-            raise ImportError("install promo[bench] for the ALS baseline") from error
-        from threadpoolctl import threadpool_limits
-
-        counts = self._fit_purchases(history)
-        weighted = bm25_weight(counts, K1=self.bm25_k1, B=self.bm25_b).tocsr()
-        # implicit parallelises itself; a multi-threaded BLAS underneath only contends with
-        # it (and implicit warns about it), so BLAS gets one thread while it works.
-        with threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(
-                factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-                iterations=self.iterations, num_threads=min(max(self.threads, 1), 2),
-                random_state=self.random_state)
-            model.fit(weighted.astype(np.float32), show_progress=False)
-        self.model_ = model
-        self.user_items_ = weighted.astype(np.float32).tocsr()
-        return self
-
-    def recommend(self, customer: int | None, *, mode: str = "repeat",
-                  limit: int = 10) -> list[Recommendation]:
-        """ALS's best ``limit`` products for ``customer`` allowed by ``mode``."""
-        user = self._user_index(customer)
-        if user is None:
-            return [] if mode == "repeat" else self._popular_excluding(np.empty(0, np.int64),
-                                                                        limit)
-        row = self.user_items_[user]
-        if mode == "repeat":
-            bought = row.indices.astype(np.int64)
-            if len(bought) == 0:
-                return []
-            items, scores = self.model_.recommend(user, row, N=limit,
-                                                  filter_already_liked_items=False, items=bought)
-            reasons = ((BOUGHT_BEFORE, None),)
-        else:
-            items, scores = self.model_.recommend(user, row, N=limit,
-                                                  filter_already_liked_items=True)
-            reasons = ()  # latent factors name no product or rule
-        return [Recommendation(int(self.products_[item]), float(score), reasons)
-                for item, score in zip(items, scores)]

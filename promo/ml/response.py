@@ -1,7 +1,7 @@
 """The redemption-response model: how likely a customer is to redeem a promotion, and how
 much the promotion changes that (uplift), learned from past campaigns.
 
-A logistic regression on features that are compressed (signed log1p: counts and money
+A calibrated logistic regression on features that are compressed (signed log1p: counts and money
 are heavy-tailed), imputed with learned medians, flagged where they were missing and
 standardised. Every learned part is a plain array, so the model is stored with
 :meth:`ResponseModel.to_arrays` and rebuilt with :meth:`ResponseModel.from_arrays` without
@@ -22,7 +22,16 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
-FORMAT = "promo.response/1"
+from promo.ml.bootstrap import roc_auc
+
+FORMAT = "promo.response/2"
+# The features the model reads (with every ``campaign_type=`` column). Totals are kept
+# with the customer's tenure beside them: within a campaign a total ranks customers
+# well, and the tenure lets the model tell a long record from a heavy shopper.
+MODEL_FEATURES = ("coupon_uses", "past_redemptions", "past_redemption_rate", "promoted_purchases",
+                  "promoted_coupon_uses", "total_spend", "visit_days_per_week", "promoted_products",
+                  "category_coupon_uses", "category_purchases", "tenure_days")
+TYPE_PREFIX = "campaign_type="
 
 
 # Largest standardised value a feature may take (in standard deviations of the training data).
@@ -85,10 +94,12 @@ class LinearScorer:
         standardised = np.clip((filled - self.means) / self.scales, -CLIP, CLIP)
         return np.hstack([standardised, missing[:, self.flagged].astype(float)])
 
+    def logit(self, matrix: np.ndarray) -> np.ndarray:
+        return self.design(matrix) @ self.coef + self.intercept
+
     def probability(self, matrix: np.ndarray) -> np.ndarray:
         """P(redeem) for each row."""
-        logit = self.design(matrix) @ self.coef + self.intercept
-        return expit(logit)   # no overflow warning for large |logit|
+        return expit(self.logit(matrix))   # no overflow warning for large |logit|
 
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {f"{prefix}.{field.name}": np.asarray(getattr(self, field.name), dtype=np.int64 if
@@ -106,9 +117,9 @@ class ResponseModel(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    C : float, default=0.1
+    C : float, default=0.01
         Inverse L2 regularisation strength of the logistic regressions (on standardised
-        features).
+        features); strong, because the first campaigns learn from few others.
     class_weight : {"balanced"} or None, default=None
         Passed to the logistic regressions. None keeps the probabilities calibrated, which
         :meth:`expected_redemptions` needs.
@@ -117,6 +128,16 @@ class ResponseModel(ClassifierMixin, BaseEstimator):
         uplift, is learned.
     max_iter : int, default=1000
         Iterations of the solver.
+    features : tuple of str or None, default=MODEL_FEATURES
+        The columns of a DataFrame ``X`` learned from (plus every ``campaign_type=``
+        column); None learns from every column. An array ``X`` is read whole.
+    calibration_share : float, default=0.5
+        With ``order`` given to :meth:`fit`, the latest campaigns holding at least this
+        share of the targeted rows calibrate the probabilities: a model fitted on the
+        earlier ones scores them, and a logistic curve on its logit (Platt scaling) maps
+        scores to the rates they went on to show. The final model learns from every row
+        and keeps that curve, so the probabilities carry the drift from older campaigns
+        to newer ones. 0 turns it off.
 
     Attributes
     ----------
@@ -129,18 +150,24 @@ class ResponseModel(ClassifierMixin, BaseEstimator):
         The model of the targeted rows (all rows when fitted without treatment).
     control_ : LinearScorer or None
         The model of the holdout rows.
+    calibration_ : numpy.ndarray
+        (slope, intercept) of the Platt curve applied to the response logit.
     has_uplift_ : bool
         Whether a control model was learned, so :meth:`predict_uplift` works.
     """
 
-    def __init__(self, C: float = 0.1, class_weight: str | None = None, min_control_rows: int = 50,
-                 max_iter: int = 1000):
+    def __init__(self, C: float = 0.01, class_weight: str | None = None, min_control_rows: int = 50,
+                 max_iter: int = 1000, features: tuple[str, ...] | None = MODEL_FEATURES,
+                 calibration_share: float = 0.5):
         self.C = C
         self.class_weight = class_weight
         self.min_control_rows = min_control_rows
         self.max_iter = max_iter
+        self.features = features
+        self.calibration_share = calibration_share
 
-    def fit(self, X: pd.DataFrame | np.ndarray, y: Any, treatment: Any = None) -> "ResponseModel":
+    def fit(self, X: pd.DataFrame | np.ndarray, y: Any, treatment: Any = None,
+            order: Any = None) -> "ResponseModel":
         """Learn the response model, and the control model when there is a big enough holdout.
 
         Parameters
@@ -151,6 +178,9 @@ class ResponseModel(ClassifierMixin, BaseEstimator):
             1 when the customer redeemed, else 0.
         treatment : array of shape (n_samples,), optional
             1 for targeted, 0 for holdout. Without it every row counts as targeted.
+        order : array of shape (n_samples,), optional
+            Each row's campaign start (any sortable values, equal within a campaign);
+            needed for the calibration of ``calibration_share``.
 
         Returns
         -------
@@ -172,15 +202,46 @@ class ResponseModel(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = len(names)
         self.classes_ = np.array([0, 1])
         self.response_ = LinearScorer.fit(matrix[treated], y[treated], **options)
+        self.calibration_ = self._calibration(matrix[treated], y[treated],
+                                              None if order is None else np.asarray(order)[treated], options)
         enough = min(treated.sum(), (~treated).sum()) >= self.min_control_rows
         self.control_ = LinearScorer.fit(matrix[~treated], y[~treated], **options) if enough else None
         self.has_uplift_ = self.control_ is not None
         return self
 
+    def _calibration(self, matrix: np.ndarray, y: np.ndarray, order: np.ndarray | None,
+                     options: dict[str, Any]) -> np.ndarray:
+        """(slope, intercept) of the Platt curve on the logit; (1, 0) when not learned."""
+        identity = np.array([1.0, 0.0])
+        self.calibration_report_: dict[str, Any] = {}
+        if order is None or self.calibration_share <= 0:
+            return identity
+        starts = np.unique(order)
+        held = np.zeros(len(y), dtype=bool)
+        for start in starts[::-1]:
+            if held.sum() >= self.calibration_share * len(y):
+                break
+            held |= order == start
+        if held.all() or len(np.unique(y[~held])) < 2 or len(np.unique(y[held])) < 2:
+            return identity
+        earlier = LinearScorer.fit(matrix[~held], y[~held], **options)
+        logit = earlier.logit(matrix[held])
+        curve = LogisticRegression(C=1e6, max_iter=self.max_iter).fit(logit[:, None], y[held])
+        slope, intercept = float(curve.coef_[0, 0]), float(curve.intercept_[0])
+        # The model's own check, for its metadata: how the earlier model ranked the latest
+        # campaigns, and the redemptions it expected there before and after the curve.
+        self.calibration_report_ = {
+            "campaigns": int(len(np.unique(order[held]))), "rows": int(held.sum()),
+            "redeemed": int(y[held].sum()), "roc_auc": round(roc_auc(y[held], logit), 4),
+            "expected_uncalibrated": round(float(expit(logit).sum()), 1),
+            "expected_calibrated": round(float(expit(slope * logit + intercept).sum()), 1)}
+        return np.array([slope, intercept])
+
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Columns P(no redemption), P(redemption) if targeted, shape (n_samples, 2)."""
         matrix = self._read(X)[1]
-        redeem = self.response_.probability(matrix)
+        slope, intercept = self.calibration_
+        redeem = expit(slope * self.response_.logit(matrix) + intercept)
         return np.column_stack([1.0 - redeem, redeem])
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -199,8 +260,7 @@ class ResponseModel(ClassifierMixin, BaseEstimator):
         if not self.has_uplift_:
             raise ValueError("this response model was fitted without a holdout group (at least "
                              f"min_control_rows={self.min_control_rows} rows), so it cannot estimate uplift")
-        matrix = self._read(X)[1]
-        return self.response_.probability(matrix) - self.control_.probability(matrix)
+        return self.predict_proba(X)[:, 1] - self.control_.probability(self._read(X)[1])
 
     def expected_redemptions(self, X: pd.DataFrame | np.ndarray) -> float:
         """How many of these customers are expected to redeem if targeted."""
@@ -212,7 +272,8 @@ class ResponseModel(ClassifierMixin, BaseEstimator):
         """The fitted model as plain numpy arrays (numbers and unicode, loadable with
         ``np.load(allow_pickle=False)``) and a JSON-able dict of parameters."""
         check_is_fitted(self, "response_")
-        arrays = {"feature_names": np.asarray(self.feature_names_, dtype=str)}
+        arrays = {"feature_names": np.asarray(self.feature_names_, dtype=str),
+                  "calibration": np.asarray(self.calibration_, dtype=np.float64)}
         arrays.update(self.response_.to_arrays("response"))
         if self.control_ is not None:
             arrays.update(self.control_.to_arrays("control"))
@@ -229,6 +290,7 @@ class ResponseModel(ClassifierMixin, BaseEstimator):
         model.n_features_in_ = len(model.feature_names_)
         model.classes_ = np.array([0, 1])
         model.response_ = LinearScorer.from_arrays(arrays, "response")
+        model.calibration_ = np.asarray(arrays["calibration"], dtype=np.float64)
         model.control_ = LinearScorer.from_arrays(arrays, "control") if params["has_uplift"] else None
         model.has_uplift_ = model.control_ is not None
         return model
@@ -241,6 +303,10 @@ class ResponseModel(ClassifierMixin, BaseEstimator):
         if fitted:
             check_is_fitted(self, "response_")
         if isinstance(X, pd.DataFrame):
+            X = X.rename(columns=str)
+            if not fitted and self.features is not None:
+                wanted = set(self.features)
+                X = X[[column for column in X.columns if column in wanted or column.startswith(TYPE_PREFIX)]]
             names = np.asarray([str(column) for column in X.columns])
             if fitted:
                 missing = [name for name in self.feature_names_ if name not in set(names)]

@@ -21,6 +21,8 @@ from promo.ml.frames import check_columns
 
 DAY = np.timedelta64(1, "D")
 TYPE_PREFIX = "campaign_type="
+# "Recent" behaviour: the weeks just before the promotion.
+RECENT_DAYS = 56
 
 
 # --- demographics -------------------------------------------------------------------------
@@ -111,10 +113,13 @@ def purchase_features(history: pd.DataFrame, products: pd.DataFrame, customer_id
     days = ((times - np.datetime64("1970-01-01", "ns")) // DAY).astype(np.int64)
 
     promoted = np.unique(np.asarray(list(promoted_products), dtype=np.int64))
-    category_of = products.drop_duplicates("product").set_index("product")["category"]
+    catalogue = products.drop_duplicates("product").set_index("product")
+    category_of, brand_of = catalogue["category"], catalogue["brand"]
     promoted_categories = category_of.reindex(promoted).dropna().unique()
+    promoted_brands = brand_of.reindex(promoted).dropna().unique()
     is_promoted = past["product"].isin(promoted).to_numpy()
     in_category = past["product"].map(category_of).isin(promoted_categories).to_numpy(dtype=bool)
+    in_brand = past["product"].map(brand_of).isin(promoted_brands).to_numpy(dtype=bool)
 
     value = past["value"].to_numpy(dtype=float)
     discount = past["discount"].to_numpy(dtype=float)
@@ -134,6 +139,11 @@ def purchase_features(history: pd.DataFrame, products: pd.DataFrame, customer_id
 
     promoted_codes = codes[is_promoted]
     total_spend = _totals(codes, size, value)
+    recent = days >= (np.datetime64(starts_at, "ns") - np.datetime64("1970-01-01", "ns")) // DAY - RECENT_DAYS
+    last_coupon = np.full(size, np.nan)
+    if used_coupon.any():
+        latest_coupon = pd.Series(days[used_coupon]).groupby(codes[used_coupon]).max()
+        last_coupon[latest_coupon.index] = latest_coupon.to_numpy()
     promoted_spend = _totals(promoted_codes, size, value[is_promoted])
     features = {
         "promoted_purchases": _totals(promoted_codes, size),
@@ -145,12 +155,18 @@ def purchase_features(history: pd.DataFrame, products: pd.DataFrame, customer_id
         "promoted_spend_share": _safe_ratio(promoted_spend, total_spend),
         "category_purchases": _totals(codes[in_category], size),
         "category_spend": _totals(codes[in_category], size, value[in_category]),
+        "category_coupon_uses": _totals(codes[in_category], size, used_coupon[in_category].astype(float)),
+        "brand_purchases": _totals(codes[in_brand], size),
+        "brand_coupon_uses": _totals(codes[in_brand], size, used_coupon[in_brand].astype(float)),
+        "recent_coupon_uses": _totals(codes[recent], size, used_coupon[recent].astype(float)),
+        "recent_visit_days": _distinct(codes[recent], days[recent], size),
         "total_spend": total_spend,
         "purchases": _totals(codes, size),
         "visit_days": _distinct(codes, days, size),
         "recency_days": start_day - last,
         "tenure_days": start_day - first,
         "coupon_uses": _totals(codes, size, used_coupon.astype(float)),
+        "coupon_recency_days": start_day - last_coupon,
         "coupon_share": _safe_ratio(_totals(codes, size, coupon), gross),
         "discount_share": _safe_ratio(_totals(codes, size, discount), gross),
     }
@@ -166,18 +182,22 @@ def purchase_features(history: pd.DataFrame, products: pd.DataFrame, customer_id
 
 def campaign_history_features(customer_ids: pd.Index, *, starts_at: pd.Timestamp,
                               redemptions: pd.DataFrame | None = None, exposures: pd.DataFrame | None = None,
-                              campaigns: pd.DataFrame | None = None) -> pd.DataFrame:
+                              campaigns: pd.DataFrame | None = None,
+                              campaign_type: str | None = None) -> pd.DataFrame:
     """Past campaign exposures and redemptions before ``starts_at``, one row per customer.
 
     An exposure counts when its campaign started before ``starts_at``; its start is the
     ``starts_at`` column of ``exposures`` when present, else looked up in ``campaigns``.
     A redemption counts when ``redeemed_at`` is before ``starts_at``. Holdout exposures
-    count as exposures: the customer was picked for a campaign either way.
+    count as exposures: the customer was picked for a campaign either way. With
+    ``campaigns`` and ``campaign_type``, redemptions in campaigns of the same type are
+    counted apart (a customer who redeems type A mailers may ignore type B ones).
     """
     size = len(customer_ids)
     start = np.datetime64(starts_at, "ns")
     features = {"past_exposures": np.zeros(size), "past_redeemed_campaigns": np.zeros(size),
-                "past_redemptions": np.zeros(size)}
+                "past_redemptions": np.zeros(size), "same_type_redemptions": np.zeros(size),
+                "redemption_recency_days": np.full(size, np.nan)}
     if exposures is not None:
         check_columns("exposures", exposures)
         if "starts_at" not in exposures.columns:
@@ -197,6 +217,12 @@ def campaign_history_features(customer_ids: pd.Index, *, starts_at: pd.Timestamp
         campaign_ids = before["campaign"].to_numpy(dtype=np.int64)[seen]
         if seen.any():
             features["past_redeemed_campaigns"] = _distinct(codes[seen], campaign_ids - campaign_ids.min(), size)
+            latest = pd.Series(before["redeemed_at"].to_numpy(dtype="datetime64[ns]")[seen]).groupby(codes[seen]).max()
+            features["redemption_recency_days"][latest.index] = (start - latest.to_numpy()) / DAY
+            if campaigns is not None and campaign_type is not None:
+                types = campaigns.set_index("campaign")["type"]
+                same = (types.reindex(campaign_ids).to_numpy() == campaign_type)
+                features["same_type_redemptions"] = _totals(codes[seen][same], size)
     features["past_redemption_rate"] = _safe_ratio(features["past_redeemed_campaigns"], features["past_exposures"])
     return pd.DataFrame(features, index=customer_ids)
 
@@ -253,7 +279,7 @@ def promotion_features(history: pd.DataFrame, products: pd.DataFrame, customers:
     parts = [
         purchase_features(history, products, ids, promoted_products=promoted, starts_at=starts_at),
         campaign_history_features(ids, starts_at=starts_at, redemptions=redemptions, exposures=exposures,
-                                  campaigns=campaigns),
+                                  campaigns=campaigns, campaign_type=campaign_type),
         demographic_features(customers, ids),
     ]
     promotion = {"promoted_products": float(len(np.unique(promoted)))}
@@ -294,11 +320,43 @@ def campaign_type_vocabulary(campaigns: pd.DataFrame) -> list[str]:
 
 # --- the training table --------------------------------------------------------------------
 
+def redemption_labels(campaigns: pd.DataFrame, redemptions: pd.DataFrame,
+                      until: pd.Timestamp | str | None = None) -> pd.DataFrame:
+    """The (campaign, customer) pairs that count as redeemed.
+
+    A redemption counts only inside its campaign's window (``starts_at <= redeemed_at <=
+    ends_at``) and, when ``until`` is given, strictly before it: a label must not know
+    what happened after the training cut-off, nor credit a campaign with a coupon used
+    outside its dates.
+    """
+    check_columns("campaigns", campaigns)
+    check_columns("redemptions", redemptions)
+    dated = redemptions.merge(campaigns[["campaign", "starts_at", "ends_at"]], on="campaign")
+    keep = (dated["redeemed_at"] >= dated["starts_at"]) & (dated["redeemed_at"] <= dated["ends_at"])
+    if until is not None:
+        keep &= dated["redeemed_at"] < pd.Timestamp(until)
+    return dated.loc[keep, ["campaign", "customer"]].drop_duplicates(ignore_index=True)
+
+
+def campaigns_within(campaigns: pd.DataFrame, start: pd.Timestamp | None,
+                     end: pd.Timestamp | None) -> list[int]:
+    """Campaigns whose whole window lies inside [start, end]: their features and their
+    outcome are both fully recorded. The others are neither learned from nor judged."""
+    check_columns("campaigns", campaigns)
+    if start is None or end is None:
+        return []
+    inside = (campaigns["starts_at"] >= pd.Timestamp(start)) & (campaigns["ends_at"] <= pd.Timestamp(end))
+    return sorted(int(campaign) for campaign in campaigns.loc[inside, "campaign"])
+
+
 def training_table(history: pd.DataFrame, products: pd.DataFrame, customers: pd.DataFrame,
                    campaigns: pd.DataFrame, campaign_products: pd.DataFrame, exposures: pd.DataFrame,
-                   redemptions: pd.DataFrame, *, campaign_ids: Iterable[int]
+                   redemptions: pd.DataFrame, *, campaign_ids: Iterable[int],
+                   until: pd.Timestamp | str | None = None
                    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
     """One row per exposure of the campaigns ``campaign_ids``, to learn redemption from.
+
+    Labels follow :func:`redemption_labels` (inside the window, before ``until``).
 
     Returns
     -------
@@ -306,8 +364,8 @@ def training_table(history: pd.DataFrame, products: pd.DataFrame, customers: pd.
         The features of each exposed customer, cut at the start of the campaign
         (:func:`campaign_features`), with a plain range index.
     y : numpy.ndarray of int
-        1 when the customer redeemed in that campaign (any redemption row of the pair,
-        whenever it happened), else 0.
+        1 when the customer redeemed in that campaign, inside its window and before
+        ``until``, else 0.
     treatment : numpy.ndarray of int
         1 for a targeted exposure, 0 for a holdout.
     campaign : numpy.ndarray of int
@@ -323,6 +381,7 @@ def training_table(history: pd.DataFrame, products: pd.DataFrame, customers: pd.
         raise ValueError(f"exposure groups must be 'targeted' or 'holdout', not {sorted(map(str, unknown))}")
     # Every campaign reads the history of the same customers: select them once.
     history = history[history["customer"].isin(rows["customer"].unique())]
+    redeemed = redemption_labels(campaigns, redemptions, until)
     tables, labels, treatments, groups = [], [], [], []
     for campaign in wanted:
         exposed = rows[rows["campaign"] == campaign]
@@ -332,7 +391,7 @@ def training_table(history: pd.DataFrame, products: pd.DataFrame, customers: pd.
         tables.append(campaign_features(history, products, customers, campaigns, campaign_products,
                                         campaign_id=campaign, customer_ids=customer_ids, exposures=exposures,
                                         redemptions=redemptions))
-        redeemers = redemptions.loc[redemptions["campaign"] == campaign, "customer"]
+        redeemers = redeemed.loc[redeemed["campaign"] == campaign, "customer"]
         labels.append(np.isin(customer_ids, redeemers.to_numpy(dtype=np.int64)).astype(np.int64))
         treatments.append((exposed["group"] == "targeted").to_numpy(dtype=np.int64))
         groups.append(np.full(len(customer_ids), campaign, dtype=np.int64))

@@ -90,18 +90,22 @@ def fit_recommender(data: TrainingData, **params: Any) -> tuple[Any, dict[str, A
         raise InvalidInput("no interactions to learn from; load some first", {"history": ["empty"]})
     model = Recommender(**params).fit(data.history, data.products)
     facts = {"rows": {"interactions": len(data.history), "customers": int(data.history["customer"].nunique()),
-                      "products": int(data.history["product"].nunique())}}
+                      "products": int(data.history["product"].nunique())},
+             "evaluation": {"repeat_recall_at_10_on_the_latest_week": model.repeat_validation_,
+                            "full": "promo evaluate (docs/personalisation.md)"}}
     return model, facts
 
 
 def learnable_campaigns(data: TrainingData) -> list[int]:
-    """Campaigns whose whole window lies inside the history: their outcome is known."""
-    until = data.data_until
-    if until is None:
+    """Campaigns whose whole window lies inside the history, with an audience: their
+    features and outcome are both known."""
+    from promo.ml.response_features import campaigns_within
+
+    if data.data_until is None:
         return []
-    ended = data.campaigns[data.campaigns["ends_at"] <= until]
+    inside = campaigns_within(data.campaigns, data.history["occurred_at"].min(), data.data_until)
     has_audience = set(data.exposures["campaign"])
-    return sorted(int(c) for c in ended["campaign"] if c in has_audience)
+    return [campaign for campaign in inside if campaign in has_audience]
 
 
 def fit_response(data: TrainingData, **params: Any) -> tuple[Any, dict[str, Any]]:
@@ -112,12 +116,15 @@ def fit_response(data: TrainingData, **params: Any) -> tuple[Any, dict[str, Any]
     if not campaigns:
         raise InvalidInput("no ended campaign with an audience to learn from",
                            {"campaigns": ["import campaign history first (the demo loader does)"]})
-    X, y, treatment, _ = training_table(data.history, data.products, data.customers, data.campaigns,
+    X, y, treatment, campaign_of_row = training_table(data.history, data.products, data.customers, data.campaigns,
                                         data.campaign_products, data.exposures, data.redemptions,
-                                        campaign_ids=campaigns)
-    model = ResponseModel(**params).fit(X, y, treatment)
+                                        campaign_ids=campaigns, until=data.data_until)
+    starts = data.campaigns.set_index("campaign")["starts_at"].reindex(campaign_of_row).to_numpy()
+    model = ResponseModel(**params).fit(X, y, treatment, order=starts)
     facts = {"rows": {"exposures": int(len(y)), "redeemed": int(sum(y)), "campaigns": len(campaigns),
-                      "holdout": int(len(y) - sum(treatment))}, "uplift": bool(model.has_uplift_)}
+                      "holdout": int(len(y) - sum(treatment))}, "uplift": bool(model.has_uplift_),
+             "evaluation": {"latest_campaigns_scored_by_a_model_of_the_earlier_ones": model.calibration_report_,
+                            "full": "promo evaluate (docs/personalisation.md)"}}
     return model, facts
 
 

@@ -89,7 +89,7 @@ def test_evaluating_the_demo_in_the_present_with_dataset_cutoffs_gives_the_figur
     moved = promo(*arguments)
 
     assert moved.exit_code == 0, moved.output
-    assert "trained before 2017-04-12" in moved.output          # reported in the dataset's dates
+    assert "(2017-04-12)" in moved.output          # reported in the dataset's dates
     assert moved.output == unmoved.output
 
 

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from promo.ml.ranking import (ALSBaseline, OwnFrequencyBaseline, PopularityBaseline,
-                              compare_recommenders, evaluate_recommenders, hit_rate_at_k,
-                              ndcg_at_k, recall_at_k, relevant_products, split_by_time)
+from promo.ml.baselines import ALSBaseline, BuyAgainCountBaseline, PopularityBaseline
+from promo.ml.ranking import (compare_recommenders, evaluate_recommenders, hit_rate_at_k,
+                              ndcg_at_k, recall_at_k, relevant_products, serving_at,
+                              split_by_time)
 from promo.ml.frames import COLUMNS
-from promo.ml.recommender import Recommender
 
 START = pd.Timestamp("2024-01-01")
 CUTOFF = START + pd.Timedelta(days=10)
@@ -64,35 +64,62 @@ def test_metrics_on_a_hand_computed_example():
     assert recall_at_k([], np.array([], dtype=np.int64)) == 0.0
 
 
-def test_popularity_and_own_frequency_baselines(periods):
+def test_popularity_and_buy_again_by_count_baselines(periods):
     train, _ = periods
     popularity = PopularityBaseline().fit(train)
-    own = OwnFrequencyBaseline().fit(train)
+    own = BuyAgainCountBaseline().fit(train)
     # Product 10 has two buyers, 11 one; customer 1 bought 10 four times.
     assert [r.product for r in popularity.recommend(1, mode="repeat")] == [10, 11]
     assert [r.product for r in own.recommend(1, mode="repeat")] == [10, 11]
     assert [r.product for r in own.recommend(2, mode="repeat")] == [20, 10, 21]
     # Discovery: the most bought products the customer never bought (views do not count).
+    assert [r.product for r in popularity.recommend(1, mode="discovery")] == [20, 21]
     for model in (popularity, own):
-        assert [r.product for r in model.recommend(1, mode="discovery")] == [20, 21]
         assert model.recommend(99, mode="repeat") == []
+    # Buying again has nothing to say about discovery: it is not asked there.
+    assert own.modes == ("repeat",)
+    with pytest.raises(ValueError, match="only answers mode 'repeat'"):
+        own.recommend(1, mode="discovery")
 
 
-def test_evaluate_recommenders_judges_each_mode(periods):
+def test_evaluate_recommenders_judges_each_mode_with_the_models_that_compete_in_it(periods):
     train, test = periods
-    models = {"own": OwnFrequencyBaseline().fit(train), "ours": Recommender().fit(train)}
+    models = {"popularity": PopularityBaseline().fit(train), "own": BuyAgainCountBaseline().fit(train)}
     table = evaluate_recommenders(train, test, models, k=2)
     assert list(table.columns) == ["mode", "model", "users", "hit_rate", "recall", "ndcg"]
     assert list(zip(table["mode"], table["model"])) == [
-        ("repeat", "own"), ("repeat", "ours"), ("discovery", "own"), ("discovery", "ours")]
-    own_repeat = table.iloc[0]
+        ("repeat", "popularity"), ("repeat", "own"), ("discovery", "popularity")]
+    own_repeat = table.iloc[1]
     assert own_repeat["users"] == 2
     assert own_repeat["hit_rate"] == 1.0 and own_repeat["recall"] == 1.0
     # Customer 1's discovery: [20, 21] at k=2 finds 20 of {20, 30}.
-    own_discovery = table.iloc[2]
-    assert (own_discovery["users"], own_discovery["hit_rate"], own_discovery["recall"]) == \
-        (1, 1.0, 0.5)
-    assert own_discovery["ndcg"] == pytest.approx(1 / (1 + 1 / math.log2(3)))
+    discovery = table.iloc[2]
+    assert (discovery["users"], discovery["hit_rate"], discovery["recall"]) == (1, 1.0, 0.5)
+    assert discovery["ndcg"] == pytest.approx(1 / (1 + 1 / math.log2(3)))
+
+
+def test_served_evaluation_asks_at_the_usual_store_and_counts_only_what_is_in_stock():
+    # Customer 1 shops at store 1 (three visits) and once at store 2; product 11 sold only at store 2.
+    rows = [(1, 10, 0, 1), (1, 10, 2, 1), (1, 12, 3, 1), (1, 11, 4, 2), (2, 12, 1, 1)]
+    train = history(*[(c, p, d) for c, p, d, _ in rows])
+    train["location"] = [location for *_, location in rows]
+    serving = serving_at(train)
+    assert serving.location(1) == 1 and serving.location(2) == 1
+    assert serving.available(1)(np.array([10, 11, 12])).tolist() == [True, False, True]
+    test = history((1, 11, 12), (1, 10, 12))
+    model = BuyAgainCountBaseline().fit(train)
+    served = evaluate_recommenders(train, test, {"own": model}, k=3, serving=serving)
+    unserved = evaluate_recommenders(train, test, {"own": model}, k=3)
+    # Product 11 is out of stock at store 1, so served it can never be found.
+    assert served.loc[0, "recall"] == 0.5 and unserved.loc[0, "recall"] == 1.0
+
+
+def test_split_with_a_horizon_judges_only_the_days_after_the_cutoff(periods):
+    whole = pd.concat(periods)
+    _, test = split_by_time(whole, CUTOFF, horizon_days=3)
+    assert test["occurred_at"].min() >= CUTOFF
+    assert test["occurred_at"].max() < CUTOFF + pd.Timedelta(days=3)
+    assert len(test) == 1   # day 12 only: 13, 14 and 15 are past the horizon
 
 
 def test_als_baseline_follows_the_candidate_rules():

@@ -159,7 +159,8 @@ def test_available_filter_is_honoured_even_when_the_best_candidates_are_not():
     # Customer 1 bought product p (p - 99) times: the higher the id, the better in repeat.
     rows = [(1, int(p), day) for p in products for day in range(int(p) - 99)]
     rows += [(c, int(p), 1) for c in range(2, 6) for p in products[::3]]
-    model = Recommender(repurchase_power=0.0).fit(history(*rows))
+    # The counting rule (no learned ranker), so the order of the survivors is known.
+    model = Recommender(repurchase_power=0.0, repeat_weeks=0).fit(history(*rows))
     calls: list[np.ndarray] = []
 
     def available(ids: np.ndarray) -> np.ndarray:
@@ -218,3 +219,45 @@ def test_bad_requests_are_refused(model, shop):
     assert model.recommend(9, limit=0) == []
     with pytest.raises(ValueError, match="lacks columns"):
         Recommender().fit(shop.drop(columns=["occurred_at"]))
+
+
+# --- the learned buy-again ranker ------------------------------------------------------------
+
+FORTNIGHTLY_A, FORTNIGHTLY_B = 71, 72
+
+
+@pytest.fixture(scope="module")
+def fortnightly():
+    """40 households buy A every 14 days from day 0 and B every 14 days from day 7, plus a
+    one-off product each visit: which staple is bought next week depends only on which is due."""
+    rows = []
+    for customer in range(100, 140):
+        for day in range(0, 140, 7):
+            rows.append((customer, FORTNIGHTLY_A if day % 14 == 0 else FORTNIGHTLY_B, day))
+            rows.append((customer, 1000 + day + customer, day))
+    return history(*rows)
+
+
+def test_the_ranker_is_learned_from_the_history_and_puts_the_due_staple_first(fortnightly):
+    model = Recommender(repeat_weeks=3).fit(fortnightly)
+    assert model.ranker_coef_.shape == model.ranker_means_.shape and len(model.ranker_coef_) > 0
+    # Last visit: day 133 (B). A was bought on day 126: due now; B was just bought.
+    now = START + pd.Timedelta(days=134)
+    ranked = products_of(model.recommend(100, now=now, limit=50))
+    assert ranked[0] == FORTNIGHTLY_A and ranked.index(FORTNIGHTLY_B) > 0
+
+
+def test_a_purchase_folded_in_at_request_time_makes_that_staple_not_due(fortnightly):
+    model = Recommender(repeat_weeks=3).fit(fortnightly)
+    now = START + pd.Timedelta(days=134)
+    recent = pd.DataFrame({"product": [FORTNIGHTLY_A, 5000], "type": ["purchase", "purchase"], "quantity": [1, 1],
+                           "occurred_at": [now - pd.Timedelta(hours=1)] * 2})
+    ranked = products_of(model.recommend(100, now=now, limit=50, recent=recent))
+    assert ranked.index(FORTNIGHTLY_B) < ranked.index(FORTNIGHTLY_A)
+    assert 5000 in ranked        # a product newer than the model can be bought again at once
+
+
+def test_without_anything_re_bought_to_learn_from_the_counting_rule_serves(shop):
+    model = Recommender(repeat_weeks=0).fit(shop)
+    assert len(model.ranker_coef_) == 0
+    assert products_of(model.recommend(7, mode="repeat"))[0] == MILK

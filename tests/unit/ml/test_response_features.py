@@ -8,9 +8,10 @@ import pytest
 from promo.ml.response_features import (
     band_value,
     campaign_features,
+    campaigns_within,
     promotion_features,
-    training_table,
-)
+    redemption_labels,
+    training_table)
 
 START = pd.Timestamp("2024-03-01")
 PROMOTED = [1]
@@ -186,3 +187,32 @@ def test_training_table_rejects_unknown_groups():
     with pytest.raises(ValueError, match="targeted"):
         training_table(history_frame(BEFORE), PRODUCTS, CUSTOMERS, CAMPAIGNS, CAMPAIGN_PRODUCTS, exposures,
                        REDEMPTIONS, campaign_ids=[1])
+
+
+def test_a_label_counts_a_redemption_only_inside_its_window_and_before_the_cutoff():
+    redemptions = pd.concat([REDEMPTIONS, pd.DataFrame({
+        "campaign": [2, 2, 1], "customer": [20, 30, 20],
+        # customer 20 redeemed campaign 2 after it ended, 30 before it started,
+        # and 20 redeemed campaign 1 inside its window.
+        "redeemed_at": pd.to_datetime(["2024-04-05", "2024-02-20", "2024-02-01"])})], ignore_index=True)
+
+    labels = redemption_labels(CAMPAIGNS, redemptions)
+    assert sorted(map(tuple, labels[["campaign", "customer"]].to_numpy().tolist())) == [(1, 10), (1, 20), (2, 10)]
+    # Before a cut-off of 2024-01-20, customer 20's redemption of 1 (on 1 February) is not known yet.
+    early = redemption_labels(CAMPAIGNS, redemptions, until="2024-01-20")
+    assert sorted(map(tuple, early[["campaign", "customer"]].to_numpy().tolist())) == [(1, 10)]
+
+    frames = (history_frame(BEFORE + AFTER), PRODUCTS, CUSTOMERS, CAMPAIGNS, CAMPAIGN_PRODUCTS, EXPOSURES,
+              redemptions)
+    _, y, _, campaign = training_table(*frames, campaign_ids=[2])
+    assert y.tolist() == [1, 0, 0]          # customers 10, 20, 30: only 10 redeemed inside the window
+    _, y, _, _ = training_table(*frames, campaign_ids=[1], until="2024-01-20")
+    assert y.tolist() == [1, 0]
+
+
+def test_only_campaigns_whose_whole_window_is_recorded_are_kept():
+    assert campaigns_within(CAMPAIGNS, pd.Timestamp("2024-01-01"), pd.Timestamp("2024-05-01")) == [1, 2, 3]
+    # The history ends inside campaign 3's window, and starts inside campaign 1's.
+    assert campaigns_within(CAMPAIGNS, pd.Timestamp("2024-01-01"), pd.Timestamp("2024-04-15")) == [1, 2]
+    assert campaigns_within(CAMPAIGNS, pd.Timestamp("2024-01-20"), pd.Timestamp("2024-05-01")) == [2, 3]
+    assert campaigns_within(CAMPAIGNS, None, None) == []
