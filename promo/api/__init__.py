@@ -5,7 +5,7 @@ from flask import Flask
 
 from promo.api import audiences, customers, interactions, locations, products, stock
 from promo.api.errors import PromoApi, register_error_handlers
-from promo.api.parsing import require_json_content_type
+from promo.api.parsing import IdConverter, id_parameter_schema, require_json_content_type
 from promo.api.health import READINESS_CHECKS, blueprint as operations_blueprint, database_check, stock_view_check
 
 RESOURCES = (products.blp, locations.blp, customers.blp, interactions.blp, stock.blp, audiences.blp)
@@ -29,7 +29,9 @@ API_SETTINGS = {
 
 def init_api(app: Flask) -> PromoApi:
     app.config.update(API_SETTINGS)
+    app.url_map.converters["id"] = IdConverter
     api = PromoApi(app)
+    api.register_converter(IdConverter, id_parameter_schema)
     for blueprint in RESOURCES:
         api.register_blueprint(blueprint)
     app.register_blueprint(operations_blueprint)

@@ -55,7 +55,7 @@ class Customers(MethodView):
         return page_body(page, "customers")
 
 
-@blp.route("/<string:customer_id>")
+@blp.route("/<id:customer_id>")
 class CustomerById(MethodView):
     @requires(Permission.CUSTOMER_READ)
     @blp.response(200, CustomerDetailSchema)
@@ -64,7 +64,7 @@ class CustomerById(MethodView):
         return customers.get_customer(uow(), customer_id, segment_rules(runtime().settings))
 
 
-@blp.route("/<string:customer_id>/recommendations")
+@blp.route("/<id:customer_id>/recommendations")
 class CustomerRecommendations(MethodView):
     @requires(Permission.CHANNEL_SERVE)
     @blp.arguments(RecommendationQuerySchema, location="query")

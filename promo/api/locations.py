@@ -32,7 +32,7 @@ class Locations(MethodView):
         return page_body(catalog.list_locations(uow(), after=after, limit=limit, kind=args.get("kind")), "locations")
 
 
-@blp.route("/<string:code>")
+@blp.route("/<id:code>")
 class LocationByCode(MethodView):
     @requires(Permission.CATALOG_READ)
     @blp.response(200, LocationSchema)

@@ -21,6 +21,7 @@ from flask_smorest import abort
 from webargs import core
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import BaseConverter
 
 JSON_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -101,6 +102,19 @@ class JsonBodyParser(FlaskParser):
             return core.missing
         body = json_body()
         return core.missing if body is None else body
+
+
+class IdConverter(BaseConverter):
+    """A client's id in a URL path (``<id:sku>``): only what ExternalId accepts can match,
+    so a path holding a control character (which PostgreSQL could not even compare)
+    matches no route and is a 404 before any query runs."""
+
+    regex = r"[^/\x00-\x1f\x7f]+"
+
+
+def id_parameter_schema(_converter: IdConverter) -> dict[str, Any]:
+    """How /openapi.json describes an ``<id:...>`` path parameter."""
+    return {"type": "string", "minLength": 1, "pattern": "^[^/\\x00-\\x1f\\x7f]+$"}
 
 
 class Blueprint(flask_smorest.Blueprint):

@@ -37,7 +37,7 @@ class Products(MethodView):
         return page_body(page, "products")
 
 
-@blp.route("/<string:sku>")
+@blp.route("/<id:sku>")
 class ProductBySku(MethodView):
     @requires(Permission.CATALOG_READ)
     @blp.response(200, ProductSchema)

@@ -72,7 +72,7 @@ class LowStock(MethodView):
 
 # Under the product, not /stock/<sku>: a fixed route there (/stock/low, /stock/events)
 # would hide the sku of the same name.
-@blp.route("/products/<string:sku>/stock")
+@blp.route("/products/<id:sku>/stock")
 class ProductStock(MethodView):
     @requires(Permission.STOCK_READ)
     @blp.arguments(MinSeqQuerySchema, location="query")

@@ -58,18 +58,18 @@ def test_metrics_are_prometheus_text(client):
 
 
 def test_metrics_count_requests_by_route_pattern_and_status(client, admin):
-    before_ok = requests_counted(client, "/v1/products/<string:sku>", "GET", "200")
-    before_missing = requests_counted(client, "/v1/products/<string:sku>", "GET", "404")
+    before_ok = requests_counted(client, "/v1/products/<id:sku>", "GET", "200")
+    before_missing = requests_counted(client, "/v1/products/<id:sku>", "GET", "404")
     client.put("/v1/products", json=[{"sku": "m1", "name": "Milk", "price": 1, "currency": "USD"}], headers=admin)
 
     client.get("/v1/products/m1", headers=admin)
     client.get("/v1/products/nope", headers=admin)
     client.get("/v1/products/nada", headers=admin)
 
-    assert requests_counted(client, "/v1/products/<string:sku>", "GET", "200") == before_ok + 1
-    assert requests_counted(client, "/v1/products/<string:sku>", "GET", "404") == before_missing + 2
+    assert requests_counted(client, "/v1/products/<id:sku>", "GET", "200") == before_ok + 1
+    assert requests_counted(client, "/v1/products/<id:sku>", "GET", "404") == before_missing + 2
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'endpoint="/v1/products/<string:sku>"' in text
+    assert 'endpoint="/v1/products/<id:sku>"' in text
     # One series per route, not per sku: an attacker cannot blow up the label set.
     assert "/v1/products/nope" not in text
 
