@@ -109,7 +109,8 @@ def test_gunicorn_serves_the_api_with_two_workers_and_sums_their_metrics(app, da
 
         metrics = call(port, "GET", "/metrics")[1].decode()
         line = next(l for l in metrics.splitlines()
-                    if l.startswith("promo_http_requests_total{") and "/v1/products/<id:sku>" in l and 'status="200"' in l)
+                    if l.startswith("promo_http_requests_total{") and 'endpoint="/v1/products/<id:sku>"' in l
+                    and 'method="GET"' in l and 'status="200"' in l)
         assert float(line.rsplit(" ", 1)[1]) == 20.0
     finally:
         server.terminate()
