@@ -55,6 +55,12 @@ class _PurchaseBaseline(BaseEstimator):
 
     modes: Sequence[str] = MODES
 
+    def fit(self, history: pd.DataFrame, products: pd.DataFrame | None = None):
+        """Learn the product index, purchase counts and popularity from the purchases of
+        ``history``; return self (baselines that learn more extend it)."""
+        self._fit_purchases(history)
+        return self
+
     def _fit_purchases(self, history: pd.DataFrame) -> sp.csr_matrix:
         check_columns("history", history)
         purchases = history[history["type"] == PURCHASE]
@@ -135,11 +141,6 @@ class PopularityBaseline(_PurchaseBaseline):
     mode returns the most popular products the customer never bought.
     """
 
-    def fit(self, history: pd.DataFrame, products: pd.DataFrame | None = None):
-        """Learn product popularity from the purchases of ``history``; return self."""
-        self._fit_purchases(history)
-        return self
-
     def recommend(self, customer: int | None, *, mode: str = "repeat", limit: int = 10,
                   location: int | None = None, available: Available | None = None,
                   now=None) -> list[Recommendation]:
@@ -155,11 +156,6 @@ class BuyAgainCountBaseline(_PurchaseBaseline):
     all time (ties by popularity). Repeat mode only: in discovery it has nothing of its own."""
 
     modes = ("repeat",)
-
-    def fit(self, history: pd.DataFrame, products: pd.DataFrame | None = None):
-        """Learn purchase counts and popularity from ``history``; return self."""
-        self._fit_purchases(history)
-        return self
 
     def recommend(self, customer: int | None, *, mode: str = "repeat", limit: int = 10,
                   location: int | None = None, available: Available | None = None,

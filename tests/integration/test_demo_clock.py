@@ -9,12 +9,12 @@ import pytest
 
 from promo.adapters.model_store import ModelStore
 from promo.cli import cli
-from promo.services import campaign_history, catalog, demo_clock, interactions
+from promo.services import catalog, demo_clock, interactions
 from tests.conftest import empty_all_tables
+from tests.integration.test_models import PAIRED, record_campaigns
 
 DATASET_DAY0 = dt.datetime(2017, 1, 2, 9, 0, tzinfo=dt.timezone.utc)
 SHIFT = dt.timedelta(weeks=516)
-PAIRED = [f"c{i:02d}" for i in range(12)]
 
 
 def load_history(runtime, day0: dt.datetime) -> None:
@@ -40,15 +40,7 @@ def load_history(runtime, day0: dt.datetime) -> None:
             if n % (rank + 1) == 0:
                 events.append(purchase(f"pop{n}-{rank}", f"shopper{n}", f"p{rank}", 100 + n))
     interactions.record_interactions(runtime.unit_of_work(write=True), events)
-    targeted = PAIRED + [f"shopper{n}" for n in range(12)]
-    campaign_history.import_campaigns(runtime.unit_of_work(write=True), [
-        {"code": f"k{n}", "name": f"k{n}", "type": "Type A", "skus": ["a"], "targeted": targeted,
-         "starts_at": day0 + dt.timedelta(days=60 + 10 * n), "ends_at": day0 + dt.timedelta(days=68 + 10 * n)}
-        for n in range(3)])
-    campaign_history.record_redemptions(runtime.unit_of_work(write=True), [
-        {"event_id": f"r{n}-{c}", "campaign": f"k{n}", "customer": c,
-         "redeemed_at": day0 + dt.timedelta(days=61 + 10 * n)}
-        for n in range(3) for c in PAIRED[: 8 + n]])
+    record_campaigns(runtime, day0)
 
 
 def record_demo_shift(runtime, shift: dt.timedelta) -> None:

@@ -59,18 +59,24 @@ def shop(runtime):
     return events
 
 
-@pytest.fixture
-def campaigns(runtime, shop):
-    """A campaign on `a` targeting the pair buyers and others: the pair buyers redeemed."""
+def record_campaigns(runtime, day0: dt.datetime) -> None:
+    """Three campaigns on `a` targeting the pair buyers and others from ``day0`` + 60 days:
+    the pair buyers redeemed."""
     targeted = PAIRED + [f"shopper{n}" for n in range(12)]
     campaign_history.import_campaigns(runtime.unit_of_work(write=True), [
         {"code": f"k{n}", "name": f"k{n}", "type": "Type A", "skus": ["a"], "targeted": targeted,
-         "starts_at": DAY0 + dt.timedelta(days=60 + 10 * n), "ends_at": DAY0 + dt.timedelta(days=68 + 10 * n)}
+         "starts_at": day0 + dt.timedelta(days=60 + 10 * n), "ends_at": day0 + dt.timedelta(days=68 + 10 * n)}
         for n in range(3)])
     campaign_history.record_redemptions(runtime.unit_of_work(write=True), [
         {"event_id": f"r{n}-{c}", "campaign": f"k{n}", "customer": c,
-         "redeemed_at": DAY0 + dt.timedelta(days=61 + 10 * n)}
+         "redeemed_at": day0 + dt.timedelta(days=61 + 10 * n)}
         for n in range(3) for c in PAIRED[: 8 + n]])
+
+
+@pytest.fixture
+def campaigns(runtime, shop):
+    """A campaign on `a` targeting the pair buyers and others: the pair buyers redeemed."""
+    record_campaigns(runtime, DAY0)
 
 
 @pytest.fixture
