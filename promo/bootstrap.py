@@ -20,7 +20,10 @@ from promo.services.stock import StockContext
 from promo.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
+    from promo.adapters.demand_index import RecentDemand
+    from promo.services.campaign_watch import CampaignWatch
     from promo.services.recommendations import PopularityFallback
+    from promo.services.slow_audience_scorer import SlowScorer
 
 
 @dataclasses.dataclass
@@ -34,6 +37,7 @@ class Runtime:
     write_gate: WriteGate
     models: ModelServer
     checkpointer: WalCheckpointer | None = None
+    campaign_watch: CampaignWatch | None = None
 
     @functools.cached_property
     def popularity(self) -> PopularityFallback:
@@ -43,10 +47,24 @@ class Runtime:
 
         return PopularityFallback()
 
+    @functools.cached_property
+    def demand(self) -> RecentDemand:
+        from promo.adapters.demand_index import RecentDemand
+
+        return RecentDemand(self.session_factory)
+
+    @functools.cached_property
+    def audience_scorer(self) -> SlowScorer:
+        from promo.services.slow_audience_scorer import SlowScorer
+
+        return SlowScorer(self)
+
     def unit_of_work(self, *, write: bool = False) -> UnitOfWork:
         return UnitOfWork(self.session_factory, write=write, gate=self.write_gate)
 
     def close(self) -> None:
+        if self.campaign_watch is not None:
+            self.campaign_watch.stop()
         self.models.stop()
         self.stock.follower.stop()
         if self.checkpointer is not None:
@@ -81,4 +99,8 @@ def bootstrap(settings: Settings | None = None, *, follow_stock: bool = False) -
         if settings.is_sqlite:
             runtime.checkpointer = WalCheckpointer(engine)
             runtime.checkpointer.start()
+        from promo.services.campaign_watch import CampaignWatch
+
+        runtime.campaign_watch = CampaignWatch(runtime, settings.campaign_watch_interval_ms / 1000)
+        runtime.campaign_watch.start()
     return runtime

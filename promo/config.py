@@ -47,6 +47,7 @@ class Settings:
     segment_loyal_visits_per_30_days: int
     segment_big_basket_value: int
     model_check_interval_ms: int
+    campaign_watch_interval_ms: int
 
     @property
     def is_production(self) -> bool:
@@ -71,7 +72,7 @@ class Settings:
         for name in ("max_request_bytes", "max_batch_items", "default_page_size", "max_page_size", "pool_size",
                      "stock_poll_interval_ms", "stock_max_lag_ms", "segment_new_days", "segment_lapsing_days",
                      "segment_loyal_min_visits", "segment_loyal_visits_per_30_days", "segment_big_basket_value",
-                     "model_check_interval_ms", "stock_positions_lag"):
+                     "model_check_interval_ms", "stock_positions_lag", "campaign_watch_interval_ms"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name!r} must be at least 1")
         if self.stock_max_wait_ms < 0 or self.low_stock_threshold < 0:

@@ -66,6 +66,9 @@ def settings_overrides(database_url: str, request: pytest.FixtureRequest, tmp_pa
     marker = request.node.get_closest_marker("settings")
     return {"env": "test", "database_url": database_url, "log_level": "WARNING",
             "model_dir": str(tmp_path / "models"), "model_check_interval_ms": 100,
+            # Tests drive the campaign watch by calling its tick; those that want the
+            # thread set a short interval.
+            "campaign_watch_interval_ms": 3_600_000,
             **(marker.kwargs if marker else {})}
 
 

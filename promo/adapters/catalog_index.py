@@ -43,15 +43,21 @@ class CatalogIndex:
             return {sku: self._product_ids[sku] for sku in skus if sku in self._product_ids}
 
     def sku(self, product_id: int) -> str | None:
+        return self.skus([product_id]).get(product_id)
+
+    def skus(self, product_ids: Iterable[int]) -> dict[int, str]:
+        """{product id: sku} of the known ones among ``product_ids``."""
+        wanted = set(product_ids)
         with self._lock:
-            if product_id in self._skus:
-                return self._skus[product_id]
-        with self._session_factory() as session:
-            sku = session.scalar(select(Product.sku).where(Product.id == product_id))
-        if sku is not None:
+            missing = [id_ for id_ in wanted if id_ not in self._skus]
+        if missing:
+            with self._session_factory() as session:
+                found = dict(rows_where_in(session, select(Product.id, Product.sku), Product.id, missing))
             with self._lock:
-                self._skus[product_id], self._product_ids[sku] = sku, product_id
-        return sku
+                self._skus.update(found)
+                self._product_ids.update({sku: id_ for id_, sku in found.items()})
+        with self._lock:
+            return {id_: self._skus[id_] for id_ in wanted if id_ in self._skus}
 
     def sites(self, including: Iterable[int] = ()) -> dict[int, Site]:
         """Every location by id: reloaded when older than the ttl, or when one of

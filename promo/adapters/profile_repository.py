@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from sqlalchemy import case, distinct, func, select
 from sqlalchemy.orm import Session
@@ -73,6 +73,17 @@ class ProfileRepository:
 
     def all_customer_ids(self) -> list[int]:
         return list(self.session.scalars(select(Customer.id).order_by(Customer.id)))
+
+    def with_history_ids(self) -> list[tuple[int, str, bool]]:
+        """(id, external id, opted out) of every customer with any history, by id: the
+        candidates of every campaign audience."""
+        return [(i, e, bool(o)) for i, e, o in self.session.execute(
+            _with_history_query([Customer.id, Customer.external_id, Customer.opted_out]))]
+
+    def with_history(self) -> list[tuple[int, str, bool, CustomerProfile]]:
+        """(id, external id, opted out, profile) of every customer with any history, by id."""
+        return [(i, e, bool(o), p) for i, e, o, p in self.session.execute(
+            _with_history_query([Customer.id, Customer.external_id, Customer.opted_out, CustomerProfile]))]
 
     def refresh(self, customer_ids: Iterable[int]) -> int:
         """Recompute the profiles of these customers; return how many were written.
@@ -182,3 +193,9 @@ def _empty_profile(customer_id: int, now: dt.datetime) -> dict[str, Any]:
         "last_redemption_at": None, "channels": {}, "top_locations": [], "top_categories": [], "top_brands": [],
         "updated_at": now,
     }
+
+
+
+def _with_history_query(columns: Sequence[Any]) -> Any:
+    return (select(*columns).join(CustomerProfile, CustomerProfile.customer_id == Customer.id)
+            .where(CustomerProfile.last_seen_at.is_not(None)).order_by(Customer.id))

@@ -343,13 +343,30 @@ class StockView:
             values = self._values
             available = np.where(found, values["on_hand"][index].astype(np.int64)
                                  - values["reserved"][index] - values["safety_stock"][index], 0)
-        if self._recent or self._expired_by_key:
-            for i, key in enumerate(keys.tolist()):
-                row = self._recent.get(key)
-                if row is not None:
-                    available[i] = row[0] - row[1] - row[2]
-                available[i] += self._expired_by_key.get(key, 0)
+        # Positions changed since the last merge, and expired reservations, are few: find
+        # them among the keys rather than looking every key up.
+        if self._recent:
+            recent = np.fromiter(self._recent.keys(), dtype=np.int64, count=len(self._recent))
+            for i in np.nonzero(np.isin(keys, recent))[0].tolist():
+                row = self._recent[int(keys[i])]
+                available[i] = row[0] - row[1] - row[2]
+        if self._expired_by_key:
+            expired = np.fromiter(self._expired_by_key.keys(), dtype=np.int64, count=len(self._expired_by_key))
+            for i in np.nonzero(np.isin(keys, expired))[0].tolist():
+                available[i] += self._expired_by_key[int(keys[i])]
         return available
+
+    def available_matrix(self, product_ids: Sequence[int], location_ids: Sequence[int],
+                         now: dt.datetime | None = None) -> np.ndarray:
+        """Available units (never below zero) of every product at every location, as a
+        products x locations array: what a campaign's stock check sets against demand."""
+        products = np.asarray(product_ids, dtype=np.int64).reshape(-1, 1)
+        locations = np.asarray(location_ids, dtype=np.int64).reshape(1, -1)
+        keys = ((products << LOCATION_BITS) | locations).ravel()
+        with self._lock:
+            self._expire_until((now or dt.datetime.now(dt.timezone.utc)).timestamp())
+            available = self._available_of(keys)
+        return np.maximum(available, 0).reshape(products.shape[0], locations.shape[1])
 
     def _location_flags(self, location_id: int) -> np.ndarray:
         """In-stock flag per product id at one location, built on first use; lock held."""

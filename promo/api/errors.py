@@ -78,6 +78,8 @@ def register_error_handlers(app: Flask, api: PromoApi) -> None:
             errors = {"query" if request.method in ("GET", "HEAD") else "json": error.errors}
         if isinstance(error, Conflict):
             extra["reason"] = error.reason
+            if error.details is not None:
+                extra["details"] = error.details
         name = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
                 422: "Unprocessable Entity"}[status]
         headers = {"WWW-Authenticate": 'Bearer realm="promo"'} if status == 401 else {}

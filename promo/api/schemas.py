@@ -139,6 +139,8 @@ class ErrorSchema(Schema):
     message = fields.String()
     errors = fields.Dict(metadata={"description": "per-field (and per item index) messages"})
     reason = fields.String(metadata={"description": "stable reason code on 409"})
+    details = fields.Dict(metadata={"description": "what a 409 found, e.g. the stock check that refused an "
+                                                   "activation"})
 
 
 # Products one `GET /v1/products?sku=` may name.

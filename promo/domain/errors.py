@@ -19,9 +19,10 @@ class NotFound(PromoError):
 class Conflict(PromoError):
     """The request clashes with the current state (409); ``reason`` is a stable code."""
 
-    def __init__(self, message: str, reason: str):
+    def __init__(self, message: str, reason: str, details: dict[str, Any] | None = None):
         super().__init__(message)
         self.reason = reason
+        self.details = details
 
 
 class InvalidInput(PromoError):

@@ -1,0 +1,255 @@
+"""Campaign transitions: those people ask for, and those the clock and the stock make.
+
+Every transition is a conditional update on the campaign's revision (see
+CampaignRepository.change) with its audit entry and its webhook in the same
+transaction: of any number of workers and instances acting on the same campaign at the
+same moment, exactly one changes it, and only that one writes the audit entry and the
+notification. Automatic transitions are level-triggered: the watch compares the
+campaign's status with what the clock and the live stock say now, so a process that
+crashed between a stock write and the pause it implied is caught up by the next tick of
+any process.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+from promo.adapters.orm import Campaign, utcnow
+from promo.domain.campaigns import (
+    PAUSED_BY_PERSON,
+    PAUSED_BY_STOCK,
+    StockPolicy,
+    TransitionRefused,
+    check_dates,
+    due_transition,
+    next_status,
+)
+from promo.domain.errors import Conflict, NotFound
+from promo.services import notifications
+from promo.services.campaign_check import CheckResult, campaign_locations, cover, run_check, short_pairs
+from promo.services.campaigns import get_campaign
+from promo.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from promo.bootstrap import Runtime
+
+log = logging.getLogger("promo.campaigns")
+
+SYSTEM = "system"
+GOING_LIVE = ("activate", "resume")
+PAST_TENSE = {"schedule": "scheduled", "activate": "activated", "pause": "paused", "resume": "resumed",
+              "end": "ended", "archive": "archived"}
+# Short pairs named in an automatic pause's audit entry and webhook (the counts cover all).
+NAMED_PAIRS = 20
+
+
+def _summary(report: dict[str, Any]) -> dict[str, Any]:
+    keep = ("verdict", "policy_met", "as_of_seq", "counts", "expected_redemptions", "expected_from", "audience")
+    return {key: report[key] for key in keep}
+
+
+def _json_ready(report: dict[str, Any]) -> dict[str, Any]:
+    return {**report, "checked_at": report["checked_at"].isoformat()}
+
+
+def _missing_for_live(campaign: Campaign) -> list[str]:
+    missing = [name for name in ("discount",) if not getattr(campaign, name)]
+    if not campaign.channels:
+        missing.append("channels")
+    return missing
+
+
+def transition(runtime: "Runtime", code: str, action: str, *, actor: str, reason: str | None = None,
+               override_reason: str | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Schedule, activate, pause, resume, end or archive a campaign, as a person asks.
+
+    ``activate`` and ``resume`` run the stock check first; when the campaign's stock
+    policy is not met they refuse with 409 ``stock_insufficient`` and the report (the
+    refusal is audited), unless ``override_reason`` is given, which is audited with the
+    activation."""
+    now = now or utcnow()
+    with runtime.unit_of_work() as uow:
+        campaign = _get(uow, code)
+        revision = campaign.revision
+        target = _allowed(campaign, action, now)
+    checked = run_check(runtime, code, now) if action in GOING_LIVE else None
+    with runtime.unit_of_work(write=True) as uow:
+        campaign = _get(uow, code)
+        if campaign.revision != revision:
+            raise Conflict("the campaign changed meanwhile; read it again and retry", reason="concurrent_change")
+        if checked is not None and not checked.policy_met and override_reason is None:
+            uow.campaigns.add_event(campaign.id, actor=actor, action="activation_refused", reason=reason,
+                                    stock_seq=checked.report["as_of_seq"], details=_summary(checked.report))
+            notifications.campaign_event(uow, "campaign.refused", campaign, stock_seq=checked.report["as_of_seq"],
+                                         details=_summary(checked.report))
+            uow.commit()
+            raise Conflict("live stock cannot carry this campaign under its stock policy; see details, or "
+                           "activate with an override and a reason", reason="stock_insufficient",
+                           details=_json_ready(checked.report))
+        values: dict[str, Any] = {"status": target}
+        if action == "pause":
+            values["paused_by"] = PAUSED_BY_PERSON
+        if checked is not None:
+            values.update(paused_by=None, expected_redemptions=checked.expected)
+        _change(uow, campaign, values, actor=actor, action=PAST_TENSE[action], reason=reason, checked=checked,
+                override_reason=override_reason)
+        uow.commit()
+    return get_campaign(runtime.unit_of_work(), code)
+
+
+def _get(uow: UnitOfWork, code: str) -> Campaign:
+    campaign = uow.campaigns.get(code)
+    if campaign is None:
+        raise NotFound(f"no campaign with id {code!r}")
+    return campaign
+
+
+def _allowed(campaign: Campaign, action: str, now: dt.datetime) -> str:
+    if campaign.source != "api" and action not in ("archive",):
+        raise Conflict("imported campaigns are history: copy one to run it again", reason="invalid_transition")
+    try:
+        target = next_status(action, campaign.status)
+        check_dates(action, campaign.starts_at, campaign.ends_at, now)
+    except TransitionRefused as refused:
+        raise Conflict(refused.message, reason=refused.reason) from None
+    if action in ("schedule", *GOING_LIVE):
+        missing = _missing_for_live(campaign)
+        if missing:
+            raise Conflict(f"the campaign needs {', '.join(missing)} before it can go live", reason="incomplete")
+    return target
+
+
+def _change(uow: UnitOfWork, campaign: Campaign, values: dict[str, Any], *, actor: str, action: str,
+            reason: str | None, checked: CheckResult | None = None, override_reason: str | None = None,
+            stock_seq: int | None = None, details: dict[str, Any] | None = None) -> bool:
+    """Apply a transition if the campaign is still at the revision read; audit and notify
+    only then. Raises concurrent_change for a person's request; the watch just skips."""
+    before = {"status": campaign.status, "paused_by": campaign.paused_by}
+    if not uow.campaigns.change(campaign.id, campaign.revision, values):
+        if actor == SYSTEM:
+            return False
+        raise Conflict("the campaign changed meanwhile; read it again and retry", reason="concurrent_change")
+    details = dict(details or {})
+    if checked is not None:
+        details["check"] = _summary(checked.report)
+        stock_seq = checked.report["as_of_seq"]
+    if override_reason is not None:
+        details["override"] = {"reason": override_reason,
+                               "needed": bool(checked is not None and not checked.policy_met)}
+    after = {"status": values["status"], "paused_by": values.get("paused_by", campaign.paused_by)}
+    uow.campaigns.add_event(campaign.id, actor=actor, action=action, reason=override_reason or reason,
+                            before=before, after=after, stock_seq=stock_seq, details=details)
+    kind = {"activated": "campaign.activated", "paused": "campaign.paused", "resumed": "campaign.resumed",
+            "ended": "campaign.ended"}.get(action)
+    if kind is not None:
+        notifications.campaign_event(uow, kind, campaign, status=values["status"], actor=actor, stock_seq=stock_seq,
+                                     reason=override_reason or reason, details=details)
+    return True
+
+
+# --- what the clock and the stock do by themselves -------------------------------------------
+
+def run_due(runtime: "Runtime", now: dt.datetime | None = None) -> list[tuple[str, str]]:
+    """Start scheduled campaigns whose start has come (through the stock check: a campaign
+    the stock cannot carry is paused by the stock instead, and may resume on restock) and
+    end those whose end has come. Returns (campaign, what happened) for the changes this
+    call made."""
+    now = now or utcnow()
+    with runtime.unit_of_work() as uow:
+        due = [(c.code, due_transition(c.status, c.paused_by, c.starts_at, c.ends_at, now))
+               for c in uow.campaigns.with_status(("scheduled", "active", "paused"))]
+    done = []
+    for code, step in due:
+        if step == "finish":
+            if _system_change(runtime, code, {"status": "ended"}, "ended", "the campaign's end came", now):
+                done.append((code, "ended"))
+        elif step == "start":
+            done.extend(_start(runtime, code, now))
+    return done
+
+
+def _start(runtime: "Runtime", code: str, now: dt.datetime) -> list[tuple[str, str]]:
+    checked = run_check(runtime, code, now)
+    with runtime.unit_of_work(write=True) as uow:
+        campaign = _get(uow, code)
+        if campaign.status != "scheduled" or campaign.revision != checked.revision:
+            return []
+        if checked.policy_met:
+            changed = _change(uow, campaign, {"status": "active", "paused_by": None,
+                                              "expected_redemptions": checked.expected},
+                              actor=SYSTEM, action="activated", reason="the campaign's start came", checked=checked)
+            outcome = "activated"
+        else:
+            notifications.campaign_event(uow, "campaign.refused", campaign, stock_seq=checked.report["as_of_seq"],
+                                         details=_summary(checked.report))
+            changed = _change(uow, campaign, {"status": "paused", "paused_by": PAUSED_BY_STOCK,
+                                              "expected_redemptions": checked.expected},
+                              actor=SYSTEM, action="paused", reason="the campaign's start came, but live stock "
+                              "cannot carry it (stock_insufficient)", checked=checked)
+            outcome = "paused"
+        if changed:
+            uow.commit()
+            return [(code, outcome)]
+    return []
+
+
+def _system_change(runtime: "Runtime", code: str, values: dict[str, Any], action: str, reason: str,
+                   now: dt.datetime) -> bool:
+    with runtime.unit_of_work(write=True) as uow:
+        campaign = _get(uow, code)
+        if due_transition(campaign.status, campaign.paused_by, campaign.starts_at, campaign.ends_at, now) != "finish":
+            return False
+        if not _change(uow, campaign, values, actor=SYSTEM, action=action, reason=reason):
+            return False
+        uow.commit()
+        return True
+
+
+def watch_stock(runtime: "Runtime", now: dt.datetime | None = None) -> list[tuple[str, str]]:
+    """Pause running campaigns whose stock policy live stock no longer meets, and resume
+    those the stock paused once it does again (with ``resume_on_restock``). The audit
+    entry names the stock sequence number the decision was made at and the short pairs."""
+    now = now or utcnow()
+    with runtime.unit_of_work() as uow:
+        watched = [(c, uow.campaigns.product_ids(c.id)) for c in uow.campaigns.with_status(("active", "paused"))
+                   if c.status == "active" or c.paused_by == PAUSED_BY_STOCK]
+        for campaign, _ in watched:
+            uow.session.expunge(campaign)
+    done = []
+    for campaign, product_ids in watched:
+        if not product_ids or campaign.ends_at <= now:
+            continue
+        locations = campaign_locations(runtime, campaign)
+        found = cover(runtime, campaign, product_ids, locations, campaign.expected_redemptions or 0.0, now)
+        policy = StockPolicy.of(campaign.stock_policy)
+        details = {"counts": found.verdict.counts, "verdict": found.verdict.verdict,
+                   "short": _named_pairs(runtime, short_pairs(found)[:NAMED_PAIRS])}
+        if campaign.status == "active" and not found.verdict.policy_met:
+            if _watched_change(runtime, campaign, {"status": "paused", "paused_by": PAUSED_BY_STOCK}, "paused",
+                               "live stock fell under the campaign's stock policy", found.as_of_seq, details):
+                done.append((campaign.code, "paused"))
+        elif campaign.status == "paused" and found.verdict.policy_met and policy.resume_on_restock:
+            if _watched_change(runtime, campaign, {"status": "active", "paused_by": None}, "resumed",
+                               "live stock meets the campaign's stock policy again", found.as_of_seq, details):
+                done.append((campaign.code, "resumed"))
+    return done
+
+
+def _named_pairs(runtime: "Runtime", pairs: list[tuple[int, int]]) -> list[dict[str, str | None]]:
+    skus = runtime.stock.catalog.skus(p for p, _ in pairs)
+    sites = runtime.stock.catalog.sites()
+    return [{"sku": skus.get(p), "location": sites[loc].code if loc in sites else None} for p, loc in pairs]
+
+
+def _watched_change(runtime: "Runtime", seen: Campaign, values: dict[str, Any], action: str, reason: str,
+                    stock_seq: int, details: dict[str, Any]) -> bool:
+    with runtime.unit_of_work(write=True) as uow:
+        campaign = _get(uow, seen.code)
+        if campaign.revision != seen.revision:
+            return False      # changed since it was judged: the next tick judges it again
+        if not _change(uow, campaign, values, actor=SYSTEM, action=action, reason=reason, stock_seq=stock_seq,
+                       details=details):
+            return False
+        uow.commit()
+        return True

@@ -1,0 +1,59 @@
+"""The campaign watch: a background thread in every serving process that makes the
+transitions nobody asks for. Each tick starts and ends campaigns on the clock and pauses
+or resumes them on live stock (campaign_lifecycle.run_due and watch_stock). Every
+process runs it; the conditional updates there make each transition happen once.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Callable
+
+import datetime as dt
+
+from promo.adapters.orm import utcnow
+
+if TYPE_CHECKING:
+    from promo.bootstrap import Runtime
+
+log = logging.getLogger("promo.campaigns.watch")
+
+
+class CampaignWatch:
+    def __init__(self, runtime: "Runtime", interval: float, clock: Callable[[], dt.datetime] = utcnow):
+        self._runtime = runtime
+        self._interval = interval
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self, now: dt.datetime | None = None) -> list[tuple[str, str]]:
+        """One pass; returns the transitions this process made."""
+        from promo.services.campaign_lifecycle import run_due, watch_stock
+
+        now = now or self._clock()
+        done = run_due(self._runtime, now)
+        done += watch_stock(self._runtime, now)
+        for code, what in done:
+            log.info("campaign %s", what, extra={"campaign": code})
+        return done
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.tick()
+            except Exception:
+                # A failed tick (the database away, a campaign that cannot be judged) is
+                # retried at the next one; the thread must outlive it.
+                log.exception("campaign watch tick failed")
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="promo-campaign-watch", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
