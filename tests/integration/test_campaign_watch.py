@@ -1,0 +1,219 @@
+"""The campaign watch: campaigns start and end on the clock, pause when live stock falls
+under their policy and resume on restock, each transition exactly once however many
+threads and processes watch, audited with the stock sequence number behind it."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from promo.bootstrap import bootstrap
+from promo.config import load_settings
+from promo.services import campaign_lifecycle, campaigns, catalog, interactions, stock as stock_service
+
+WORKER = Path(__file__).with_name("campaign_worker.py")
+PROJECT_ROOT = WORKER.parents[2]
+NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+@pytest.fixture
+def shop(runtime):
+    catalog.upsert_products(runtime.unit_of_work(write=True), [
+        {"sku": sku, "name": sku, "price": 3.0, "currency": "USD", "category": "DAIRY"} for sku in ("milk", "cheese")])
+    catalog.upsert_locations(runtime.unit_of_work(write=True), [
+        {"code": code, "name": code, "kind": "store", "channels": ["store"]} for code in ("S1", "S2")])
+    interactions.record_interactions(runtime.unit_of_work(write=True), [
+        {"event_id": f"p{n}", "customer": c, "sku": "milk", "type": "purchase", "quantity": 1, "value": 3.0,
+         "channel": "store", "location": "S1", "occurred_at": NOW - dt.timedelta(days=2)}
+        for n, c in enumerate(("ann", "bob"))])
+    return runtime
+
+
+_seq = iter(range(10**6))
+
+
+def set_stock(runtime, **levels: int) -> int:
+    """milk_S1=0 ...: counts through the stock use case; waits for this process's view."""
+    events = [{"event_id": f"w{next(_seq)}", "sku": key.split("_")[0], "location": key.split("_")[1], "type": "count",
+               "quantity": qty, "occurred_at": dt.datetime.now(dt.timezone.utc)} for key, qty in levels.items()]
+    result = stock_service.ingest_events(runtime.unit_of_work(write=True), runtime.stock, events)
+    deadline = time.monotonic() + 5
+    while runtime.stock.view.as_of_seq < result["last_seq"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return result["last_seq"]
+
+
+FULL = {"milk_S1": 40, "milk_S2": 40, "cheese_S1": 40, "cheese_S2": 40}
+
+
+def make(runtime, status: str = "active", **changes) -> str:
+    body = {"name": "Dairy", "starts_at": NOW - dt.timedelta(hours=1), "ends_at": NOW + dt.timedelta(days=3),
+            "channels": ["store"], "products": {"categories": ["DAIRY"]},
+            "discount": {"type": "percent", "value": 10},
+            "stock_policy": {"on_stockout": "pause_campaign", "resume_on_restock": True}, **changes}
+    code = campaigns.create_campaign(runtime.unit_of_work(write=True), body, actor="tester")["id"]
+    if status == "active":
+        campaign_lifecycle.transition(runtime, code, "activate", actor="tester")
+    elif status == "scheduled":
+        campaign_lifecycle.transition(runtime, code, "schedule", actor="tester")
+    return code
+
+
+def campaign(runtime, code: str) -> dict:
+    return campaigns.get_campaign(runtime.unit_of_work(), code)
+
+
+def events(runtime, code: str) -> list[dict]:
+    return campaigns.history(runtime.unit_of_work(), code, after=None, limit=1000).items
+
+
+def test_a_stock_out_pauses_the_campaign_and_a_restock_resumes_it_each_audited_with_its_seq(shop):
+    runtime = shop
+    set_stock(runtime, **FULL)
+    code = make(runtime)
+    assert runtime.campaign_watch.tick() == []
+
+    out = set_stock(runtime, milk_S2=0)
+    assert runtime.campaign_watch.tick() == [(code, "paused")]
+    assert campaign(runtime, code)["status"] == "paused" and campaign(runtime, code)["paused_by"] == "stock"
+    paused = events(runtime, code)[-1]
+    assert paused["actor"] == "system" and paused["action"] == "paused" and paused["stock_seq"] >= out
+    assert paused["details"]["short"] == [{"sku": "milk", "location": "S2"}]
+    assert runtime.campaign_watch.tick() == []
+
+    back = set_stock(runtime, milk_S2=30)
+    assert runtime.campaign_watch.tick() == [(code, "resumed")]
+    resumed = events(runtime, code)[-1]
+    assert resumed["action"] == "resumed" and resumed["stock_seq"] >= back
+    assert campaign(runtime, code)["status"] == "active"
+
+
+def test_exclude_product_keeps_the_campaign_running_until_nothing_is_left(shop):
+    runtime = shop
+    set_stock(runtime, **FULL)
+    code = make(runtime, stock_policy={"on_stockout": "exclude_product"})
+
+    set_stock(runtime, milk_S2=0, cheese_S1=0)
+    assert runtime.campaign_watch.tick() == []
+    set_stock(runtime, milk_S1=0, cheese_S2=0)
+    assert runtime.campaign_watch.tick() == [(code, "paused")]
+
+
+def test_the_watch_never_resumes_what_a_person_paused_nor_without_resume_on_restock(shop):
+    runtime = shop
+    set_stock(runtime, **FULL)
+    by_person = make(runtime)
+    campaign_lifecycle.transition(runtime, by_person, "pause", actor="tester")
+    no_resume = make(runtime, stock_policy={"on_stockout": "pause_campaign", "resume_on_restock": False})
+
+    set_stock(runtime, milk_S1=0)
+    assert runtime.campaign_watch.tick() == [(no_resume, "paused")]
+    set_stock(runtime, milk_S1=40)
+    assert runtime.campaign_watch.tick() == []
+    assert campaign(runtime, by_person)["paused_by"] == "manual"
+
+
+def test_a_schedule_starts_and_ends_on_the_clock(shop):
+    runtime = shop
+    set_stock(runtime, **FULL)
+    starts, ends = NOW + dt.timedelta(hours=2), NOW + dt.timedelta(hours=5)
+    code = make(runtime, "scheduled", starts_at=starts, ends_at=ends)
+
+    assert runtime.campaign_watch.tick(now=starts - dt.timedelta(seconds=1)) == []
+    assert runtime.campaign_watch.tick(now=starts) == [(code, "activated")]
+    assert runtime.campaign_watch.tick(now=ends - dt.timedelta(seconds=1)) == []
+    assert runtime.campaign_watch.tick(now=ends) == [(code, "ended")]
+    assert [(e["action"], e["actor"]) for e in events(runtime, code)] == [
+        ("created", "tester"), ("scheduled", "tester"), ("activated", "system"), ("ended", "system")]
+
+
+def test_a_schedule_whose_stock_is_short_at_its_start_is_paused_by_the_stock_and_resumes_on_restock(shop):
+    runtime = shop
+    set_stock(runtime, milk_S1=0)
+    starts = NOW + dt.timedelta(hours=1)
+    code = make(runtime, "scheduled", starts_at=starts, ends_at=NOW + dt.timedelta(days=2))
+
+    assert runtime.campaign_watch.tick(now=starts) == [(code, "paused")]
+    paused = events(runtime, code)[-1]
+    assert "stock_insufficient" in paused["reason"] and paused["details"]["check"]["policy_met"] is False
+    set_stock(runtime, **FULL)
+    assert runtime.campaign_watch.tick(now=starts + dt.timedelta(minutes=1)) == [(code, "resumed")]
+
+
+def test_racing_watchers_in_two_runtimes_make_each_transition_once(shop, settings_overrides):
+    runtime = shop
+    other = bootstrap(load_settings(settings_overrides), follow_stock=True)
+    try:
+        set_stock(runtime, **FULL)
+        code = make(runtime)
+        seq = set_stock(runtime, cheese_S1=0)
+        deadline = time.monotonic() + 5
+        while other.stock.view.as_of_seq < seq:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        made: list = []
+        barrier = threading.Barrier(8)
+
+        def race(watch) -> None:
+            barrier.wait()
+            made.extend(watch.tick())
+
+        threads = [threading.Thread(target=race, args=((runtime if i % 2 else other).campaign_watch,))
+                   for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert made == [(code, "paused")]
+        assert [e["action"] for e in events(runtime, code)].count("paused") == 1
+    finally:
+        other.close()
+
+
+def start_worker(settings: dict) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT),
+           **{f"PROMO_{name.upper()}": str(value) for name, value in settings.items()},
+           "PROMO_CAMPAIGN_WATCH_INTERVAL_MS": "50"}
+    worker = subprocess.Popen([sys.executable, str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT, env=env)
+    assert worker.stdout.readline().strip() == "ready", worker.stderr.read()[-2000:]
+    return worker
+
+
+def test_two_service_processes_start_pause_resume_and_end_a_campaign_exactly_once(shop, settings_overrides):
+    runtime = shop
+    set_stock(runtime, **FULL)
+    begin = dt.datetime.now(dt.timezone.utc)
+    code = make(runtime, "scheduled", starts_at=begin + dt.timedelta(seconds=2),
+                ends_at=begin + dt.timedelta(seconds=9))
+    settings = {k: v for k, v in settings_overrides.items() if k in ("env", "database_url", "model_dir", "log_level")}
+    workers = [start_worker(settings) for _ in range(2)]
+    try:
+        def wait_for(status: str) -> None:
+            deadline = time.monotonic() + 20
+            while campaign(runtime, code)["status"] != status:
+                assert time.monotonic() < deadline, f"never {status}: {campaign(runtime, code)['status']}"
+                time.sleep(0.05)
+
+        wait_for("active")
+        set_stock(runtime, milk_S1=0)
+        wait_for("paused")
+        set_stock(runtime, milk_S1=40)
+        wait_for("active")
+        wait_for("ended")
+        time.sleep(0.5)  # let both watchers look again
+    finally:
+        for worker in workers:
+            worker.communicate("stop\n", timeout=30)
+    actions = [(e["action"], e["actor"]) for e in events(runtime, code)]
+    assert actions == [("created", "tester"), ("scheduled", "tester"), ("activated", "system"),
+                       ("paused", "system"), ("resumed", "system"), ("ended", "system")]
+    assert all(worker.returncode == 0 for worker in workers)
