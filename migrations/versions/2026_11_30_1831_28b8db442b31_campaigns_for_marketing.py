@@ -1,5 +1,6 @@
 """campaigns for marketing: what a campaign promises (channels, locations, product rule,
-discount, targeting, limits, stacking, holdout, stock policy), who paused it, its latest
+discount, targeting, limits, stacking, holdout, stock policy), who paused it, whether
+it went live by a stock override, its latest
 expected redemptions and a revision counter; campaign_events, the audit log
 
 Imported (demo) campaigns keep their rows: the new columns get defaults.
@@ -32,53 +33,52 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_campaign_events_campaign_id_campaigns')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaign_events'))
     )
-    with op.batch_alter_table('campaign_events', schema=None) as batch_op:
-        batch_op.create_index('ix_campaign_events_campaign', ['campaign_id', 'id'], unique=False)
+    op.create_index('ix_campaign_events_campaign', 'campaign_events', ['campaign_id', 'id'], unique=False)
 
-    with op.batch_alter_table('campaigns', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('description', sa.String(length=2000), server_default='', nullable=False))
-        batch_op.add_column(sa.Column('channels', sa.JSON(), server_default='[]', nullable=False))
-        batch_op.add_column(sa.Column('location_ids', sa.JSON(), nullable=True))
-        batch_op.add_column(sa.Column('products', sa.JSON(), server_default='{}', nullable=False))
-        batch_op.add_column(sa.Column('discount', sa.JSON(), nullable=True))
-        batch_op.add_column(sa.Column('targeting', sa.JSON(), server_default='{}', nullable=False))
-        batch_op.add_column(sa.Column('max_redemptions', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('per_customer', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('budget', sa.Numeric(precision=12, scale=2, asdecimal=False), nullable=True))
-        batch_op.add_column(sa.Column('priority', sa.Integer(), server_default='0', nullable=False))
-        batch_op.add_column(sa.Column('exclusive', sa.Boolean(), server_default=sa.text('false'), nullable=False))
-        batch_op.add_column(sa.Column('holdout_percent', sa.Numeric(precision=5, scale=2, asdecimal=False), server_default='0', nullable=False))
-        batch_op.add_column(sa.Column('stock_policy', sa.JSON(), server_default='{}', nullable=False))
-        batch_op.add_column(sa.Column('paused_by', sa.String(length=12), nullable=True))
-        batch_op.add_column(sa.Column('expected_redemptions', sa.Numeric(precision=14, scale=4, asdecimal=False), nullable=True))
-        batch_op.add_column(sa.Column('revision', sa.Integer(), server_default='1', nullable=False))
-        batch_op.add_column(sa.Column('created_by', sa.String(length=120), nullable=True))
-        batch_op.create_index('ix_campaigns_status', ['status'], unique=False)
+    # Plain ADD COLUMN (no table rebuild): other tables refer to campaigns.
+    op.add_column('campaigns', sa.Column('description', sa.String(length=2000), server_default='', nullable=False))
+    op.add_column('campaigns', sa.Column('channels', sa.JSON(), server_default='[]', nullable=False))
+    op.add_column('campaigns', sa.Column('location_ids', sa.JSON(), nullable=True))
+    op.add_column('campaigns', sa.Column('products', sa.JSON(), server_default='{}', nullable=False))
+    op.add_column('campaigns', sa.Column('discount', sa.JSON(), nullable=True))
+    op.add_column('campaigns', sa.Column('targeting', sa.JSON(), server_default='{}', nullable=False))
+    op.add_column('campaigns', sa.Column('max_redemptions', sa.Integer(), nullable=True))
+    op.add_column('campaigns', sa.Column('per_customer', sa.Integer(), nullable=True))
+    op.add_column('campaigns', sa.Column('budget', sa.Numeric(precision=12, scale=2, asdecimal=False), nullable=True))
+    op.add_column('campaigns', sa.Column('priority', sa.Integer(), server_default='0', nullable=False))
+    op.add_column('campaigns', sa.Column('exclusive', sa.Boolean(), server_default=sa.text('false'), nullable=False))
+    op.add_column('campaigns', sa.Column('holdout_percent', sa.Numeric(precision=5, scale=2, asdecimal=False), server_default='0', nullable=False))
+    op.add_column('campaigns', sa.Column('stock_policy', sa.JSON(), server_default='{}', nullable=False))
+    op.add_column('campaigns', sa.Column('paused_by', sa.String(length=12), nullable=True))
+    op.add_column('campaigns', sa.Column('stock_override', sa.Boolean(), server_default=sa.text('false'), nullable=False))
+    op.add_column('campaigns', sa.Column('expected_redemptions', sa.Numeric(precision=14, scale=4, asdecimal=False), nullable=True))
+    op.add_column('campaigns', sa.Column('revision', sa.Integer(), server_default='1', nullable=False))
+    op.add_column('campaigns', sa.Column('created_by', sa.String(length=120), nullable=True))
+    op.create_index('ix_campaigns_status', 'campaigns', ['status'], unique=False)
 
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('campaigns', schema=None) as batch_op:
-        batch_op.drop_index('ix_campaigns_status')
-        batch_op.drop_column('created_by')
-        batch_op.drop_column('revision')
-        batch_op.drop_column('expected_redemptions')
-        batch_op.drop_column('paused_by')
-        batch_op.drop_column('stock_policy')
-        batch_op.drop_column('holdout_percent')
-        batch_op.drop_column('exclusive')
-        batch_op.drop_column('priority')
-        batch_op.drop_column('budget')
-        batch_op.drop_column('per_customer')
-        batch_op.drop_column('max_redemptions')
-        batch_op.drop_column('targeting')
-        batch_op.drop_column('discount')
-        batch_op.drop_column('products')
-        batch_op.drop_column('location_ids')
-        batch_op.drop_column('channels')
-        batch_op.drop_column('description')
+    op.drop_index('ix_campaigns_status', table_name='campaigns')
+    op.drop_column('campaigns', 'created_by')
+    op.drop_column('campaigns', 'revision')
+    op.drop_column('campaigns', 'expected_redemptions')
+    op.drop_column('campaigns', 'stock_override')
+    op.drop_column('campaigns', 'paused_by')
+    op.drop_column('campaigns', 'stock_policy')
+    op.drop_column('campaigns', 'holdout_percent')
+    op.drop_column('campaigns', 'exclusive')
+    op.drop_column('campaigns', 'priority')
+    op.drop_column('campaigns', 'budget')
+    op.drop_column('campaigns', 'per_customer')
+    op.drop_column('campaigns', 'max_redemptions')
+    op.drop_column('campaigns', 'targeting')
+    op.drop_column('campaigns', 'discount')
+    op.drop_column('campaigns', 'products')
+    op.drop_column('campaigns', 'location_ids')
+    op.drop_column('campaigns', 'channels')
+    op.drop_column('campaigns', 'description')
 
-    with op.batch_alter_table('campaign_events', schema=None) as batch_op:
-        batch_op.drop_index('ix_campaign_events_campaign')
+    op.drop_index('ix_campaign_events_campaign', table_name='campaign_events')
 
     op.drop_table('campaign_events')

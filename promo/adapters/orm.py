@@ -214,6 +214,9 @@ class Campaign(Base):
     stock_policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     # Who paused it: "manual" (a person) or "stock" (the stock watch, which may resume it).
     paused_by: Mapped[str | None] = mapped_column(String(12))
+    # Went live by an override of the stock check: the stock watch leaves it running until
+    # the stock meets its policy once (then the override lapses).
+    stock_override: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     # The latest check's expected redemptions and where they came from; the stock watch
     # measures live cover against them.
     expected_redemptions: Mapped[float | None] = mapped_column(Numeric(14, 4, asdecimal=False))

@@ -176,6 +176,8 @@ class CampaignSchema(Schema):
     holdout_percent = fields.Float()
     stock_policy = fields.Dict()
     paused_by = fields.String(allow_none=True, metadata={"description": "manual or stock"})
+    stock_override = fields.Boolean(metadata={"description": "went live by overriding the stock check; the stock "
+                                                             "watch lets it run until the stock meets its policy once"})
     expected_redemptions = fields.Float(allow_none=True)
     results = fields.Nested(ResultsSchema)
     revision = fields.Integer()

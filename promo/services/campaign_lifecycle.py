@@ -91,7 +91,8 @@ def transition(runtime: "Runtime", code: str, action: str, *, actor: str, reason
         if action == "pause":
             values["paused_by"] = PAUSED_BY_PERSON
         if checked is not None:
-            values.update(paused_by=None, expected_redemptions=checked.expected)
+            values.update(paused_by=None, expected_redemptions=checked.expected,
+                          stock_override=override_reason is not None and not checked.policy_met)
         _change(uow, campaign, values, actor=actor, action=PAST_TENSE[action], reason=reason, checked=checked,
                 override_reason=override_reason)
         uow.commit()
@@ -208,8 +209,10 @@ def _system_change(runtime: "Runtime", code: str, values: dict[str, Any], action
 
 def watch_stock(runtime: "Runtime", now: dt.datetime | None = None) -> list[tuple[str, str]]:
     """Pause running campaigns whose stock policy live stock no longer meets, and resume
-    those the stock paused once it does again (with ``resume_on_restock``). The audit
-    entry names the stock sequence number the decision was made at and the short pairs."""
+    those the stock paused once it does again (with ``resume_on_restock``). A campaign
+    activated by overriding the check runs on until the stock meets its policy once; then
+    the override lapses. The audit entry names the stock sequence number the decision was
+    made at and the short pairs."""
     now = now or utcnow()
     with runtime.unit_of_work() as uow:
         watched = [(c, uow.campaigns.product_ids(c.id)) for c in uow.campaigns.with_status(("active", "paused"))
@@ -225,7 +228,13 @@ def watch_stock(runtime: "Runtime", now: dt.datetime | None = None) -> list[tupl
         policy = StockPolicy.of(campaign.stock_policy)
         details = {"counts": found.verdict.counts, "verdict": found.verdict.verdict,
                    "short": _named_pairs(runtime, short_pairs(found)[:NAMED_PAIRS])}
-        if campaign.status == "active" and not found.verdict.policy_met:
+        if campaign.status == "active" and campaign.stock_override:
+            if found.verdict.policy_met and _watched_change(
+                    runtime, campaign, {"status": "active", "stock_override": False}, "stock_override_lapsed",
+                    "live stock meets the policy again: the next shortage pauses the campaign", found.as_of_seq,
+                    details):
+                done.append((campaign.code, "stock_override_lapsed"))
+        elif campaign.status == "active" and not found.verdict.policy_met:
             if _watched_change(runtime, campaign, {"status": "paused", "paused_by": PAUSED_BY_STOCK}, "paused",
                                "live stock fell under the campaign's stock policy", found.as_of_seq, details):
                 done.append((campaign.code, "paused"))

@@ -95,6 +95,21 @@ def test_a_stock_out_pauses_the_campaign_and_a_restock_resumes_it_each_audited_w
     assert campaign(runtime, code)["status"] == "active"
 
 
+def test_an_override_holds_until_the_stock_meets_the_policy_once(shop):
+    runtime = shop
+    set_stock(runtime, **{**FULL, "milk_S1": 0})
+    code = make(runtime, status="draft")
+    campaign_lifecycle.transition(runtime, code, "activate", actor="tester", override_reason="delivery at noon")
+    assert campaign(runtime, code)["stock_override"] is True
+    assert runtime.campaign_watch.tick() == []
+
+    set_stock(runtime, milk_S1=40)
+    assert runtime.campaign_watch.tick() == [(code, "stock_override_lapsed")]
+    set_stock(runtime, cheese_S2=0)
+    assert runtime.campaign_watch.tick() == [(code, "paused")]
+    assert [e["action"] for e in events(runtime, code)][-3:] == ["activated", "stock_override_lapsed", "paused"]
+
+
 def test_exclude_product_keeps_the_campaign_running_until_nothing_is_left(shop):
     runtime = shop
     set_stock(runtime, **FULL)
