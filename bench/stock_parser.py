@@ -16,7 +16,7 @@ import time
 from typing import Any, Callable
 
 from promo.api.parsing import parse_json
-from promo.api.schemas import StockEventBatchSchema
+from promo.api.stock_schemas import StockEventBatchSchema
 from promo.api.stock_events import load_stock_event_batch
 
 

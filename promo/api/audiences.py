@@ -6,7 +6,7 @@ from promo.api.parsing import Blueprint
 
 from promo.api.auth import requires
 from promo.api.context import runtime
-from promo.api.schemas import AudienceScoreRequestSchema, AudienceScoreSchema
+from promo.api.audience_schemas import AudienceScoreRequestSchema, AudienceScoreSchema
 from promo.domain.access import Permission
 from promo.services import audiences
 

@@ -7,15 +7,15 @@ from promo.api.parsing import Blueprint
 from promo.api.auth import requires
 from promo.api.context import runtime, uow
 from promo.api.pagination import limit_batch, page_args, page_body
-from promo.api.schemas import (
+from promo.api.customer_schemas import (
     CustomerDetailSchema,
     CustomerPageSchema,
     CustomerQuerySchema,
     CustomerSchema,
     RecommendationQuerySchema,
     RecommendationsSchema,
-    UpsertResultSchema,
 )
+from promo.api.schemas import UpsertResultSchema
 from promo.domain.access import Permission
 from promo.domain.profiles import ProfileConditions
 from promo.services import customers, recommendations

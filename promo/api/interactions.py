@@ -7,7 +7,7 @@ from promo.api.parsing import Blueprint
 from promo.api.auth import requires
 from promo.api.context import uow
 from promo.api.pagination import limit_batch
-from promo.api.schemas import InteractionBatchSchema, InteractionResultSchema
+from promo.api.customer_schemas import InteractionBatchSchema, InteractionResultSchema
 from promo.domain.access import Permission
 from promo.services import interactions
 

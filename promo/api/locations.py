@@ -7,7 +7,8 @@ from promo.api.parsing import Blueprint
 from promo.api.auth import requires
 from promo.api.context import uow
 from promo.api.pagination import limit_batch, page_args, page_body
-from promo.api.schemas import LocationPageSchema, LocationQuerySchema, LocationSchema, UpsertResultSchema
+from promo.api.catalog_schemas import LocationPageSchema, LocationQuerySchema, LocationSchema
+from promo.api.schemas import UpsertResultSchema
 from promo.domain.access import Permission
 from promo.services import catalog
 

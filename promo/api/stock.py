@@ -9,7 +9,7 @@ from promo.api.context import runtime, uow
 from promo.api.pagination import limit_batch, page_args, page_body
 from promo.api.parsing import Blueprint, json_body
 from promo.api.stock_events import load_stock_event_batch
-from promo.api.schemas import (
+from promo.api.stock_schemas import (
     AvailabilityBatchSchema,
     AvailabilityListSchema,
     AvailabilityQuerySchema,

@@ -19,16 +19,14 @@ from typing import Any, Callable
 from marshmallow import ValidationError, fields, missing, validate
 
 from promo.api.schemas import (
+    AwareDateTime,
     CONTROL_CHARACTERS,
     CONTROL_CHARACTERS_BUT_LINES,
-    AwareDateTime,
-    StockEventBatchSchema,
-    StockEventSchema,
     _no_control_characters,
     _no_control_characters_but_line_breaks,
     datetime_range_error,
-    stock_event_rule_errors,
 )
+from promo.api.stock_schemas import StockEventBatchSchema, StockEventSchema, stock_event_rule_errors
 
 REMEMBERED_IDS = 100_000
 _PLAIN_TEXT_RULES: dict[Callable[[str], None], re.Pattern[str]] = {

@@ -168,16 +168,20 @@ def create_campaign(uow: UnitOfWork, body: Mapping[str, Any], *, actor: str) -> 
                                       "created_by": actor, "created_at": now, "updated_at": now,
                                       "revision": 1, "attributes": {}})
         uow.campaigns.replace_products(campaign.id, product_ids or [])
-        uow.campaigns.add_event(campaign.id, actor=actor, action="created", after=_audited(campaign))
+        uow.campaigns.add_event(campaign.id, actor=actor, action="created", after=_audited(uow, campaign))
         uow.commit()
         return _views(uow, [campaign])[0]
 
 
-def _audited(campaign: Campaign, names: Any = None) -> dict[str, Any]:
-    """What the audit log keeps of a campaign's fields (JSON-ready)."""
+def _audited(uow: UnitOfWork, campaign: Campaign, names: Any = None) -> dict[str, Any]:
+    """What the audit log keeps of a campaign's fields (JSON-ready, locations by code)."""
     columns = ["name", "description", "status", "starts_at", "ends_at", "channels", "location_ids", "products",
                "discount", "targeting", *LIMIT_FIELDS, "priority", "exclusive", "holdout_percent", "stock_policy"]
     picked = {name: getattr(campaign, name) for name in columns if names is None or name in names}
+    if "location_ids" in picked:
+        ids = picked.pop("location_ids")
+        codes = uow.locations.codes_by_id(ids or ())
+        picked["locations"] = None if ids is None else [codes.get(i, str(i)) for i in ids]
     return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in picked.items()}
 
 
@@ -221,7 +225,7 @@ def update_campaign(uow: UnitOfWork, code: str, changes: Mapping[str, Any], *, a
         if errors:
             raise InvalidInput("the changes are invalid; nothing was written", errors)
         changed = {k for k, v in values.items() if getattr(campaign, k) != v}
-        before = _audited(campaign, changed)
+        before = _audited(uow, campaign, changed)
         if not uow.campaigns.change(campaign.id, campaign.revision, values):
             raise Conflict("the campaign changed meanwhile; read it again and retry", reason="concurrent_change")
         if product_ids is not None:
@@ -229,7 +233,7 @@ def update_campaign(uow: UnitOfWork, code: str, changes: Mapping[str, Any], *, a
         uow.session.refresh(campaign)
         if changed:
             uow.campaigns.add_event(campaign.id, actor=actor, action="updated", before=before,
-                                    after=_audited(campaign, changed))
+                                    after=_audited(uow, campaign, changed))
         uow.commit()
         return _views(uow, [campaign])[0]
 
@@ -261,7 +265,7 @@ def copy_campaign(uow: UnitOfWork, code: str, *, actor: str, now: dt.datetime | 
             "created_by": actor, "created_at": now, "updated_at": now, "revision": 1, "attributes": {}})
         uow.campaigns.replace_products(campaign.id, product_ids)
         uow.campaigns.add_event(campaign.id, actor=actor, action="created", reason=f"copy of {source.code}",
-                                after=_audited(campaign))
+                                after=_audited(uow, campaign))
         uow.commit()
         return _views(uow, [campaign])[0]
 

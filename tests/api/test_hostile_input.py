@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from marshmallow import Schema, fields, validate
 
 from promo.api import schemas
-from promo.api.schemas import AwareDateTime, StockEventBatchSchema
+from promo.api.schemas import AwareDateTime
+from promo.api.stock_schemas import StockEventBatchSchema
 
 ERROR_KEYS = {"code", "status", "message", "errors"}
 # Views that read their body by hand (a fast path), with the schema that is their contract.

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from marshmallow import ValidationError, fields, validate
 
 from promo.api import stock_events
-from promo.api.schemas import STOCK_EVENT_TYPES, StockEventBatchSchema
+from promo.api.stock_schemas import STOCK_EVENT_TYPES, StockEventBatchSchema
 from promo.api.stock_events import load_stock_event_batch
 
 times = st.one_of(
