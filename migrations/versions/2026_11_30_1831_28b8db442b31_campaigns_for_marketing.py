@@ -1,6 +1,7 @@
 """campaigns for marketing: what a campaign promises (channels, locations, product rule,
 discount, targeting, limits, stacking, holdout, stock policy), who paused it, whether
-it went live by a stock override, its latest
+it went live by a stock override,
+the cursor of the promoted-stock watch, its latest
 expected redemptions and a revision counter; campaign_events, the audit log
 
 Imported (demo) campaigns keep their rows: the new columns get defaults.
@@ -34,6 +35,12 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaign_events'))
     )
     op.create_index('ix_campaign_events_campaign', 'campaign_events', ['campaign_id', 'id'], unique=False)
+    op.create_table('promoted_stock_cursor',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('stock_seq', sa.BigInteger(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_promoted_stock_cursor'))
+    )
 
     # Plain ADD COLUMN (no table rebuild): other tables refer to campaigns.
     op.add_column('campaigns', sa.Column('description', sa.String(length=2000), server_default='', nullable=False))
@@ -81,4 +88,5 @@ def downgrade() -> None:
 
     op.drop_index('ix_campaign_events_campaign', table_name='campaign_events')
 
+    op.drop_table('promoted_stock_cursor')
     op.drop_table('campaign_events')

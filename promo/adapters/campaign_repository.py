@@ -12,7 +12,9 @@ from promo.adapters.orm import (
     CampaignExposure,
     CampaignProduct,
     Product,
+    PromotedStockCursor,
     Redemption,
+    StockEvent,
     utcnow,
 )
 from promo.adapters.repositories import ids_by, insert_new_rows, upsert_rows
@@ -171,3 +173,32 @@ class CampaignRepository:
         if after is not None:
             query = query.where(CampaignEvent.id > int(after))
         return list(self.session.scalars(query))
+
+    # --- the promoted-stock watch's cursor ----------------------------------------------------
+
+    def stock_cursor(self) -> int | None:
+        return self.session.scalar(select(PromotedStockCursor.stock_seq).where(PromotedStockCursor.id == 1))
+
+    def start_stock_cursor(self, seq: int) -> None:
+        insert_new_rows(self.session, PromotedStockCursor.__table__,
+                        [{"id": 1, "stock_seq": seq, "updated_at": utcnow()}], "id")
+
+    def move_stock_cursor(self, seen: int, to: int) -> bool:
+        """Move the cursor from ``seen`` to ``to``; False if another process moved it first."""
+        result = self.session.execute(
+            update(PromotedStockCursor).where(PromotedStockCursor.id == 1, PromotedStockCursor.stock_seq == seen)
+            .values(stock_seq=to, updated_at=utcnow()).execution_options(synchronize_session=False))
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    def stock_deltas(self, after: int, until: int, product_ids: Iterable[int]) -> dict[tuple[int, int], int]:
+        """{(product, location): change of on hand - reserved - safety stock} over the
+        events after ``after`` up to ``until``, for these products."""
+        wanted = list(product_ids)
+        if not wanted:
+            return {}
+        change = func.sum(StockEvent.delta_on_hand - StockEvent.delta_reserved - StockEvent.delta_safety_stock)
+        rows = self.session.execute(
+            select(StockEvent.product_id, StockEvent.location_id, change)
+            .where(StockEvent.seq > after, StockEvent.seq <= until, StockEvent.product_id.in_(wanted))
+            .group_by(StockEvent.product_id, StockEvent.location_id))
+        return {(p, loc): int(d or 0) for p, loc, d in rows}

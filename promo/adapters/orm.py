@@ -282,6 +282,17 @@ class Redemption(Base):
     redeemed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+class PromotedStockCursor(Base):
+    """How far the stock log has been watched for low / out / back events on promoted
+    products: one row, moved on by a conditional update, so each event is sent once."""
+
+    __tablename__ = "promoted_stock_cursor"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stock_seq: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 # --- models -----------------------------------------------------------------------------
 
 class ActiveModel(Base):

@@ -356,6 +356,15 @@ class StockView:
                 available[i] += self._expired_by_key[int(keys[i])]
         return available
 
+    def available_of_pairs(self, pairs: Sequence[tuple[int, int]], now: dt.datetime | None = None
+                           ) -> tuple[int, np.ndarray]:
+        """(as_of_seq, on hand - reserved - safety stock of each (product, location), not
+        clamped at zero), read together: the levels are exactly those after that seq."""
+        keys = np.array([position_key(p, loc) for p, loc in pairs], dtype=np.int64)
+        with self._lock:
+            self._expire_until((now or dt.datetime.now(dt.timezone.utc)).timestamp())
+            return self.as_of_seq, self._available_of(keys)
+
     def available_matrix(self, product_ids: Sequence[int], location_ids: Sequence[int],
                          now: dt.datetime | None = None) -> np.ndarray:
         """Available units (never below zero) of every product at every location, as a

@@ -1,7 +1,8 @@
 """The campaign watch: a background thread in every serving process that makes the
-transitions nobody asks for. Each tick starts and ends campaigns on the clock and pauses
-or resumes them on live stock (campaign_lifecycle.run_due and watch_stock). Every
-process runs it; the conditional updates there make each transition happen once.
+transitions nobody asks for. Each tick starts and ends campaigns on the clock, pauses or
+resumes them on live stock (campaign_lifecycle.run_due and watch_stock), and sends the
+low / out / back events of promoted products (promoted_stock). Every process runs it;
+conditional updates make each transition and each event happen once.
 """
 from __future__ import annotations
 
@@ -30,12 +31,16 @@ class CampaignWatch:
     def tick(self, now: dt.datetime | None = None) -> list[tuple[str, str]]:
         """One pass; returns the transitions this process made."""
         from promo.services.campaign_lifecycle import run_due, watch_stock
+        from promo.services.promoted_stock import watch_promoted_stock
 
         now = now or self._clock()
         done = run_due(self._runtime, now)
         done += watch_stock(self._runtime, now)
         for code, what in done:
             log.info("campaign %s", what, extra={"campaign": code})
+        for change in watch_promoted_stock(self._runtime):
+            log.info("promoted stock %s", change.kind, extra={"product_id": change.product_id,
+                                                               "location_id": change.location_id})
         return done
 
     def _run(self) -> None:

@@ -1,0 +1,109 @@
+"""Low, out and back-in-stock events on promoted products, sent once as webhooks.
+
+The campaign watch calls :func:`watch_promoted_stock` on every tick. It reads the stock
+log from a durable cursor to the sequence number this process's view has reached, and
+for each (product, location) a running campaign promotes that those events touched, it
+compares the level before them (now, minus what they changed) with the level now:
+
+- ``stock.out``: it was above zero and is zero;
+- ``stock.low``: it was above the low-stock threshold and is now within it, above zero;
+- ``stock.back``: it was zero and is above zero.
+
+The cursor moves by a conditional update in the same transaction as the webhooks, so of
+all the processes watching, one sends each event, and a crash before the commit leaves
+the events for the next tick of any process.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from promo.adapters.orm import Campaign
+from promo.domain.campaigns import PAUSED_BY_STOCK
+from promo.services import webhooks
+from promo.services.campaign_check import campaign_locations
+
+if TYPE_CHECKING:
+    from promo.bootstrap import Runtime
+
+
+@dataclasses.dataclass(frozen=True)
+class StockChange:
+    kind: str                  # stock.low | stock.out | stock.back
+    product_id: int
+    location_id: int
+    before: int
+    after: int
+
+
+def classify(before: int, after: int, low: int) -> str | None:
+    """The event a move of available units from ``before`` to ``after`` makes, if any."""
+    before, after = max(before, 0), max(after, 0)
+    if before > 0 and after == 0:
+        return "stock.out"
+    if before == 0 and after > 0:
+        return "stock.back"
+    if before > low >= after > 0:
+        return "stock.low"
+    return None
+
+
+def _promoted(runtime: "Runtime", campaigns: list[tuple[Campaign, list[int]]]) -> dict[tuple[int, int], list[str]]:
+    """{(product, location): codes of the running campaigns promoting it there}."""
+    found: dict[tuple[int, int], list[str]] = {}
+    for campaign, product_ids in campaigns:
+        for location_id in campaign_locations(runtime, campaign):
+            for product_id in product_ids:
+                found.setdefault((product_id, location_id), []).append(campaign.code)
+    return found
+
+
+def watch_promoted_stock(runtime: "Runtime") -> list[StockChange]:
+    """Send the low / out / back events since the cursor; returns those this call sent."""
+    view = runtime.stock.view
+    with runtime.unit_of_work() as uow:
+        cursor = uow.campaigns.stock_cursor()
+        if cursor is not None and cursor >= view.as_of_seq:
+            return []
+        running = [(c, uow.campaigns.product_ids(c.id)) for c in uow.campaigns.with_status(("active", "paused"))
+                   if c.status == "active" or c.paused_by == PAUSED_BY_STOCK]
+        for campaign, _ in running:
+            uow.session.expunge(campaign)
+    if cursor is None:
+        # The first watch starts at the present: history is not news.
+        with runtime.unit_of_work(write=True) as uow:
+            uow.campaigns.start_stock_cursor(view.as_of_seq)
+            uow.commit()
+        return []
+    promoted = _promoted(runtime, running)
+    changes: list[StockChange] = []
+    if promoted:
+        pairs = sorted(promoted)
+        seq, levels = view.available_of_pairs(pairs)
+        with runtime.unit_of_work() as uow:
+            deltas = uow.campaigns.stock_deltas(cursor, seq, {p for p, _ in pairs})
+        low = runtime.settings.low_stock_threshold
+        for (product_id, location_id), after in zip(pairs, levels.tolist()):
+            delta = deltas.get((product_id, location_id))
+            kind = None if delta is None else classify(after - delta, after, low)
+            if kind is not None:
+                changes.append(StockChange(kind, product_id, location_id, max(after - delta, 0), max(after, 0)))
+    else:
+        seq = view.as_of_seq
+    with runtime.unit_of_work(write=True) as uow:
+        if not uow.campaigns.move_stock_cursor(cursor, seq):
+            return []      # another process took this stretch of the log
+        skus = runtime.stock.catalog.skus(c.product_id for c in changes)
+        sites = runtime.stock.catalog.sites()
+        for change in changes:
+            webhooks.enqueue(uow, change.kind, _payload(change, skus, sites, promoted, seq))
+        uow.commit()
+    return changes
+
+
+def _payload(change: StockChange, skus: dict[int, str], sites: dict[int, Any],
+             promoted: dict[tuple[int, int], list[str]], seq: int) -> dict[str, Any]:
+    site = sites.get(change.location_id)
+    return {"sku": skus.get(change.product_id), "location": site.code if site else None,
+            "available": change.after, "previous_available": change.before, "stock_seq": seq,
+            "campaigns": promoted[(change.product_id, change.location_id)]}
