@@ -1,8 +1,11 @@
 """In-process publish/subscribe for domain signals raised after a commit.
 
-Campaigns (a later capability) subscribe to stock signals here; the stock use cases
-publish only after their transaction has committed, so a subscriber never acts on a
-change that was rolled back.
+The stock use cases publish only after their transaction has committed, so a subscriber
+never acts on a change that was rolled back. A signal reaches only the process that made
+the change, and is lost if that process dies right after the commit: campaigns therefore
+do not act on signals but on the durable stock log and the live view every process
+follows (promo/services/campaign_watch.py). Signals suit in-process reactions that may be
+lost, such as refreshing a cache early.
 """
 from __future__ import annotations
 
