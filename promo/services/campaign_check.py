@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from promo.adapters.orm import Campaign, utcnow
+from promo.adapters.stock_repository import StockRepository
 from promo.domain.campaigns import (
     COVER_STATUSES,
     SHORT,
@@ -101,9 +102,20 @@ class CheckResult:
         return bool(self.report["policy_met"])
 
 
+def _catch_up(runtime: "Runtime", uow: UnitOfWork) -> None:
+    """Wait (at most stock_max_wait_ms) until this process's view holds every stock event
+    committed so far: a check is a decision, and a client that has just written stock
+    through another worker expects it to count."""
+    head = StockRepository(uow.session).last_seq()
+    if runtime.stock.view.as_of_seq < head:
+        runtime.stock.follower.wait_for(head, runtime.stock.max_wait_seconds)
+
+
 def run_check(runtime: "Runtime", code: str, now: dt.datetime | None = None) -> CheckResult:
+    """The check of one campaign as of now (see the module's docstring)."""
     now = now or utcnow()
     with runtime.unit_of_work() as uow:
+        _catch_up(runtime, uow)
         campaign = uow.campaigns.get(code)
         if campaign is None:
             raise NotFound(f"no campaign with id {code!r}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from promo.adapters.orm import Campaign, utcnow
@@ -207,16 +208,47 @@ def _system_change(runtime: "Runtime", code: str, values: dict[str, Any], action
         return True
 
 
-def watch_stock(runtime: "Runtime", now: dt.datetime | None = None) -> list[tuple[str, str]]:
+# A campaign is judged again when its revision or the stock moved, or after this long
+# (the clock alone moves its expected demand, slowly).
+REJUDGE_SECONDS = 30.0
+
+
+class StockJudgements:
+    """What the watch of one process last judged each campaign on, so that a tick skips
+    the campaigns for which nothing changed, and each campaign's products are read once
+    per revision (they change only with an edit)."""
+
+    def __init__(self) -> None:
+        self._judged: dict[int, tuple[int, int, float]] = {}
+        self._products: dict[tuple[int, int], list[int]] = {}
+
+    def products(self, uow: UnitOfWork, campaign: Campaign) -> list[int]:
+        key = (campaign.id, campaign.revision)
+        if key not in self._products:
+            self._products[key] = uow.campaigns.product_ids(campaign.id)
+        return self._products[key]
+
+    def unchanged(self, campaign: Campaign, seq: int) -> bool:
+        seen = self._judged.get(campaign.id)
+        return seen is not None and seen[:2] == (campaign.revision, seq) and time.monotonic() - seen[2] < REJUDGE_SECONDS
+
+    def judged(self, campaign: Campaign, seq: int) -> None:
+        self._judged[campaign.id] = (campaign.revision, seq, time.monotonic())
+
+
+def watch_stock(runtime: "Runtime", now: dt.datetime | None = None,
+                judgements: StockJudgements | None = None) -> list[tuple[str, str]]:
     """Pause running campaigns whose stock policy live stock no longer meets, and resume
     those the stock paused once it does again (with ``resume_on_restock``). A campaign
     activated by overriding the check runs on until the stock meets its policy once; then
     the override lapses. The audit entry names the stock sequence number the decision was
     made at and the short pairs."""
     now = now or utcnow()
+    judgements = judgements or StockJudgements()
+    seq = runtime.stock.view.as_of_seq
     with runtime.unit_of_work() as uow:
-        watched = [(c, uow.campaigns.product_ids(c.id)) for c in uow.campaigns.with_status(("active", "paused"))
-                   if c.status == "active" or c.paused_by == PAUSED_BY_STOCK]
+        watched = [(c, judgements.products(uow, c)) for c in uow.campaigns.with_status(("active", "paused"))
+                   if (c.status == "active" or c.paused_by == PAUSED_BY_STOCK) and not judgements.unchanged(c, seq)]
         for campaign, _ in watched:
             uow.session.expunge(campaign)
     done = []
@@ -225,24 +257,31 @@ def watch_stock(runtime: "Runtime", now: dt.datetime | None = None) -> list[tupl
             continue
         locations = campaign_locations(runtime, campaign)
         found = cover(runtime, campaign, product_ids, locations, campaign.expected_redemptions or 0.0, now)
-        policy = StockPolicy.of(campaign.stock_policy)
+        judgements.judged(campaign, found.as_of_seq)
+        step = _stock_step(campaign, found.verdict.policy_met)
+        if step is None:
+            continue
+        values, action, reason = step
         details = {"counts": found.verdict.counts, "verdict": found.verdict.verdict,
                    "short": _named_pairs(runtime, short_pairs(found)[:NAMED_PAIRS])}
-        if campaign.status == "active" and campaign.stock_override:
-            if found.verdict.policy_met and _watched_change(
-                    runtime, campaign, {"status": "active", "stock_override": False}, "stock_override_lapsed",
-                    "live stock meets the policy again: the next shortage pauses the campaign", found.as_of_seq,
-                    details):
-                done.append((campaign.code, "stock_override_lapsed"))
-        elif campaign.status == "active" and not found.verdict.policy_met:
-            if _watched_change(runtime, campaign, {"status": "paused", "paused_by": PAUSED_BY_STOCK}, "paused",
-                               "live stock fell under the campaign's stock policy", found.as_of_seq, details):
-                done.append((campaign.code, "paused"))
-        elif campaign.status == "paused" and found.verdict.policy_met and policy.resume_on_restock:
-            if _watched_change(runtime, campaign, {"status": "active", "paused_by": None}, "resumed",
-                               "live stock meets the campaign's stock policy again", found.as_of_seq, details):
-                done.append((campaign.code, "resumed"))
+        if _watched_change(runtime, campaign, values, action, reason, found.as_of_seq, details):
+            done.append((campaign.code, action))
     return done
+
+
+def _stock_step(campaign: Campaign, policy_met: bool) -> tuple[dict[str, Any], str, str] | None:
+    """(values, action, reason) of the change live stock calls for, if any."""
+    if campaign.status == "active" and campaign.stock_override:
+        if policy_met:
+            return ({"status": "active", "stock_override": False}, "stock_override_lapsed",
+                    "live stock meets the policy again: the next shortage pauses the campaign")
+    elif campaign.status == "active" and not policy_met:
+        return ({"status": "paused", "paused_by": PAUSED_BY_STOCK}, "paused",
+                "live stock fell under the campaign's stock policy")
+    elif campaign.status == "paused" and policy_met and StockPolicy.of(campaign.stock_policy).resume_on_restock:
+        return ({"status": "active", "paused_by": None}, "resumed",
+                "live stock meets the campaign's stock policy again")
+    return None
 
 
 def _named_pairs(runtime: "Runtime", pairs: list[tuple[int, int]]) -> list[dict[str, str | None]]:

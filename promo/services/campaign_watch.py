@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import datetime as dt
 
@@ -27,15 +27,18 @@ class CampaignWatch:
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._judgements: Any = None
 
     def tick(self, now: dt.datetime | None = None) -> list[tuple[str, str]]:
         """One pass; returns the transitions this process made."""
-        from promo.services.campaign_lifecycle import run_due, watch_stock
+        from promo.services.campaign_lifecycle import StockJudgements, run_due, watch_stock
         from promo.services.promoted_stock import watch_promoted_stock
 
+        if self._judgements is None:
+            self._judgements = StockJudgements()
         now = now or self._clock()
         done = run_due(self._runtime, now)
-        done += watch_stock(self._runtime, now)
+        done += watch_stock(self._runtime, now, self._judgements)
         for code, what in done:
             log.info("campaign %s", what, extra={"campaign": code})
         for change in watch_promoted_stock(self._runtime):
