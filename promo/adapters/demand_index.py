@@ -1,9 +1,10 @@
 """Recent demand per product and location, kept per process for campaign stock checks.
 
 A campaign's expected units are spread over its (product, location) pairs in proportion
-to what sold there lately. Reading four weeks of purchases takes a database scan, so each
-process keeps the totals as two sorted numpy arrays and reads them again once they are
-older than ``ttl`` seconds; a check then costs a few array lookups.
+to what sold there lately. Reading four weeks of purchases takes a database scan (about
+2 s on the demo), so each process keeps the totals as two sorted numpy arrays, which the
+campaign watch thread reads again in the background once they are older than ``ttl``
+seconds; a check then costs a few array lookups.
 """
 from __future__ import annotations
 
@@ -59,10 +60,22 @@ class RecentDemand:
         return _Totals(keys[order], table[order, 2], time.monotonic())
 
     def _current(self) -> _Totals:
+        """The totals as last read; only the very first read happens on a caller's time
+        (the campaign watch keeps them fresh in the background: refresh_if_stale)."""
         with self._lock:
-            if self._totals is None or time.monotonic() - self._totals.read_at > self.ttl:
+            if self._totals is None:
                 self._totals = self._read()
             return self._totals
+
+    def refresh_if_stale(self) -> bool:
+        """Read the totals again if they are older than the ttl (or were never read)."""
+        totals = self._totals
+        if totals is not None and time.monotonic() - totals.read_at <= self.ttl:
+            return False
+        fresh = self._read()
+        with self._lock:
+            self._totals = fresh
+        return True
 
     def units(self, product_ids: Sequence[int], location_ids: Sequence[int]) -> np.ndarray:
         """Units sold lately, as a products x locations array."""

@@ -80,10 +80,15 @@ class ProfileRepository:
         return [(i, e, bool(o)) for i, e, o in self.session.execute(
             _with_history_query([Customer.id, Customer.external_id, Customer.opted_out]))]
 
-    def with_history(self) -> list[tuple[int, str, bool, CustomerProfile]]:
-        """(id, external id, opted out, profile) of every customer with any history, by id."""
-        return [(i, e, bool(o), p) for i, e, o, p in self.session.execute(
-            _with_history_query([Customer.id, Customer.external_id, Customer.opted_out, CustomerProfile]))]
+    def with_history(self, *, categories: bool = False) -> list[Any]:
+        """Every customer with any history, by id: rows with ``id``, ``external_id``,
+        ``opted_out`` and the profile figures segments read (promo.domain.profiles.
+        ProfileFacts), plus ``top_categories`` if asked (JSON to decode: the slow part).
+        Plain rows, not mapped objects: an audience reads thousands of them."""
+        names = TARGETING_FIGURES + (("top_categories",) if categories else ())
+        return list(self.session.execute(_with_history_query(
+            [Customer.id, Customer.external_id, Customer.opted_out,
+             *(getattr(CustomerProfile, name) for name in names)])))
 
     def refresh(self, customer_ids: Iterable[int]) -> int:
         """Recompute the profiles of these customers; return how many were written.
@@ -194,6 +199,11 @@ def _empty_profile(customer_id: int, now: dt.datetime) -> dict[str, Any]:
         "updated_at": now,
     }
 
+
+
+# The profile columns segments and targeting conditions read.
+TARGETING_FIGURES = ("first_seen_at", "first_purchase_at", "last_purchase_at", "visits", "spend", "coupon_lines",
+                     "redemptions", "views", "carts")
 
 
 def _with_history_query(columns: Sequence[Any]) -> Any:

@@ -80,17 +80,18 @@ def _candidates(runtime: "Runtime", uow: UnitOfWork, targeting: dict[str, Any]
     rules = segment_rules(runtime.settings)
     now = uow.profiles.clock()
     people, reasons, opted_out = [], [], 0
-    for customer_id, external_id, opted, profile in uow.profiles.with_history():
+    by_category = bool(conditions.top_categories)
+    for profile in uow.profiles.with_history(categories=by_category):
         segments = segments_of(profile, now, rules)  # type: ignore[arg-type]
-        categories = [entry["name"] for entry in profile.top_categories]
-        home = profile.top_locations[0]["location_id"] if profile.top_locations else None
+        categories = [entry["name"] for entry in profile.top_categories] if by_category else []
+        # Campaigns do not target by home store (ProfileConditions.home_location stays None).
         if not conditions.matches(profile, segments=segments, categories=categories, now=now,  # type: ignore[arg-type]
-                                  home_location=home):
+                                  home_location=None):
             continue
-        if opted:
+        if profile.opted_out:
             opted_out += 1
             continue
-        people.append((customer_id, external_id))
+        people.append((profile.id, profile.external_id))
         reasons.append(_condition_reasons(targeting, segments, categories))
     return people, reasons, opted_out
 

@@ -37,6 +37,7 @@ class CampaignWatch:
         if self._judgements is None:
             self._judgements = StockJudgements()
         now = now or self._clock()
+        self._runtime.demand.refresh_if_stale()
         done = run_due(self._runtime, now)
         done += watch_stock(self._runtime, now, self._judgements)
         for code, what in done:
