@@ -239,3 +239,26 @@ def test_the_serving_process_sends_after_commit_on_its_own(runtime):
         assert receiver.received[0]["headers"]["Promo-Event-Id"] == event_id
     runtime.close()
     assert not runtime.webhooks.running
+
+
+def test_several_processes_sending_at_once_deliver_every_event_exactly_once(runtime, database_url):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    promo = str(Path(sys.executable).parent / "promo")
+    env = {**os.environ, "PROMO_DATABASE_URL": database_url, "PROMO_WEBHOOK_BATCH_SIZE": "2",
+           "PROMO_LOG_LEVEL": "WARNING"}
+    with Receiver(delay=0.01) as receiver:
+        register(runtime, receiver.url, ["stock.back"])
+        event_ids = [emit(runtime, "stock.back", {"n": n}) for n in range(40)]
+
+        processes = [subprocess.Popen([promo, "webhooks", "send-due"], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        outputs = [process.communicate(timeout=120) for process in processes]
+
+        assert [process.returncode for process in processes] == [0, 0, 0], outputs
+        claimed = [int(out.split()[1].rstrip(":")) for out, _ in outputs]
+        assert sum(claimed) == 40
+        assert sorted(r["headers"]["Promo-Event-Id"] for r in receiver.received) == sorted(event_ids)
