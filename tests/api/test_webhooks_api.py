@@ -174,3 +174,43 @@ def test_only_admins_manage_webhooks(client, headers_for, role):
     assert client.get("/v1/webhooks", headers=headers).status_code == 403
     assert client.post("/v1/webhooks", json={"url": "http://example.com/", "events": ["stock.out"]},
                        headers=headers).status_code == 403
+
+
+def test_registrations_past_the_limit_are_a_409(client, admin, monkeypatch, row_count):
+    monkeypatch.setattr(webhooks, "MAX_WEBHOOKS", 2)
+    create(client, admin)
+    create(client, admin)
+
+    refused = client.post("/v1/webhooks", json={"url": "http://example.com/", "events": ["stock.out"]}, headers=admin)
+
+    assert refused.status_code == 409 and refused.json["reason"] == "too_many_webhooks"
+    assert row_count("webhooks") == 2
+
+
+def webhook_samples(client) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found = {}
+    for family in text_string_to_metric_families(client.get("/metrics").get_data(as_text=True)):
+        for sample in family.samples:
+            if sample.name == "promo_webhook_deliveries_total":
+                found[sample.labels["outcome"]] = sample.value
+            elif sample.name == "promo_webhook_pending":
+                found["pending"] = sample.value
+    return found
+
+
+def test_metrics_count_outcomes_and_the_outbox(client, admin, runtime):
+    before = webhook_samples(client)
+    hook = create(client, admin, url=closed_port_url())
+    emit(runtime)
+    emit(runtime)
+    runtime.webhooks.refresh_pending_gauge()
+    assert webhook_samples(client)["pending"] == 2
+
+    runtime.webhooks.send_due()
+    runtime.webhooks.refresh_pending_gauge()
+
+    after = webhook_samples(client)
+    assert after["failed"] - before.get("failed", 0) == 2 and after["pending"] == 0
+    assert client.get(f"/v1/webhooks/{hook['id']}/deliveries?status=failed", headers=admin).json["items"]
