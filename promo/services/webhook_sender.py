@@ -98,7 +98,11 @@ class WebhookSender:
         headers = {rules.EVENT_ID_HEADER: delivery.event_id, rules.EVENT_TYPE_HEADER: delivery.event_type,
                    rules.TIMESTAMP_HEADER: str(timestamp),
                    rules.SIGNATURE_HEADER: rules.signature_header(secret, timestamp, body)}
-        result = self._post(delivery.url, body, headers, settings.webhook_timeout_ms / 1000)
+        try:
+            result = self._post(delivery.url, body, headers, settings.webhook_timeout_ms / 1000)
+        except Exception as exc:  # noqa: BLE001 - whatever a URL does to the client is that attempt's failure
+            log.exception("webhook delivery %s: the POST raised", delivery.id)
+            result = PostResult(None, f"{type(exc).__name__}: {exc}"[:500])
         finished = utcnow() + skew
         report = SendReport()
         with self._unit_of_work(write=True) as uow:
