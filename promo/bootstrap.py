@@ -18,6 +18,7 @@ from promo.services.model_server import ModelServer
 from promo.services.signals import SignalBus
 from promo.services.stock import StockContext
 from promo.services.unit_of_work import UnitOfWork
+from promo.services.webhook_sender import WebhookSender
 
 if TYPE_CHECKING:
     from promo.adapters.demand_index import RecentDemand
@@ -38,6 +39,11 @@ class Runtime:
     models: ModelServer
     checkpointer: WalCheckpointer | None = None
     campaign_watch: CampaignWatch | None = None
+    # Sends the webhook outbox; its threads run only in serving processes (follow_stock).
+    webhooks: WebhookSender = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.webhooks = WebhookSender(self.unit_of_work, self.settings)
 
     @functools.cached_property
     def popularity(self) -> PopularityFallback:
@@ -63,8 +69,11 @@ class Runtime:
         return UnitOfWork(self.session_factory, write=write, gate=self.write_gate)
 
     def close(self) -> None:
+        # The campaign watch first (it may enqueue webhooks), then the sender: a delivery
+        # in flight is recorded while the database is still there.
         if self.campaign_watch is not None:
             self.campaign_watch.stop()
+        self.webhooks.stop()
         self.models.stop()
         self.stock.follower.stop()
         if self.checkpointer is not None:
@@ -74,8 +83,8 @@ class Runtime:
 
 def bootstrap(settings: Settings | None = None, *, follow_stock: bool = False) -> Runtime:
     """Build the runtime; ``follow_stock`` loads the stock view and keeps it caught up,
-    keeps the active models loaded, and on SQLite checkpoints the WAL in the background
-    (the web app does; one-shot commands read the database instead)."""
+    keeps the active models loaded, sends webhooks, and on SQLite checkpoints the WAL in
+    the background (the web app does; one-shot commands read the database instead)."""
     settings = settings or load_settings()
     engine = create_db_engine(settings)
     session_factory = create_session_factory(engine)
@@ -96,6 +105,7 @@ def bootstrap(settings: Settings | None = None, *, follow_stock: bool = False) -
     if follow_stock:
         stock.follower.start()
         models.start()
+        runtime.webhooks.start()
         if settings.is_sqlite:
             runtime.checkpointer = WalCheckpointer(engine)
             runtime.checkpointer.start()

@@ -458,3 +458,7 @@ def _verify_live_view(url: str, key: str | None) -> int:
         raise click.ClickException(f"cannot reach {url}: {exc}") from None
     click.echo(f"live view of {url} at seq {live.get('view_as_of_seq')}")
     return _print_differences("positions table vs live view", live.get("view_vs_table"))
+
+
+# Command groups kept in modules of their own (imported last: they add to `cli`).
+from promo import cli_webhooks  # noqa: E402,F401

@@ -48,6 +48,15 @@ class Settings:
     segment_big_basket_value: int
     model_check_interval_ms: int
     campaign_watch_interval_ms: int
+    webhook_sender_threads: int
+    webhook_poll_interval_ms: int
+    webhook_batch_size: int
+    webhook_timeout_ms: int
+    webhook_lease_ms: int
+    webhook_max_attempts: int
+    webhook_max_age_seconds: int
+    webhook_backoff_base_ms: int
+    webhook_backoff_max_ms: int
 
     @property
     def is_production(self) -> bool:
@@ -72,11 +81,20 @@ class Settings:
         for name in ("max_request_bytes", "max_batch_items", "default_page_size", "max_page_size", "pool_size",
                      "stock_poll_interval_ms", "stock_max_lag_ms", "segment_new_days", "segment_lapsing_days",
                      "segment_loyal_min_visits", "segment_loyal_visits_per_30_days", "segment_big_basket_value",
-                     "model_check_interval_ms", "stock_positions_lag", "campaign_watch_interval_ms"):
+                     "model_check_interval_ms", "stock_positions_lag", "campaign_watch_interval_ms",
+                     "webhook_poll_interval_ms", "webhook_batch_size", "webhook_timeout_ms", "webhook_lease_ms", "webhook_max_attempts",
+                     "webhook_max_age_seconds", "webhook_backoff_base_ms", "webhook_backoff_max_ms"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name!r} must be at least 1")
         if self.stock_max_wait_ms < 0 or self.low_stock_threshold < 0:
             raise ConfigError("settings 'stock_max_wait_ms' and 'low_stock_threshold' must not be negative")
+        if self.webhook_sender_threads < 0:
+            raise ConfigError("setting 'webhook_sender_threads' must not be negative (0: this process sends none)")
+        if self.webhook_lease_ms < 4 * self.webhook_timeout_ms:
+            # A lease shorter than a send could let a second sender take a row still in flight.
+            raise ConfigError("setting 'webhook_lease_ms' must be at least 4 times 'webhook_timeout_ms'")
+        if self.webhook_backoff_base_ms > self.webhook_backoff_max_ms:
+            raise ConfigError("setting 'webhook_backoff_base_ms' must not exceed 'webhook_backoff_max_ms'")
         if self.default_page_size > self.max_page_size:
             raise ConfigError("setting 'default_page_size' must not exceed 'max_page_size'")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

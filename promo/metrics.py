@@ -32,3 +32,9 @@ MODEL_LOAD_FAILURES = Counter("promo_model_load_failures_total", "Model versions
 MODEL_SERVED_AT = Gauge("promo_model_trained_at_seconds",
                         "When the model version this process serves was trained (Unix time)",
                         ["name"], multiprocess_mode="liveall")
+
+WEBHOOK_DELIVERIES = Counter("promo_webhook_deliveries_total",
+                             "Webhook delivery attempts, by outcome: delivered (a 2xx), retry (failed, will be "
+                             "tried again), failed (failed and given up)", ["outcome"])
+WEBHOOK_PENDING = Gauge("promo_webhook_pending", "Webhook deliveries waiting to be sent (the outbox, all processes)",
+                        multiprocess_mode="livemax")

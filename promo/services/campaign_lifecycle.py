@@ -26,6 +26,7 @@ from promo.domain.campaigns import (
     due_transition,
     next_status,
 )
+from promo.domain import webhooks as events
 from promo.domain.errors import Conflict, NotFound
 from promo.services import notifications
 from promo.services.campaign_check import CheckResult, campaign_locations, cover, run_check, short_pairs
@@ -82,7 +83,7 @@ def transition(runtime: "Runtime", code: str, action: str, *, actor: str, reason
         if checked is not None and not checked.policy_met and override_reason is None:
             uow.campaigns.add_event(campaign.id, actor=actor, action="activation_refused", reason=reason,
                                     stock_seq=checked.report["as_of_seq"], details=_summary(checked.report))
-            notifications.campaign_event(uow, "campaign.refused", campaign, stock_seq=checked.report["as_of_seq"],
+            notifications.campaign_event(uow, events.CAMPAIGN_REFUSED, campaign, stock_seq=checked.report["as_of_seq"],
                                          details=_summary(checked.report))
             uow.commit()
             raise Conflict("live stock cannot carry this campaign under its stock policy; see details, or "
@@ -142,8 +143,8 @@ def _change(uow: UnitOfWork, campaign: Campaign, values: dict[str, Any], *, acto
     after = {"status": values["status"], "paused_by": values.get("paused_by", campaign.paused_by)}
     uow.campaigns.add_event(campaign.id, actor=actor, action=action, reason=override_reason or reason,
                             before=before, after=after, stock_seq=stock_seq, details=details)
-    kind = {"activated": "campaign.activated", "paused": "campaign.paused", "resumed": "campaign.resumed",
-            "ended": "campaign.ended"}.get(action)
+    kind = {"activated": events.CAMPAIGN_ACTIVATED, "paused": events.CAMPAIGN_PAUSED,
+            "resumed": events.CAMPAIGN_RESUMED, "ended": events.CAMPAIGN_ENDED}.get(action)
     if kind is not None:
         notifications.campaign_event(uow, kind, campaign, status=values["status"], actor=actor, stock_seq=stock_seq,
                                      reason=override_reason or reason, details=details)
@@ -183,7 +184,7 @@ def _start(runtime: "Runtime", code: str, now: dt.datetime) -> list[tuple[str, s
                               actor=SYSTEM, action="activated", reason="the campaign's start came", checked=checked)
             outcome = "activated"
         else:
-            notifications.campaign_event(uow, "campaign.refused", campaign, stock_seq=checked.report["as_of_seq"],
+            notifications.campaign_event(uow, events.CAMPAIGN_REFUSED, campaign, stock_seq=checked.report["as_of_seq"],
                                          details=_summary(checked.report))
             changed = _change(uow, campaign, {"status": "paused", "paused_by": PAUSED_BY_STOCK,
                                               "expected_redemptions": checked.expected},

@@ -17,6 +17,7 @@ from promo.adapters.repositories import (
     LocationRepository,
     ProductRepository,
 )
+from promo.adapters.webhook_repository import WebhookRepository
 
 
 class UnitOfWork:
@@ -51,6 +52,7 @@ class UnitOfWork:
         self.campaigns = CampaignRepository(self.session)
         self.active_models = ActiveModelRepository(self.session)
         self.timelines = DatasetTimelineRepository(self.session)
+        self.webhooks = WebhookRepository(self.session)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

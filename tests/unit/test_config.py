@@ -196,6 +196,10 @@ def test_an_invalid_env_value_is_an_error_listing_the_choices():
     ({"PROMO_STOCK_POSITIONS_LAG": "0"}, "'stock_positions_lag'"),
     ({"PROMO_DEFAULT_PAGE_SIZE": "500", "PROMO_MAX_PAGE_SIZE": "100"}, "'default_page_size'"),
     ({"PROMO_LOG_LEVEL": "LOUD"}, "'log_level'"),
+    ({"PROMO_WEBHOOK_LEASE_MS": "10000", "PROMO_WEBHOOK_TIMEOUT_MS": "5000"}, "'webhook_lease_ms'"),
+    ({"PROMO_WEBHOOK_SENDER_THREADS": "-1"}, "'webhook_sender_threads'"),
+    ({"PROMO_WEBHOOK_MAX_ATTEMPTS": "0"}, "'webhook_max_attempts'"),
+    ({"PROMO_WEBHOOK_BACKOFF_BASE_MS": "5000", "PROMO_WEBHOOK_BACKOFF_MAX_MS": "1000"}, "'webhook_backoff_base_ms'"),
 ])
 def test_values_that_break_a_rule_are_errors_naming_the_setting(environ, named):
     with pytest.raises(ConfigError, match=named):
