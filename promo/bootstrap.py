@@ -20,6 +20,7 @@ from promo.services.stock import StockContext
 from promo.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
+    from promo.services.audience_scoring import AudienceScorer
     from promo.services.recommendations import PopularityFallback
 
 
@@ -42,6 +43,14 @@ class Runtime:
         from promo.services.recommendations import PopularityFallback
 
         return PopularityFallback()
+
+    @functools.cached_property
+    def audience_scorer(self) -> AudienceScorer:
+        # Built on first use, like popularity; its state is built on the first ranking.
+        from promo.services.audience_scoring import AudienceScorer, grace_seconds_for
+
+        return AudienceScorer(self.session_factory, self.models,
+                              grace_seconds=grace_seconds_for(self.engine.dialect.name))
 
     def unit_of_work(self, *, write: bool = False) -> UnitOfWork:
         return UnitOfWork(self.session_factory, write=write, gate=self.write_gate)

@@ -42,6 +42,10 @@ class PurchaseRows:
         return self.occurred_ms // MS_PER_DAY
 
 
+def no_purchases() -> PurchaseRows:
+    return _columns([])
+
+
 def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
