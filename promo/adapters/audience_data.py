@@ -113,14 +113,18 @@ def purchases_after(session: Session, after_id: int) -> tuple[np.ndarray, np.nda
     return tuple(np.asarray(c, dtype=np.int64) for c in columns)  # type: ignore[return-value]
 
 
-def read_customers_since(session: Session, since: dt.datetime | None) -> tuple[pd.DataFrame, dt.datetime | None]:
-    """The customers frame (demographics) of customers updated at or after ``since`` (all
-    when None), and the latest ``updated_at`` among them."""
-    sql = "SELECT id, attributes, updated_at FROM customers"
-    params: tuple[Any, ...] = ()
-    if since is not None:
-        sql += " WHERE updated_at >= " + ("%s" if _is_postgres(session) else "?")
-        params = (_param(session, since),)
+def _since(session: Session, sql: str, since: dt.datetime | None, strict: bool) -> tuple[str, tuple[Any, ...]]:
+    if since is None:
+        return sql, ()
+    return (sql + f" WHERE updated_at {'>' if strict else '>='} " + ("%s" if _is_postgres(session) else "?"),
+            (_param(session, since),))
+
+
+def read_customers_since(session: Session, since: dt.datetime | None, *, strict: bool = False
+                         ) -> tuple[pd.DataFrame, dt.datetime | None]:
+    """The customers frame (demographics) of customers updated after ``since`` (at or
+    after unless ``strict``; all when None), and the latest ``updated_at`` among them."""
+    sql, params = _since(session, "SELECT id, attributes, updated_at FROM customers", since, strict)
     records, latest = [], None
     for customer_id, attributes, updated_at in session.connection().exec_driver_sql(sql, params):
         if isinstance(attributes, str):  # SQLite hands JSON back as text at driver level
@@ -133,14 +137,10 @@ def read_customers_since(session: Session, since: dt.datetime | None) -> tuple[p
     return check_columns("customers", frame.astype({"customer": np.int64})), latest
 
 
-def read_products_since(session: Session, since: dt.datetime | None
+def read_products_since(session: Session, since: dt.datetime | None, *, strict: bool = False
                         ) -> tuple[np.ndarray, list[Any], list[Any], dt.datetime | None]:
-    """(ids, categories, brands, latest updated_at) of products updated at or after ``since``."""
-    sql = "SELECT id, category, brand, updated_at FROM products"
-    params: tuple[Any, ...] = ()
-    if since is not None:
-        sql += " WHERE updated_at >= " + ("%s" if _is_postgres(session) else "?")
-        params = (_param(session, since),)
+    """(ids, categories, brands, latest updated_at) of products updated after ``since``."""
+    sql, params = _since(session, "SELECT id, category, brand, updated_at FROM products", since, strict)
     rows = session.connection().exec_driver_sql(sql, params).fetchall()
     latest = max((_as_datetime(row[3]) for row in rows), default=None)
     return (np.asarray([row[0] for row in rows], dtype=np.int64), [row[1] for row in rows],

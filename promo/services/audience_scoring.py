@@ -263,16 +263,19 @@ class AudienceScorer:
                              n_brands=vocabulary.sizes[1])
 
     def _refresh(self, session: Session, state: _State) -> None:
-        grace = dt.timedelta(milliseconds=self._grace_ms)
-        people, seen = audience_data.read_customers_since(session, state.customers_seen - grace
-                                                          if state.customers_seen else None)
+        # With no grace (SQLite: one writer at a time, stamps in commit order) only rows
+        # stamped after the last one seen; else the last ``grace`` seconds again.
+        grace, strict = dt.timedelta(milliseconds=self._grace_ms), self._grace_ms == 0
+        people, seen = audience_data.read_customers_since(
+            session, state.customers_seen - grace if state.customers_seen else None, strict=strict)
         self._take_customers(state, people)
         state.customers_seen = max(filter(None, (state.customers_seen, seen)), default=None)
         ids, categories, brands, seen = audience_data.read_products_since(
-            session, state.products_seen - grace if state.products_seen else None)
+            session, state.products_seen - grace if state.products_seen else None, strict=strict)
         changed = state.vocabulary.update(ids, categories, brands)
         state.products_seen = max(filter(None, (state.products_seen, seen)), default=None)
-        if len(changed):
+        bought = np.isin(changed, state.purchases.base.products) | np.isin(changed, state.purchases.delta.products)
+        if bought.any():     # a product bought before changed category or brand: re-sum by the new ones
             state.purchases.set_catalog(state.vocabulary.codes, *state.vocabulary.sizes)
         self._refresh_purchases(session, state)
         self._refresh_campaigns(session, state)
