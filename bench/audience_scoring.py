@@ -17,8 +17,11 @@ model, for promotions of --sizes random bought skus and a random campaign type:
   update    AudienceScorer.rank right after --new-purchases purchases by 20 customers
             were recorded (through the service, so with profile refreshes): the delta
             rebuild for those customers plus the ranking.
-Also: RSS of the process before and after the cold build, the state's array bytes, and a
-check that both paths rank the same customers with the same probabilities.
+  memory    in fresh child processes (app runtime, models loaded): RSS before and after
+            5 whole-base rankings by each path, after garbage collection. The old path's
+            residue is what the issue reports (~180-280 MB per worker).
+Also: the state's array bytes, and a check that both paths rank the same customers with
+the same probabilities.
 """
 from __future__ import annotations
 
@@ -89,6 +92,45 @@ def from_scratch(runtime: Any, product_ids: Sequence[int], campaign_type: str | 
     return ids[order], probability[order]
 
 
+def memory_child(url: str, model_dir: str, path: str, seed: int) -> None:
+    """Run in a fresh process: print RSS before and after 5 whole-base rankings by ``path``."""
+    from promo.bootstrap import bootstrap
+    from promo.config import load_settings
+    from promo.services.audience_scoring import campaign_types_of
+    from promo.services.model_server import RESPONSE
+
+    runtime = bootstrap(load_settings({"database_url": url, "model_dir": model_dir, "log_level": "WARNING"}))
+    runtime.models.refresh()
+    import sklearn  # noqa: F401  (imported by both paths: count it in the before)
+    with runtime.engine.connect() as connection:
+        bought = [row[0] for row in connection.exec_driver_sql(
+            "SELECT DISTINCT product_id FROM interactions WHERE type = 'purchase'")]
+    types = campaign_types_of(runtime.models.get(RESPONSE).estimator.feature_names_)
+    rng = random.Random(seed)
+    gc.collect()
+    before = rss_mb()
+    for _ in range(5):
+        products, kind = rng.sample(bought, 1000), rng.choice(types)
+        if path == "new":
+            runtime.audience_scorer.rank(products, campaign_type=kind)
+        else:
+            from_scratch(runtime, products, kind)
+    gc.collect()
+    print(f"{before:.0f} {rss_mb():.0f}")
+
+
+def bench_memory(url: str, model_dir: str, seed: int) -> list[str]:
+    lines = ["", "| path (fresh process, 5 whole-base rankings of 1000 skus) | RSS before | after | kept |",
+             "|---|---|---|---|"]
+    for path, label in (("old", "scratch (old path)"), ("new", "AudienceScorer")):
+        out = subprocess.run([sys.executable, __file__, "--memory-child", path, "--url", url, "--model-dir",
+                              model_dir, "--seed", str(seed)], check=True, capture_output=True, text=True).stdout
+        before, after = (float(x) for x in out.split()[-2:])
+        lines.append(f"| {label} | {before:.0f} MB | {after:.0f} MB | **+{after - before:.0f} MB** |")
+        log(lines[-1])
+    return lines
+
+
 def percentiles(samples: Sequence[float]) -> tuple[float, float]:
     values = np.asarray(samples) * 1000
     return float(np.percentile(values, 50)), float(np.percentile(values, 99))
@@ -137,14 +179,10 @@ def bench(url: str, model_dir: str, sizes: list[int], calls: int, scratch_calls:
                      f"{percentiles(samples)[1]:.0f} | 1x |")
 
     scorer = runtime.audience_scorer
-    gc.collect()
-    before = rss_mb()
     products, kind = promotion(sizes[0])
     started = time.perf_counter()
     first = scorer.rank(products, campaign_type=kind)
     cold = time.perf_counter() - started
-    gc.collect()
-    after = rss_mb()
     log(f"cold build + first ranking: {cold * 1000:.0f} ms, {len(first.customer_ids):,} customers")
     lines.append(f"| cold (build + first rank) | {sizes[0]} | 1 | {cold * 1000:.0f} | | "
                  f"{scratch_p50[sizes[0]] / (cold * 1000):.1f}x faster |")
@@ -186,8 +224,7 @@ def bench(url: str, model_dir: str, sizes: list[int], calls: int, scratch_calls:
     gap = float(np.max(np.abs(new.probability - old_probability))) if len(old_ids) else 0.0
     lines += ["", f"customers ranked: {len(new.customer_ids):,}; same order as the old path: {same_order}; "
               f"largest probability difference: {gap:.2e}",
-              f"process RSS: {before:.0f} MB before the cold build, {after:.0f} MB after "
-              f"(+{after - before:.0f} MB); state arrays: {scorer.nbytes / 1024 ** 2:.0f} MB"]
+              f"state arrays: {scorer.nbytes / 1024 ** 2:.0f} MB"]
     runtime.close()
     return lines
 
@@ -201,7 +238,11 @@ def main() -> None:
     parser.add_argument("--scratch-calls", type=int, default=3, help="old-path calls per size")
     parser.add_argument("--new-purchases", type=int, default=50)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--memory-child", choices=("old", "new"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args.url, args.model_dir, args.memory_child, args.seed)
+        return
     sizes = [int(size) for size in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         url, model_dir = f"sqlite:///{tmp}/bench.db", f"{tmp}/models"
@@ -217,6 +258,7 @@ def main() -> None:
             run(["demo", "load", "--quiet"], url, model_dir)
             run(["train", "--quiet"], url, model_dir)
         lines = bench(url, model_dir, sizes, args.calls, args.scratch_calls, args.new_purchases, args.seed)
+        lines += bench_memory(url, model_dir, args.seed)
     print("\n".join(lines))
 
 

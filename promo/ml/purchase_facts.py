@@ -92,11 +92,6 @@ class PurchaseFacts:
         self.first_day = np.full(size, np.nan)
         self.last_day = np.full(size, np.nan)
         self.last_coupon_day = np.full(size, np.nan)
-        if len(customer):
-            np.fmin.at(self.first_day, customer, day.astype(float))
-            np.fmax.at(self.last_day, customer, day.astype(float))
-            with_coupon = used_coupon > 0
-            np.fmax.at(self.last_coupon_day, customer[with_coupon], day[with_coupon].astype(float))
         # Facts: one row per (customer, day, product), ordered by customer then day.
         order = np.lexsort((product, day, customer))
         key_c, key_d, key_p = customer[order], day[order], product[order]
@@ -106,6 +101,15 @@ class PurchaseFacts:
         group = np.cumsum(new) - 1
         n_facts = int(group[-1]) + 1 if len(group) else 0
         f_cust, f_day, f_prod = key_c[new], key_d[new], key_p[new]
+        # Sorted by customer then day: a customer's first and last rows hold their first
+        # and last days, and likewise among the rows with a coupon.
+        for where, target, pick_last in ((slice(None), self.first_day, False), (slice(None), self.last_day, True),
+                                         (used_coupon[order] > 0, self.last_coupon_day, True)):
+            owners, days = key_c[where], key_d[where]
+            if len(owners):
+                edge = np.flatnonzero(np.diff(owners) != 0)
+                at = np.append(edge, len(owners) - 1) if pick_last else np.insert(edge + 1, 0, 0)
+                target[owners[at]] = days[at]
         f_n = np.bincount(group, minlength=n_facts).astype(np.int32)
         f_value = np.bincount(group, weights=np.asarray(value, dtype=float)[order], minlength=n_facts)
         f_uses = np.bincount(group, weights=used_coupon[order], minlength=n_facts).astype(np.int32)
@@ -122,7 +126,7 @@ class PurchaseFacts:
         by_product = np.argsort(f_prod, kind="stable")
         self.customer = f_cust[by_product].astype(np.int32)
         self.day = f_day[by_product].astype(np.int32)
-        self.product = f_prod[by_product].astype(np.int64)
+        self.product = f_prod[by_product].astype(np.int32)      # product ids are 32-bit in the schema too
         self.count = f_n[by_product]
         self.value = f_value[by_product]
         self.uses = f_uses[by_product]

@@ -26,6 +26,7 @@ as before: the latest interaction seen, plus a microsecond).
 """
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import datetime as dt
 import threading
@@ -50,6 +51,16 @@ FOLD_SHARE = 0.1
 FOLD_MIN_ROWS = 20_000
 
 
+def _give_back_memory() -> None:
+    """Return the freed heap to the system after a build. The build's temporaries (the
+    read chunks, sorts and sums over 1.5M purchases) come from glibc's heap, which keeps
+    ~200 MB of free pages otherwise; measured in docs/benchmarks.md (worker memory)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):    # not glibc: nothing to do
+        pass
+
+
 def campaign_types_of(feature_names: Sequence[str]) -> list[str]:
     """The campaign-type vocabulary a response model was trained with."""
     return [name[len(TYPE_PREFIX):] for name in feature_names if name.startswith(TYPE_PREFIX)]
@@ -70,15 +81,6 @@ class ScoredAudience:
     opted_out: int = 0                # customers left out because they opted out
 
 
-def _rows_of(rows: audience_data.PurchaseRows, keep: np.ndarray) -> audience_data.PurchaseRows:
-    return audience_data.PurchaseRows(*[getattr(rows, f.name)[keep] for f in dataclasses.fields(rows)])
-
-
-def _join(a: audience_data.PurchaseRows, b: audience_data.PurchaseRows) -> audience_data.PurchaseRows:
-    return audience_data.PurchaseRows(*[np.concatenate([getattr(a, f.name), getattr(b, f.name)])
-                                        for f in dataclasses.fields(a)])
-
-
 class _Watermark:
     """Which purchase ids have been seen: all up to ``safe``, and those in ``recent`` above it."""
 
@@ -86,6 +88,15 @@ class _Watermark:
         self.grace_ms = grace_ms
         self.safe = 0
         self.recent = np.zeros(0, dtype=np.int64)    # sorted
+
+    def start(self, session: Session, ids: np.ndarray) -> None:
+        """After a full read of the purchases ``ids``."""
+        if self.grace_ms == 0:
+            self.safe = int(ids.max()) if len(ids) else 0
+            return
+        before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(milliseconds=self.grace_ms)
+        self.safe = min(audience_data.safe_purchase_id(session, before), int(ids.max()) if len(ids) else 0)
+        self.recent = np.sort(ids[ids > self.safe])
 
     def advance(self, ids: np.ndarray, recorded_ms: np.ndarray) -> np.ndarray:
         """Take the ids listed above ``safe``; returns the mask of those not seen before."""
@@ -229,6 +240,7 @@ class AudienceScorer:
         if self._state is None or self._state.version != version:
             self._state = None          # let the old state go before building the new one
             self._state = self._build(session, version)
+            _give_back_memory()
         else:
             self._refresh(session, self._state)
         return self._state
@@ -240,7 +252,7 @@ class AudienceScorer:
         people, customers_seen = audience_data.read_customers_since(session, None)
         rows = audience_data.read_purchases(session)
         watermark = _Watermark(self._grace_ms)
-        watermark.advance(rows.id, rows.recorded_ms)
+        watermark.start(session, rows.id)
         n_slots = int(max(people["customer"].max() if len(people) else -1,
                           rows.customer.max() if len(rows.customer) else -1)) + 1
         base = self._facts(rows, vocabulary, n_slots)
@@ -289,8 +301,8 @@ class AudienceScorer:
         if int(touched.max()) + 1 > state.n_slots:
             self._grow(state, int(touched.max()) + 1)
         fresh = audience_data.read_purchases(session, touched.tolist())
-        kept = _rows_of(state.delta_rows, ~np.isin(state.delta_rows.customer, touched))
-        rows = _join(kept, fresh)
+        kept = audience_data.take_rows(state.delta_rows, ~np.isin(state.delta_rows.customer, touched))
+        rows = audience_data.join_rows([kept, fresh])
         if len(rows.id) > max(FOLD_SHARE * state.base_rows, FOLD_MIN_ROWS):
             # The delta has grown: read everything again into a new base (a cold build's work).
             everything = audience_data.read_purchases(session)
@@ -299,6 +311,8 @@ class AudienceScorer:
             state.purchases.ensure_slots(state.n_slots)
             state.base_rows = len(everything.id)
             state.delta_rows = audience_data.no_purchases()
+            del everything
+            _give_back_memory()
             return
         state.delta_rows = rows
         dirty = np.unique(rows.customer)
