@@ -37,6 +37,15 @@ def _fit(values: np.ndarray, size: int, fill: float) -> np.ndarray:
     return np.concatenate([values, np.full(size - len(values), fill, dtype=values.dtype)])
 
 
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """Non-negative integers in the smallest unsigned type that holds them."""
+    top = int(values.max()) if len(values) else 0
+    for kind in (np.uint8, np.uint16, np.uint32):
+        if top <= np.iinfo(kind).max:
+            return values.astype(kind)
+    return values.astype(np.int64)
+
+
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """The concatenation of ``arange(s, e)`` for each pair, without a Python loop."""
     lengths = ends - starts
@@ -122,16 +131,18 @@ class PurchaseFacts:
         self.visit_day = f_day[visit].astype(np.int32)
         self.visit_coupon_uses = np.bincount(visit_group, weights=f_uses, minlength=int(visit.sum()))
         self.visit_days = _sums(self.visit_customer, None, size)
-        # Product-major copy of the facts: a promotion reads only its products' slices.
+        # Product-major copy of the facts: a promotion reads only its products' slices. The
+        # products are not stored per fact (each slice is one product), and the other
+        # columns take the smallest unsigned type their values fit: 14 bytes a fact.
         by_product = np.argsort(f_prod, kind="stable")
-        self.customer = f_cust[by_product].astype(np.int32)
-        self.day = f_day[by_product].astype(np.int32)
-        self.product = f_prod[by_product].astype(np.int32)      # product ids are 32-bit in the schema too
-        self.count = f_n[by_product]
+        self.day0 = int(f_day.min()) if n_facts else 0
+        self.customer = _narrow(f_cust[by_product])
+        self.day = _narrow(f_day[by_product] - self.day0)
+        self.count = _narrow(f_n[by_product])
         self.value = f_value[by_product]
-        self.uses = f_uses[by_product]
-        self.products, self.starts = np.unique(self.product, return_index=True)
-        self.ends = np.append(self.starts[1:], len(self.product)).astype(np.int64)
+        self.uses = _narrow(f_uses[by_product])
+        self.products, self.starts = np.unique(f_prod[by_product], return_index=True)
+        self.ends = np.append(self.starts[1:], n_facts).astype(np.int64)
         self.latest_day = int(day.max()) if len(day) else None
         self.set_catalog(catalog, n_categories, n_brands)
 
@@ -143,9 +154,10 @@ class PurchaseFacts:
     def set_catalog(self, catalog: CatalogCodes, n_categories: int, n_brands: int) -> None:
         """(Re)build the customer x category and customer x brand sums for ``catalog``."""
         self._matrices: dict[str, sp.csr_matrix] = {}
+        product = np.repeat(self.products, self.ends - self.starts)
         for kind, width, measures in (("category", n_categories, ("count", "value", "uses")),
                                       ("brand", n_brands, ("count", "uses"))):
-            codes = catalog.of(kind, self.product)
+            codes = catalog.of(kind, product)
             known = codes >= 0
             for measure in measures:
                 data = getattr(self, measure)[known].astype(float)
@@ -161,12 +173,13 @@ class PurchaseFacts:
         else:
             at = at[:0]
         rows = _ranges(self.starts[at], self.ends[at])
+        product = np.repeat(self.products[at], self.ends[at] - self.starts[at])
         customer, size = self.customer[rows], self.n_slots
         return {
             "promoted_purchases": _sums(customer, self.count[rows], size),
             "promoted_spend": _sums(customer, self.value[rows], size),
             "promoted_days": _distinct_counts(customer, self.day[rows], DAY_BITS, size),
-            "promoted_products_bought": _distinct_counts(customer, self.product[rows], PRODUCT_BITS, size),
+            "promoted_products_bought": _distinct_counts(customer, product, PRODUCT_BITS, size),
             "promoted_coupon_uses": _sums(customer, self.uses[rows], size),
         }
 

@@ -306,6 +306,8 @@ class AudienceScorer:
         if len(rows.id) > max(FOLD_SHARE * state.base_rows, FOLD_MIN_ROWS):
             # The delta has grown: read everything again into a new base (a cold build's work).
             everything = audience_data.read_purchases(session)
+            if len(everything.customer) and int(everything.customer.max()) >= state.n_slots:
+                self._grow(state, int(everything.customer.max()) + 1)   # bought since the listing
             base = self._facts(everything, state.vocabulary, state.n_slots)
             state.purchases = PurchaseState(base, state.vocabulary.codes, *state.vocabulary.sizes)
             state.purchases.ensure_slots(state.n_slots)
