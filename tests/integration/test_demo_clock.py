@@ -3,6 +3,7 @@ so a demo stored in the present evaluates and trains exactly as the unmoved data
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import numpy as np
 import pytest
@@ -82,7 +83,13 @@ def test_evaluating_the_demo_in_the_present_with_dataset_cutoffs_gives_the_figur
 
     assert moved.exit_code == 0, moved.output
     assert "(2017-04-12)" in moved.output          # reported in the dataset's dates
-    assert moved.output == unmoved.output
+    assert without_fit_times(moved.output) == without_fit_times(unmoved.output)
+
+
+def without_fit_times(report: str) -> str:
+    """The report without the recommenders' fit seconds (the last column of their table),
+    which are wall-clock times: 0.0 in one run and 0.1 in the next on a busy machine."""
+    return re.sub(r"\| \d+\.\d \|$", "| - |", report, flags=re.MULTILINE)
 
 
 def test_train_until_takes_a_dataset_date_on_the_demo(promo, runtime):
