@@ -199,7 +199,7 @@ def campaign_signature(session: Session) -> tuple[Any, ...]:
     run = session.connection().exec_driver_sql
     return (
         tuple(run("SELECT COUNT(*), MAX(updated_at), SUM(id) FROM campaigns").one()),
-        tuple(run("SELECT COUNT(*), SUM(customer_id), SUM(campaign_id * customer_id), "
+        tuple(run("SELECT COUNT(*), SUM(customer_id), SUM(CAST(campaign_id AS BIGINT) * customer_id), "
                   "SUM(campaign_id) FROM campaign_exposures").one()),
         tuple(run("SELECT COUNT(*), MAX(id), SUM(customer_id) FROM redemptions").one()),
     )
