@@ -14,7 +14,7 @@ from promo.adapters import training_data
 from promo.bootstrap import bootstrap
 from promo.domain.errors import Conflict, InvalidInput
 from promo.ml.response_features import promotion_features
-from promo.services import audience_scoring, campaign_history, catalog, interactions
+from promo.services import audience_scoring, campaign_history, catalog, customers, interactions
 from promo.services.audience_scoring import campaign_types_of
 from promo.services.model_server import RESPONSE
 from tests.integration.test_models import DAY0, PAIRED, campaigns, promo, shop  # noqa: F401 (fixtures)
@@ -125,6 +125,20 @@ def test_a_product_changing_category_moves_its_customers(trained):
         {"sku": "a", "name": "a", "price": 2.0, "currency": "USD", "category": "D", "brand": "Acme"}])
     assert_same_features(runtime, scorer, ["m1"])
     assert_same_features(runtime, scorer, ["a"])
+
+
+def test_new_demographics_and_new_customers_are_taken_up(trained):
+    runtime = trained
+    scorer = runtime.audience_scorer
+    assert_same_features(runtime, scorer, ["a"])
+    customers.upsert_customers(runtime.unit_of_work(write=True), [
+        {"id": "c03", "attributes": {"age": "45-54", "income": "50-74K", "marital_status": "Married"}},
+        {"id": "brand-new", "attributes": {"household_size": "5+", "home_ownership": "Renter"}}])
+    scored = assert_same_features(runtime, scorer, ["a"])
+    new_id = _ids(runtime, ["brand-new"])["brand-new"]
+    assert new_id not in scored.customer_ids          # no purchase: not in the default audience
+    chosen = scorer.rank(product_ids(runtime, ["a"]), customer_ids=[new_id])
+    assert chosen.customer_ids.tolist() == [new_id]
 
 
 def test_another_process_sees_what_this_one_wrote(trained, settings_overrides):
