@@ -22,9 +22,9 @@ from promo.services.webhook_sender import WebhookSender
 
 if TYPE_CHECKING:
     from promo.adapters.demand_index import RecentDemand
+    from promo.services.audience_scoring import AudienceScorer
     from promo.services.campaign_watch import CampaignWatch
     from promo.services.recommendations import PopularityFallback
-    from promo.services.slow_audience_scorer import SlowScorer
 
 
 @dataclasses.dataclass
@@ -60,10 +60,12 @@ class Runtime:
         return RecentDemand(self.session_factory)
 
     @functools.cached_property
-    def audience_scorer(self) -> SlowScorer:
-        from promo.services.slow_audience_scorer import SlowScorer
+    def audience_scorer(self) -> AudienceScorer:
+        # Built on first use, like popularity; its state is built on the first ranking.
+        from promo.services.audience_scoring import AudienceScorer, grace_seconds_for
 
-        return SlowScorer(self)
+        return AudienceScorer(self.session_factory, self.models,
+                              grace_seconds=grace_seconds_for(self.engine.dialect.name))
 
     def unit_of_work(self, *, write: bool = False) -> UnitOfWork:
         return UnitOfWork(self.session_factory, write=write, gate=self.write_gate)

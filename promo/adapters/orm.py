@@ -90,7 +90,8 @@ class Product(Base):
     price: Mapped[float] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3))
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Indexed: each audience scorer asks for the products changed since it last looked.
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class Location(Base):
@@ -115,7 +116,8 @@ class Customer(Base):
     home_location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"))
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Indexed: each audience scorer asks for the customers changed since it last looked.
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class Interaction(Base):

@@ -1,31 +1,21 @@
 """Ranking an audience for a promotion with the redemption-response model.
 
-Campaigns will call this to rank their audience and estimate expected redemptions; the
-marketing API exposes it as POST /v1/audiences/score. Features are computed as of the
-service's present (the latest interaction seen), from each customer's whole history.
+Campaigns call ``runtime.audience_scorer.rank`` (:mod:`promo.services.audience_scoring`)
+with internal ids; the marketing API exposes it as POST /v1/audiences/score, speaking
+skus and customers' own ids. Features are computed as of the service's present (the
+latest interaction seen), from each customer's whole history, kept current per process.
 """
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
-import pandas as pd
-
-from promo.adapters import training_data
-from promo.domain.errors import Conflict, InvalidInput
-from promo.ml.response_features import promotion_features
-from promo.services.model_server import RESPONSE
+from promo.domain.errors import InvalidInput
+from promo.services.audience_scoring import campaign_types_of
 
 if TYPE_CHECKING:
     from promo.bootstrap import Runtime
 
-TYPE_PREFIX = "campaign_type="
-
-
-def campaign_types_of(feature_names: Sequence[str]) -> list[str]:
-    """The campaign-type vocabulary a response model was trained with."""
-    return [name[len(TYPE_PREFIX):] for name in feature_names if name.startswith(TYPE_PREFIX)]
+__all__ = ["campaign_types_of", "score_audience"]
 
 
 def _unknown(values: Sequence[str], known: dict[str, int], field: str, what: str) -> dict[str, list[str]]:
@@ -43,13 +33,8 @@ def score_audience(runtime: "Runtime", *, skus: Sequence[str], campaign_type: st
     of personalisation are never scored (they are counted in ``opted_out``). Features
     are taken as of the service's present: the latest interaction it has seen.
     """
-    served = runtime.models.get(RESPONSE)
-    if served is None:
-        raise Conflict("no response model is active; run `promo train`", reason="model_missing")
-    model = served.estimator
-    types = campaign_types_of(model.feature_names_)
-    if campaign_type is not None and campaign_type not in types:
-        raise InvalidInput("unknown campaign type", {"campaign_type": [f"the model knows {types}"]})
+    scorer = runtime.audience_scorer
+    scorer.model(campaign_type)           # 409 without a model, 422 for a type it does not know
     with runtime.unit_of_work() as uow:
         product_ids = uow.products.ids_for(skus)
         errors = _unknown(skus, product_ids, "skus", "sku")
@@ -58,36 +43,19 @@ def score_audience(runtime: "Runtime", *, skus: Sequence[str], campaign_type: st
             errors.update(_unknown(customers, customer_ids, "customers", "customer"))
         if errors:
             raise InvalidInput("the audience cannot be scored", errors)
-        session = uow.session
-        history = training_data.read_history(session, customer_ids=list(customer_ids.values())
-                                             if customers is not None else None)
-        if customers is None:
-            ids = sorted(set(history.loc[history["type"] == "purchase", "customer"].tolist()))
-            customer_ids = {external: i for i, external in uow.customers.external_ids(ids).items()}
-        opted_out = uow.customers.opted_out(customer_ids.values())
-        customer_ids = {external: i for external, i in customer_ids.items() if i not in opted_out}
-        campaign = training_data.read_campaign_history(session)
-        people = training_data.read_customers(session)
-        products = training_data.read_products(session)
-        present = uow.profiles.clock() or dt.datetime.now(dt.timezone.utc)
-    # Everything seen so far is the past of a promotion starting now.
-    starts_at = pd.Timestamp(present.astimezone(dt.timezone.utc).replace(tzinfo=None)) + pd.Timedelta(microseconds=1)
-    ordered = sorted(customer_ids.items(), key=lambda pair: pair[1])
-    X = promotion_features(history, products, people, promoted_products=list(product_ids.values()),
-                           starts_at=starts_at, customer_ids=[i for _, i in ordered], campaign_type=campaign_type,
-                           campaign_types=types, redemptions=campaign["redemptions"],
-                           exposures=campaign["exposures"], campaigns=campaign["campaigns"])
-    probability = model.predict_proba(X)[:, 1] if len(ordered) else np.zeros(0)
-    uplift = model.predict_uplift(X) if model.has_uplift_ and len(ordered) else None
-    rank = np.argsort(-(uplift if uplift is not None else probability), kind="stable")[:limit]
+    scored = scorer.rank(list(product_ids.values()), campaign_type=campaign_type,
+                         customer_ids=list(customer_ids.values()) if customers is not None else None)
+    top = scored.customer_ids[:limit]
+    with runtime.unit_of_work() as uow:
+        external = uow.customers.external_ids(top.tolist())
     return {
-        "model": {"name": served.name, "version": served.version},
-        "as_of": starts_at.to_pydatetime().replace(tzinfo=dt.timezone.utc),
-        "audience_size": len(ordered),
-        "opted_out": len(opted_out),
-        "expected_redemptions": round(model.expected_redemptions(X), 2) if len(ordered) else 0.0,
-        "ranked_by": "uplift" if uplift is not None else "probability",
-        "customers": [{"id": ordered[i][0], "probability": round(float(probability[i]), 6),
-                       "uplift": None if uplift is None else round(float(uplift[i]), 6)} for i in rank],
+        "model": {"name": scored.model_name, "version": scored.model_version},
+        "as_of": scored.as_of,
+        "audience_size": len(scored.customer_ids),
+        "opted_out": scored.opted_out,
+        "expected_redemptions": round(scored.expected_redemptions, 2),
+        "ranked_by": scored.ranked_by,
+        "customers": [{"id": external[int(i)], "probability": round(float(scored.probability[n]), 6),
+                       "uplift": None if scored.uplift is None else round(float(scored.uplift[n]), 6)}
+                      for n, i in enumerate(top)],
     }
-
