@@ -16,6 +16,7 @@ from promo.adapters.orm import Campaign
 from promo.domain.campaigns import is_held_out
 from promo.domain.errors import Conflict
 from promo.domain.profiles import ProfileConditions, segments_of
+from promo.services.audience_scoring import campaign_types_of
 from promo.services.model_server import RESPONSE
 from promo.services.profiles import segment_rules
 from promo.services.unit_of_work import UnitOfWork
@@ -108,7 +109,9 @@ def resolve(runtime: "Runtime", uow: UnitOfWork, campaign: Campaign, product_ids
     probability = uplift = None
     model = ranked_by = None
     if served is not None and people and product_ids:
-        scored = runtime.audience_scorer.rank(product_ids, campaign_type=campaign.type,
+        # A type the model never saw (it learnt the demo's) is scored as no type at all.
+        known_type = campaign.type if campaign.type in campaign_types_of(served.estimator.feature_names_) else None
+        scored = runtime.audience_scorer.rank(product_ids, campaign_type=known_type,
                                               customer_ids=[i for i, _ in people])
         position = {int(i): n for n, (i, _) in enumerate(people)}
         order = [position[int(i)] for i in scored.customer_ids]
