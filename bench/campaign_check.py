@@ -3,7 +3,8 @@
     .venv/bin/python bench/campaign_check.py                 # loads the demo and trains into a temp dir first
     .venv/bin/python bench/campaign_check.py --url sqlite:///var/promo.db --model-dir models
 
-A draft campaign of --skus products (the best sellers), for everyone, on the store
+A draft campaign of --skus products (the best sellers), for everyone (or --targeting
+profile: loyal or lapsing customers with at least 4 visits), on the store
 channel (so every demo store: 457), is checked --runs times after one warm-up call:
 
   check      the whole use case: audience after holdout, expected redemptions from the
@@ -52,7 +53,11 @@ def timed(call: Callable[[], Any], runs: int) -> tuple[float, float]:
     return float(np.percentile(values, 50)), float(np.percentile(values, 99))
 
 
-def bench(url: str, model_dir: str, skus: int, runs: int) -> list[str]:
+TARGETING = {"everyone": {"type": "everyone"},
+             "profile": {"type": "profile", "segments": ["loyal", "lapsing"], "min_visits": 4}}
+
+
+def bench(url: str, model_dir: str, skus: int, runs: int, targeting: str = "everyone") -> list[str]:
     from sqlalchemy import func, select, text
 
     from promo.adapters.orm import Interaction, Product
@@ -77,7 +82,8 @@ def bench(url: str, model_dir: str, skus: int, runs: int) -> list[str]:
         code = campaigns.create_campaign(runtime.unit_of_work(write=True), {
             "name": "bench: best sellers", "starts_at": now, "ends_at": now + dt.timedelta(days=7),
             "channels": ["store"], "products": {"skus": skus_wanted},
-            "discount": {"type": "percent", "value": 10}, "holdout_percent": 10}, actor="bench")["id"]
+            "discount": {"type": "percent", "value": 10}, "holdout_percent": 10,
+            "targeting": TARGETING[targeting]}, actor="bench")["id"]
         with runtime.unit_of_work() as uow:
             campaign = uow.campaigns.get(code)
             product_ids = uow.campaigns.product_ids(campaign.id)
@@ -108,7 +114,7 @@ def bench(url: str, model_dir: str, skus: int, runs: int) -> list[str]:
     finally:
         runtime.close()
     check_p99 = figures["check"][1]
-    lines = [f"campaign check: {len(product_ids)} skus x {len(locations)} stores = "
+    lines = [f"campaign check ({targeting}): {len(product_ids)} skus x {len(locations)} stores = "
              f"{len(product_ids) * len(locations):,} pairs; audience {report['audience']['eligible']:,} "
              f"({report['audience']['treated']:,} treated), verdict {report['verdict']}, counts {report['counts']}"]
     for name, (p50, p99) in figures.items():
@@ -125,6 +131,8 @@ def main() -> None:
     parser.add_argument("--model-dir", default="models", help="trained models of that database")
     parser.add_argument("--skus", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--targeting", choices=sorted(TARGETING), default="everyone",
+                        help="everyone, or profile: loyal or lapsing customers with 4+ visits")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url, model_dir = args.url, args.model_dir
@@ -134,7 +142,7 @@ def main() -> None:
             run(["db", "upgrade"], url, model_dir)
             run(["demo", "load", "--quiet"], url, model_dir)
             run(["train"], url, model_dir)
-        print("\n".join(bench(url, model_dir, args.skus, args.runs)))
+        print("\n".join(bench(url, model_dir, args.skus, args.runs, args.targeting)))
 
 
 if __name__ == "__main__":
