@@ -27,7 +27,7 @@ from promo.domain.campaigns import (
     overall_verdict,
     remaining_share,
 )
-from promo.domain.errors import NotFound
+from promo.domain.errors import Conflict, NotFound
 from promo.services.campaign_audience import Audience, resolve
 from promo.services.unit_of_work import UnitOfWork
 
@@ -107,8 +107,9 @@ def _catch_up(runtime: "Runtime", uow: UnitOfWork) -> None:
     committed so far: a check is a decision, and a client that has just written stock
     through another worker expects it to count."""
     head = StockRepository(uow.session).last_seq()
-    if runtime.stock.view.as_of_seq < head:
-        runtime.stock.follower.wait_for(head, runtime.stock.max_wait_seconds)
+    if runtime.stock.view.as_of_seq < head and not runtime.stock.follower.wait_for(head, runtime.stock.max_wait_seconds):
+        raise Conflict("this process's stock view is behind the stock log (starting, or the database is "
+                       "slow); try again in a moment", reason="stock_view_behind")
 
 
 def run_check(runtime: "Runtime", code: str, now: dt.datetime | None = None) -> CheckResult:

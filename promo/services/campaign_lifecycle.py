@@ -153,22 +153,27 @@ def _change(uow: UnitOfWork, campaign: Campaign, values: dict[str, Any], *, acto
 
 # --- what the clock and the stock do by themselves -------------------------------------------
 
-def run_due(runtime: "Runtime", now: dt.datetime | None = None) -> list[tuple[str, str]]:
+def run_due(runtime: "Runtime", now: dt.datetime | None = None, *, stock_ready: bool = True
+            ) -> list[tuple[str, str]]:
     """Start scheduled campaigns whose start has come (through the stock check: a campaign
-    the stock cannot carry is paused by the stock instead, and may resume on restock) and
-    end those whose end has come. Returns (campaign, what happened) for the changes this
-    call made."""
+    the stock cannot carry is paused by the stock instead, and may resume on restock; not
+    while ``stock_ready`` is false) and end those whose end has come. Returns (campaign,
+    what happened) for the changes this call made. One campaign that cannot be moved (its
+    check fails) is logged and left for the next tick; the others move on."""
     now = now or utcnow()
     with runtime.unit_of_work() as uow:
         due = [(c.code, due_transition(c.status, c.paused_by, c.starts_at, c.ends_at, now))
                for c in uow.campaigns.with_status(("scheduled", "active", "paused"))]
     done = []
     for code, step in due:
-        if step == "finish":
-            if _system_change(runtime, code, {"status": "ended"}, "ended", "the campaign's end came", now):
-                done.append((code, "ended"))
-        elif step == "start":
-            done.extend(_start(runtime, code, now))
+        try:
+            if step == "finish":
+                if _system_change(runtime, code, {"status": "ended"}, "ended", "the campaign's end came", now):
+                    done.append((code, "ended"))
+            elif step == "start" and stock_ready:
+                done.extend(_start(runtime, code, now))
+        except Exception:
+            log.exception("campaign %s could not be moved; retrying at the next tick", code)
     return done
 
 
@@ -256,18 +261,29 @@ def watch_stock(runtime: "Runtime", now: dt.datetime | None = None,
     for campaign, product_ids in watched:
         if not product_ids or campaign.ends_at <= now:
             continue
-        locations = campaign_locations(runtime, campaign)
-        found = cover(runtime, campaign, product_ids, locations, campaign.expected_redemptions or 0.0, now)
-        judgements.judged(campaign, found.as_of_seq)
-        step = _stock_step(campaign, found.verdict.policy_met)
-        if step is None:
+        try:
+            step = _judge(runtime, campaign, product_ids, now, judgements)
+        except Exception:
+            log.exception("campaign %s could not be judged; retrying at the next tick", campaign.code)
             continue
-        values, action, reason = step
-        details = {"counts": found.verdict.counts, "verdict": found.verdict.verdict,
-                   "short": _named_pairs(runtime, short_pairs(found)[:NAMED_PAIRS])}
-        if _watched_change(runtime, campaign, values, action, reason, found.as_of_seq, details):
-            done.append((campaign.code, action))
+        if step is not None and _watched_change(runtime, campaign, *step):
+            done.append((campaign.code, step[1]))
     return done
+
+
+def _judge(runtime: "Runtime", campaign: Campaign, product_ids: list[int], now: dt.datetime,
+           judgements: StockJudgements) -> tuple[dict[str, Any], str, str, int, dict[str, Any]] | None:
+    """The change live stock calls for (values, action, reason, stock seq, details), if any."""
+    locations = campaign_locations(runtime, campaign)
+    found = cover(runtime, campaign, product_ids, locations, campaign.expected_redemptions or 0.0, now)
+    judgements.judged(campaign, found.as_of_seq)
+    step = _stock_step(campaign, found.verdict.policy_met)
+    if step is None:
+        return None
+    values, action, reason = step
+    details = {"counts": found.verdict.counts, "verdict": found.verdict.verdict,
+               "short": _named_pairs(runtime, short_pairs(found)[:NAMED_PAIRS])}
+    return values, action, reason, found.as_of_seq, details
 
 
 def _stock_step(campaign: Campaign, policy_met: bool) -> tuple[dict[str, Any], str, str] | None:

@@ -20,6 +20,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("promo.campaigns.watch")
 
 
+def stock_view_ready(runtime: "Runtime") -> bool:
+    """Whether this process's stock view may be judged by: loaded, and caught up with the
+    log within stock_max_lag_ms (what /readyz asks too). A process that has just started,
+    or lost its database, must not pause every campaign for stock it has not read yet."""
+    follower = runtime.stock.follower
+    return follower.snapshots_loaded > 0 and follower.lag_seconds <= runtime.settings.stock_max_lag_ms / 1000
+
+
 class CampaignWatch:
     def __init__(self, runtime: "Runtime", interval: float, clock: Callable[[], dt.datetime] = utcnow):
         self._runtime = runtime
@@ -37,14 +45,17 @@ class CampaignWatch:
         if self._judgements is None:
             self._judgements = StockJudgements()
         now = now or self._clock()
-        self._runtime.demand.refresh_if_stale()
-        done = run_due(self._runtime, now)
-        done += watch_stock(self._runtime, now, self._judgements)
+        ready = stock_view_ready(self._runtime)
+        if ready:
+            self._runtime.demand.refresh_if_stale()
+        done = run_due(self._runtime, now, stock_ready=ready)
+        if ready:
+            done += watch_stock(self._runtime, now, self._judgements)
+            for change in watch_promoted_stock(self._runtime):
+                log.info("promoted stock %s", change.kind, extra={"product_id": change.product_id,
+                                                                   "location_id": change.location_id})
         for code, what in done:
             log.info("campaign %s", what, extra={"campaign": code})
-        for change in watch_promoted_stock(self._runtime):
-            log.info("promoted stock %s", change.kind, extra={"product_id": change.product_id,
-                                                               "location_id": change.location_id})
         return done
 
     def _run(self) -> None:

@@ -15,7 +15,9 @@ import pytest
 
 from promo.bootstrap import bootstrap
 from promo.config import load_settings
+from promo.domain.errors import Conflict
 from promo.services import campaign_lifecycle, campaigns, catalog, interactions, stock as stock_service
+from promo.services.campaign_watch import CampaignWatch
 
 WORKER = Path(__file__).with_name("campaign_worker.py")
 PROJECT_ROOT = WORKER.parents[2]
@@ -160,6 +162,39 @@ def test_a_schedule_whose_stock_is_short_at_its_start_is_paused_by_the_stock_and
     assert "stock_insufficient" in paused["reason"] and paused["details"]["check"]["policy_met"] is False
     set_stock(runtime, **FULL)
     assert runtime.campaign_watch.tick(now=starts + dt.timedelta(minutes=1)) == [(code, "resumed")]
+
+
+def test_a_process_whose_stock_view_is_not_loaded_judges_no_campaign_by_it(shop, settings_overrides):
+    runtime = shop
+    set_stock(runtime, **FULL)
+    code = make(runtime)
+    scheduled = make(runtime, "scheduled", starts_at=NOW + dt.timedelta(hours=1), ends_at=NOW + dt.timedelta(days=1))
+    starting = bootstrap(load_settings(settings_overrides))      # no view loaded: everything reads as zero
+    try:
+        watch = CampaignWatch(starting, interval=3600)
+        assert watch.tick(now=NOW + dt.timedelta(hours=2)) == []
+        assert campaign(runtime, code)["status"] == "active" and campaign(runtime, scheduled)["status"] == "scheduled"
+        # A person's pause needs no stock; a resume runs the check, which says why it cannot.
+        campaign_lifecycle.transition(starting, code, "pause", actor="tester")
+        with pytest.raises(Conflict) as behind:
+            campaign_lifecycle.transition(starting, code, "resume", actor="tester")
+        assert behind.value.reason == "stock_view_behind"
+        # Ends need no stock: they still happen on time.
+        assert watch.tick(now=NOW + dt.timedelta(days=4)) == [(code, "ended"), (scheduled, "ended")]
+    finally:
+        starting.close()
+
+
+def test_a_campaign_that_cannot_be_started_holds_up_no_other(shop):
+    runtime = shop
+    set_stock(runtime, **FULL)
+    starts = NOW + dt.timedelta(hours=1)
+    stuck = make(runtime, "scheduled", starts_at=starts, ends_at=NOW + dt.timedelta(days=1),
+                 targeting={"type": "model", "top_percent": 10})         # no response model is trained
+    fine = make(runtime, "scheduled", starts_at=starts, ends_at=NOW + dt.timedelta(days=1))
+
+    assert runtime.campaign_watch.tick(now=starts) == [(fine, "activated")]
+    assert campaign(runtime, stuck)["status"] == "scheduled"
 
 
 def test_racing_watchers_in_two_runtimes_make_each_transition_once(shop, settings_overrides):
