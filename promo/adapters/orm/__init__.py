@@ -1,0 +1,49 @@
+"""SQLAlchemy 2 mappings of every table, one module per area; importing this package maps
+them all (Base.metadata is the whole schema).
+
+Dataset and client ids (sku, location code, customer id) are kept as given, in unique
+string columns; rows refer to each other through compact integer surrogate keys so the
+large tables (interactions, later stock positions) stay small and fast to scan.
+"""
+from __future__ import annotations
+
+from promo.adapters.orm.base import (  # noqa: F401
+    Base,
+    BigId,
+    Money,
+    NAMING_CONVENTION,
+    UTCDateTime,
+    utcnow,
+)
+from promo.adapters.orm.customers import (  # noqa: F401
+    ApiKey,
+    Customer,
+    CustomerProfile,
+    Interaction,
+    Location,
+    Product,
+)
+from promo.adapters.orm.campaigns import (  # noqa: F401
+    Campaign,
+    CampaignEvent,
+    CampaignExposure,
+    CampaignProduct,
+    PromotedStockCursor,
+    Redemption,
+)
+from promo.adapters.orm.models import (  # noqa: F401
+    ActiveModel,
+    DatasetTimeline,
+)
+from promo.adapters.orm.stock import (  # noqa: F401
+    APPLIED_SALES,
+    StockEvent,
+    StockInbound,
+    StockPosition,
+    StockReservation,
+    StockSequence,
+)
+from promo.adapters.orm.webhooks import (  # noqa: F401
+    Webhook,
+    WebhookDelivery,
+)
