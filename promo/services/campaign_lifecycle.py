@@ -94,7 +94,8 @@ def transition(runtime: "Runtime", code: str, action: str, *, actor: str, reason
             values["paused_by"] = PAUSED_BY_PERSON
         if checked is not None:
             values.update(paused_by=None, expected_redemptions=checked.expected,
-                          stock_override=override_reason is not None and not checked.policy_met)
+                          stock_override=override_reason is not None and not checked.policy_met,
+                          stock_judged_seq=checked.report["as_of_seq"])
         _change(uow, campaign, values, actor=actor, action=PAST_TENSE[action], reason=reason, checked=checked,
                 override_reason=override_reason)
         uow.commit()
@@ -185,14 +186,16 @@ def _start(runtime: "Runtime", code: str, now: dt.datetime) -> list[tuple[str, s
             return []
         if checked.policy_met:
             changed = _change(uow, campaign, {"status": "active", "paused_by": None,
-                                              "expected_redemptions": checked.expected},
+                                              "expected_redemptions": checked.expected,
+                                              "stock_judged_seq": checked.report["as_of_seq"]},
                               actor=SYSTEM, action="activated", reason="the campaign's start came", checked=checked)
             outcome = "activated"
         else:
             notifications.campaign_event(uow, events.CAMPAIGN_REFUSED, campaign, stock_seq=checked.report["as_of_seq"],
                                          details=_summary(checked.report))
             changed = _change(uow, campaign, {"status": "paused", "paused_by": PAUSED_BY_STOCK,
-                                              "expected_redemptions": checked.expected},
+                                              "expected_redemptions": checked.expected,
+                                              "stock_judged_seq": checked.report["as_of_seq"]},
                               actor=SYSTEM, action="paused", reason="the campaign's start came, but live stock "
                               "cannot carry it (stock_insufficient)", checked=checked)
             outcome = "paused"
@@ -273,14 +276,18 @@ def watch_stock(runtime: "Runtime", now: dt.datetime | None = None,
 
 def _judge(runtime: "Runtime", campaign: Campaign, product_ids: list[int], now: dt.datetime,
            judgements: StockJudgements) -> tuple[dict[str, Any], str, str, int, dict[str, Any]] | None:
-    """The change live stock calls for (values, action, reason, stock seq, details), if any."""
+    """The change live stock calls for (values, action, reason, stock seq, details), if any;
+    none from a view behind the stock the campaign's latest decision was made at."""
     locations = campaign_locations(runtime, campaign)
     found = cover(runtime, campaign, product_ids, locations, campaign.expected_redemptions or 0.0, now)
+    if found.as_of_seq < (campaign.stock_judged_seq or 0):
+        return None
     judgements.judged(campaign, found.as_of_seq)
     step = _stock_step(campaign, found.verdict.policy_met)
     if step is None:
         return None
     values, action, reason = step
+    values = {**values, "stock_judged_seq": found.as_of_seq}
     details = {"counts": found.verdict.counts, "verdict": found.verdict.verdict,
                "short": _named_pairs(runtime, short_pairs(found)[:NAMED_PAIRS])}
     return values, action, reason, found.as_of_seq, details

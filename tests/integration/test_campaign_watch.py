@@ -197,6 +197,23 @@ def test_a_campaign_that_cannot_be_started_holds_up_no_other(shop):
     assert campaign(runtime, stuck)["status"] == "scheduled"
 
 
+def test_a_worker_whose_view_lags_cannot_undo_a_decision_made_on_fresher_stock(shop, settings_overrides):
+    runtime = shop
+    set_stock(runtime, **FULL)
+    code = make(runtime)
+    lagging = bootstrap(load_settings(settings_overrides), follow_stock=True)
+    try:
+        lagging.stock.follower.stop()      # its view stays where it is: everything in stock
+        lagging.stock.follower.last_caught_up = time.monotonic() + 3600   # and it believes it is current
+        set_stock(runtime, milk_S1=0)
+        assert runtime.campaign_watch.tick() == [(code, "paused")]
+
+        assert CampaignWatch(lagging, interval=3600).tick() == []       # it would resume: its view is older
+        assert campaign(runtime, code)["status"] == "paused"
+    finally:
+        lagging.close()
+
+
 def test_racing_watchers_in_two_runtimes_make_each_transition_once(shop, settings_overrides):
     runtime = shop
     other = bootstrap(load_settings(settings_overrides), follow_stock=True)

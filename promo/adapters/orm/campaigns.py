@@ -48,6 +48,10 @@ class Campaign(Base):
     # Went live by an override of the stock check: the stock watch leaves it running until
     # the stock meets its policy once (then the override lapses).
     stock_override: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # The stock sequence number the latest stock decision on it (a check at activation, a
+    # pause or resume by the watch) was made at: a process whose view is behind it leaves
+    # the campaign alone, so a lagging worker cannot undo what a current one decided.
+    stock_judged_seq: Mapped[int | None] = mapped_column(BigInteger)
     # The latest check's expected redemptions and where they came from; the stock watch
     # measures live cover against them.
     expected_redemptions: Mapped[float | None] = mapped_column(Numeric(14, 4, asdecimal=False))
