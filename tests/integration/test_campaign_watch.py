@@ -214,6 +214,19 @@ def test_a_worker_whose_view_lags_cannot_undo_a_decision_made_on_fresher_stock(s
         lagging.close()
 
 
+def test_a_service_restarted_after_a_stock_write_pauses_what_the_crashed_one_did_not(shop, settings_overrides):
+    runtime = shop
+    set_stock(runtime, **FULL)
+    code = make(runtime)
+    set_stock(runtime, cheese_S1=0)       # the writing process dies before its watch ticks
+    restarted = bootstrap(load_settings(settings_overrides), follow_stock=True)
+    try:
+        assert restarted.campaign_watch.tick() == [(code, "paused")]
+        assert events(runtime, code)[-1]["stock_seq"] == restarted.stock.view.as_of_seq
+    finally:
+        restarted.close()
+
+
 def test_racing_watchers_in_two_runtimes_make_each_transition_once(shop, settings_overrides):
     runtime = shop
     other = bootstrap(load_settings(settings_overrides), follow_stock=True)
