@@ -22,6 +22,7 @@ from promo.services.webhook_sender import WebhookSender
 
 if TYPE_CHECKING:
     from promo.adapters.demand_index import RecentDemand
+    from promo.services.api_keys import KeyRing
     from promo.services.audience_scoring import AudienceScorer
     from promo.services.campaign_watch import CampaignWatch
     from promo.services.recommendations import PopularityFallback
@@ -52,6 +53,12 @@ class Runtime:
         from promo.services.recommendations import PopularityFallback
 
         return PopularityFallback()
+
+    @functools.cached_property
+    def keys(self) -> KeyRing:
+        from promo.services.api_keys import KeyRing
+
+        return KeyRing(self.unit_of_work, self.settings.api_key_refresh_ms / 1000)
 
     @functools.cached_property
     def demand(self) -> RecentDemand:

@@ -48,6 +48,7 @@ class Settings:
     segment_big_basket_value: int
     model_check_interval_ms: int
     campaign_watch_interval_ms: int
+    api_key_refresh_ms: int
     webhook_sender_threads: int
     webhook_poll_interval_ms: int
     webhook_batch_size: int
@@ -82,8 +83,9 @@ class Settings:
                      "stock_poll_interval_ms", "stock_max_lag_ms", "segment_new_days", "segment_lapsing_days",
                      "segment_loyal_min_visits", "segment_loyal_visits_per_30_days", "segment_big_basket_value",
                      "model_check_interval_ms", "stock_positions_lag", "campaign_watch_interval_ms",
-                     "webhook_poll_interval_ms", "webhook_batch_size", "webhook_timeout_ms", "webhook_lease_ms", "webhook_max_attempts",
-                     "webhook_max_age_seconds", "webhook_backoff_base_ms", "webhook_backoff_max_ms"):
+                     "api_key_refresh_ms", "webhook_poll_interval_ms", "webhook_batch_size", "webhook_timeout_ms",
+                     "webhook_lease_ms", "webhook_max_attempts", "webhook_max_age_seconds",
+                     "webhook_backoff_base_ms", "webhook_backoff_max_ms"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name!r} must be at least 1")
         if self.stock_max_wait_ms < 0 or self.low_stock_threshold < 0:

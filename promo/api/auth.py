@@ -6,10 +6,9 @@ from typing import Any, Callable, TypeVar
 
 from flask import g, request
 
-from promo.api.context import uow
+from promo.api.context import runtime
 from promo.domain.access import ALLOWED_ROLES, Permission, role_allows
 from promo.domain.errors import PermissionDenied
-from promo.services import api_keys
 
 F = TypeVar("F", bound=Callable[..., Any])
 PERMISSION_ATTRIBUTE = "promo_permission"
@@ -30,7 +29,7 @@ def requires(permission: Permission) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            name, role = api_keys.authenticate(uow(), bearer_token())
+            name, role = runtime().keys.authenticate(bearer_token())
             g.api_key_name = name
             if not role_allows(role, permission):
                 allowed = ", ".join(sorted(r.value for r in ALLOWED_ROLES[permission]))

@@ -6,11 +6,14 @@ is nothing to guess, and a slow password hash would only cost every request time
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import re
 import secrets
-from typing import Any
+import threading
+import time
+from typing import Any, Callable
 
 from promo.adapters.orm import ApiKey, utcnow
 from promo.domain.access import Role
@@ -73,19 +76,77 @@ def revoke_key(uow: UnitOfWork, name: str) -> dict[str, Any]:
         return _key_view(key)
 
 
-def authenticate(uow: UnitOfWork, token: str | None) -> tuple[str, Role]:
-    """The name and role of a valid, unrevoked key; AuthenticationFailed otherwise."""
+@dataclasses.dataclass(frozen=True)
+class _Known:
+    name: str
+    role: str
+    secret_hash: str
+    revoked: bool
+
+
+def _parse(token: str | None) -> tuple[str, str]:
     match = TOKEN_PATTERN.match(token or "")
     if not match:
         raise AuthenticationFailed("missing or malformed API key: send 'Authorization: Bearer promo_...'")
     prefix, secret = match.groups()
+    return prefix, secret
+
+
+def _judge(key: _Known | None, secret: str) -> tuple[str, Role]:
+    if key is None or not hmac.compare_digest(key.secret_hash, _hash(secret)):
+        raise AuthenticationFailed("unknown API key")
+    if key.revoked:
+        raise AuthenticationFailed("this API key has been revoked")
+    return key.name, Role(key.role)
+
+
+def _known(key: ApiKey) -> _Known:
+    return _Known(key.name, key.role, key.secret_hash, key.revoked_at is not None)
+
+
+def authenticate(uow: UnitOfWork, token: str | None) -> tuple[str, Role]:
+    """The name and role of a valid, unrevoked key; AuthenticationFailed otherwise."""
+    prefix, secret = _parse(token)
     with uow:
-        key = uow.api_keys.by_prefix(prefix)
-        if key is None or not hmac.compare_digest(key.secret_hash, _hash(secret)):
-            raise AuthenticationFailed("unknown API key")
-        if key.revoked_at is not None:
-            raise AuthenticationFailed("this API key has been revoked")
-        return key.name, Role(key.role)
+        found = uow.api_keys.by_prefix(prefix)
+        return _judge(None if found is None else _known(found), secret)
+
+
+class KeyRing:
+    """Every API key of the database, held by one process and read again every
+    ``refresh_seconds``: requests authenticate without a database round trip, and a
+    revoked or replaced key stops working within that delay in every process. A prefix
+    the ring does not hold (a key created since the last read) is looked up at once."""
+
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], refresh_seconds: float):
+        self._uow_factory = uow_factory
+        self.refresh_seconds = refresh_seconds
+        self._keys: dict[str, _Known] = {}
+        self._read_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def authenticate(self, token: str | None) -> tuple[str, Role]:
+        prefix, secret = _parse(token)
+        keys = self._current()
+        key = keys.get(prefix)
+        if key is None:
+            with self._uow_factory() as uow:
+                found = uow.api_keys.by_prefix(prefix)
+                key = None if found is None else _known(found)
+            if key is not None:
+                with self._lock:
+                    self._keys = {**self._keys, prefix: key}
+        return _judge(key, secret)
+
+    def _current(self) -> dict[str, _Known]:
+        with self._lock:
+            if time.monotonic() - self._read_at < self.refresh_seconds:
+                return self._keys
+        with self._uow_factory() as uow:
+            keys = {key.prefix: _known(key) for key in uow.api_keys.all()}
+        with self._lock:
+            self._keys, self._read_at = keys, time.monotonic()
+            return keys
 
 
 def ensure_demo_keys(uow_factory: Any) -> list[tuple[dict[str, Any], str]]:

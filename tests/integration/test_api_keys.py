@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from sqlalchemy import text
@@ -175,13 +176,15 @@ def test_keys_list_shows_names_and_roles_but_no_secrets(promo):
         assert token.split("_", 2)[2] not in listing.output
 
 
-def test_keys_revoke_makes_the_key_fail_at_once(promo, client):
+@pytest.mark.settings(api_key_refresh_ms=200)
+def test_keys_revoke_makes_the_key_fail_within_the_refresh_delay(promo, client):
     token = TOKEN.search(promo("keys", "create", "--role", "admin", "--name", "ops").output).group(0)
     assert client.get("/v1/products", headers=bearer(token)).status_code == 200
 
     result = promo("keys", "revoke", "ops")
 
     assert result.exit_code == 0 and "revoked ops" in result.output
+    time.sleep(0.25)
     response = client.get("/v1/products", headers=bearer(token))
     assert response.status_code == 401
     assert "revoked" in response.json["message"]
@@ -284,3 +287,44 @@ def test_a_promo_command_on_a_database_without_the_schema_says_so_in_one_line(tm
     assert captured.out == ""
     assert captured.err.startswith("promo: database error: no such table: api_keys\n")
     assert "promo db upgrade" in captured.err and "Traceback" not in captured.err
+
+
+# --- the per-process key ring --------------------------------------------------------------
+
+@pytest.mark.settings(api_key_refresh_ms=300)
+def test_requests_authenticate_from_memory_and_a_revocation_holds_within_the_refresh_delay(
+        client, runtime, row_count):
+    _, token = api_keys.create_key(runtime.unit_of_work(write=True), name="shop", role="channel")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/v1/locations", headers=headers).status_code == 200     # a new key works at once
+
+    api_keys.revoke_key(runtime.unit_of_work(write=True), "shop")
+    revoked_at = time.monotonic()
+    answers = []
+    while True:
+        status = client.get("/v1/locations", headers=headers).status_code
+        answers.append((time.monotonic() - revoked_at, status))
+        if status == 401:
+            break
+        assert time.monotonic() - revoked_at < 0.3 + 0.2, answers
+    assert answers[-1][0] <= 0.3 + 0.2
+
+
+@pytest.mark.settings(api_key_refresh_ms=60_000)
+def test_a_replaced_key_works_at_once_and_its_old_secret_stops_within_the_refresh_delay(client, runtime):
+    _, old = api_keys.create_key(runtime.unit_of_work(write=True), name="ci", role="admin")
+    assert client.get("/v1/locations", headers={"Authorization": f"Bearer {old}"}).status_code == 200
+    _, new = api_keys.create_key(runtime.unit_of_work(write=True), name="ci", role="admin", replace=True)
+
+    assert client.get("/v1/locations", headers={"Authorization": f"Bearer {new}"}).status_code == 200
+    # The old prefix is still in this process's ring until it reads the keys again.
+    runtime.keys.refresh_seconds = 0
+    assert client.get("/v1/locations", headers={"Authorization": f"Bearer {old}"}).status_code == 401
+
+
+def test_a_wrong_secret_for_a_known_prefix_is_refused_from_memory(client, runtime):
+    _, token = api_keys.create_key(runtime.unit_of_work(write=True), name="ops", role="admin")
+    assert client.get("/v1/locations", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    response = client.get("/v1/locations", headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401 and response.json["message"] == "unknown API key"
