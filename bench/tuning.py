@@ -6,7 +6,7 @@ cut-offs or campaigns *before* the ones the documented evaluation reports.
     .venv/bin/python bench/tuning.py als      --url sqlite:///var/promo.db   # the ALS baseline
 
 ranker
-    Recommender repeat_weeks, repeat_C and repeat_negatives around the defaults, fitted at four weekly
+    Recommender repeat_objective, repeat_weeks, repeat_C and repeat_negatives around the defaults, fitted at four weekly
     cut-offs ending four weeks before the evaluation's first (so the evaluation weeks
     are never looked at), served at the usual store in stock; mean repeat recall@10,
     beside buy-again by recency with its own tuned half-life.
@@ -59,17 +59,20 @@ def tune_ranker(data, weeks_before: int) -> None:
     evaluated = weekly_cutoffs(data.history)
     cutoffs = [cutoff - pd.Timedelta(weeks=weeks_before) for cutoff in evaluated]
     log(f"ranker: cut-offs {[str(c.date()) for c in cutoffs]} (the evaluation's are {[str(c.date()) for c in evaluated]})")
-    grid = [(2, 1.0, 0.3), (4, 1.0, 0.3), (6, 1.0, 0.3), (4, 0.3, 0.3), (4, 3.0, 0.3), (4, 1.0, 0.6)]
+    # (objective, weeks, C, negatives); the logistic rows are the previous default's family.
+    grid = [("softmax", 2, 1.0, 1.0), ("softmax", 4, 1.0, 1.0), ("softmax", 2, 0.1, 1.0),
+            ("softmax", 2, 10.0, 1.0), ("softmax", 2, 1.0, 0.3), ("logistic", 2, 1.0, 0.3),
+            ("logistic", 2, 1.0, 1.0)]
     results = {}
-    for weeks, C, negatives in grid:
-        name = f"weeks={weeks} C={C} negatives={negatives}"
+    for objective, weeks, C, negatives in grid:
+        name = f"objective={objective} weeks={weeks} C={C} negatives={negatives}"
         started = time.perf_counter()
         comparison = compare_over_cutoffs(
-            data.history, cutoffs, lambda: {"ours": Recommender(repeat_weeks=weeks, repeat_C=C,
-                                                                repeat_negatives=negatives)},
+            data.history, cutoffs, lambda: {"ours": Recommender(repeat_objective=objective, repeat_weeks=weeks,
+                                                                repeat_C=C, repeat_negatives=negatives)},
             products=data.products)
         recall = comparison.table("ours").set_index(["mode", "model"]).loc[("repeat", "ours"), "recall"]
-        results[(weeks, C, negatives)] = recall
+        results[(objective, weeks, C, negatives)] = recall
         log(f"ranker: {name}: repeat recall@10 {recall:.4f} ({time.perf_counter() - started:.0f} s)")
     baseline = compare_over_cutoffs(data.history, cutoffs, lambda: {"recency": BuyAgainRecencyBaseline()},
                                     products=data.products).table("recency")
@@ -78,8 +81,8 @@ def tune_ranker(data, weeks_before: int) -> None:
     # settings that close to the best, the cheapest to fit (fewest weeks), then the defaults.
     top = max(results.values())
     near = [key for key, recall in results.items() if recall >= top - 0.001]
-    best = min(near, key=lambda key: (key[0], abs(key[1] - 1.0), abs(key[2] - 0.3)))
-    log(f"ranker: best weeks={best[0]} C={best[1]} negatives={best[2]}: {results[best]:.4f}")
+    best = min(near, key=lambda key: (key[1], key[0] != "softmax", abs(key[2] - 1.0), abs(key[3] - 1.0)))
+    log(f"ranker: best objective={best[0]} weeks={best[1]} C={best[2]} negatives={best[3]}: {results[best]:.4f}")
 
 
 def tune_response(data, before: str) -> None:

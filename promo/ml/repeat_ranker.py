@@ -1,5 +1,5 @@
-"""The repeat ("buy again") ranker: a logistic model of whether a customer re-buys one of
-their products within the next week, learned from what makes people re-buy.
+"""The repeat ("buy again") ranker: a linear score of how likely a customer is to re-buy
+one of their products within the next week, learned from what makes people re-buy.
 
 Features of a (customer, product) pair, all known at the reference time:
 
@@ -13,10 +13,11 @@ Features of a (customer, product) pair, all known at the reference time:
 - the product's share of the customer's recent purchases, and how many products the
   customer buys.
 
-The model is learned on the training history alone: at a few weekly cut-offs inside it
-(the last ``weeks`` weeks), features are computed from what came before each cut-off
-and the label is whether the pair was bought in the week after. Everything learned is a
-few arrays (standardisation and coefficients), stored with the recommender.
+The model is learned on the training history alone (:mod:`promo.ml.repeat_learning`): at
+a few weekly cut-offs inside it (the last ``weeks`` weeks), features are computed from
+what came before each cut-off and the label is whether the pair was bought in the week
+after. Everything learned is a few arrays (standardisation and coefficients), stored with
+the recommender.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from sklearn.linear_model import LogisticRegression
 NS_PER_DAY = 86_400 * 10**9
 HALF_LIVES = (7.0, 30.0, 120.0)
 POPULARITY_DAYS = 28.0
+# Products sold at a store in this many weeks count as in stock there (as promo.ml.ranking.STOCK_WEEKS).
+STOCK_WEEKS = 13.0
 FEATURES = ("log_rows", "log_days", "log_w7", "log_w30", "log_w120", "log_since", "log_cycle",
             "due", "due_squared", "repurchase_logit", "log_buyers", "log_store_buyers",
             "log_share", "log_products", "due_x_days", "due_squared_x_days", "since_x_days",
@@ -277,9 +280,14 @@ def usual_stores(users: np.ndarray, locations: np.ndarray, n_users: int) -> np.n
 
 
 def design_at(index: PurchaseIndex, n_users: int, at_ns: int, horizon_days: float
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """(pair keys, design matrix) of every pair bought before ``at_ns``, each customer at
-    their usual store."""
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pair keys, design matrix, whether the pair could be served) of every pair bought
+    before ``at_ns``, each customer at their usual store.
+
+    A pair can be served when its product sold at the customer's usual store in the
+    :data:`STOCK_WEEKS` before ``at_ns`` (how the evaluation and the demo's stock view
+    tell what is in stock); every pair of a customer with no known store can.
+    """
     n_items = index.n_items
     present, state = index.state_at(at_ns)
     pairs = index.pairs[present]
@@ -295,81 +303,7 @@ def design_at(index: PurchaseIndex, n_users: int, at_ns: int, horizon_days: floa
     design = features(state, at_ns / NS_PER_DAY, stats.cycle[pair_items],
                       stats.repurchase_rate[pair_items], stats.buyers[pair_items], store_buyers,
                       pair_users, horizon_days)
-    return pairs, design
-
-
-def learn_ranker(users: np.ndarray, items: np.ndarray, times: np.ndarray, locations: np.ndarray,
-                 n_items: int, n_users: int, *, weeks: int = 4, horizon_days: float = 7.0,
-                 negatives: float = 0.3, C: float = 1.0, seed: int = 0
-                 ) -> tuple[LinearRanker, dict[str, float]]:
-    """Fit the ranker at ``weeks`` weekly cut-offs before the last purchase.
-
-    Every re-bought pair is kept and a ``negatives`` share of the others (the ranking
-    within a customer does not depend on the intercept this shifts). Each customer's
-    rows weigh one over the number of products they re-bought that week, as recall
-    counts them: a customer who re-buys forty products does not outweigh forty who
-    re-buy one. Returns an empty ranker when the history has no re-purchase to learn from.
-
-    Returns
-    -------
-    ranker : LinearRanker
-    validation : dict
-        With two weeks or more: recall@10 on the latest week of a ranker learned from the
-        older ones, beside buy-again by count and by 30-day recency on the same week
-        (every pair, no stock filter): the model's own check, for its metadata.
-    """
-    if len(times) == 0:
-        return LinearRanker.empty(), {}
-    rng = np.random.default_rng(seed)
-    end = int(times.max())
-    index = PurchaseIndex.build(users, items, times, locations, n_items)
-    weeks_data = []
-    for week in range(1, weeks + 1):
-        cutoff = end - int(week * horizon_days * NS_PER_DAY)
-        if not (times < cutoff).any():
-            break
-        pairs, design = design_at(index, n_users, cutoff, horizon_days)
-        after = (times >= cutoff) & (times < cutoff + int(horizon_days * NS_PER_DAY))
-        bought = np.isin(pairs, users[after].astype(np.int64) * n_items + items[after])
-        keep = bought | (rng.random(len(pairs)) < negatives)
-        rebought = np.bincount(pairs[bought] // n_items, minlength=n_users)
-        weight = 1.0 / np.maximum(rebought[pairs[keep] // n_items], 1)
-        if week > 1:
-            # Only the latest week is kept whole (for the validation); the others as sampled.
-            pairs, design, bought, keep = pairs[keep], design[keep], bought[keep], np.ones(keep.sum(), bool)
-        weeks_data.append((pairs, design, bought, keep, weight))
-    ranker = _fit(weeks_data, C)
-    validation = {}
-    if ranker.learned and len(weeks_data) >= 2:
-        older = _fit(weeks_data[1:], C)
-        if older.learned:
-            pairs, design, bought, _, _ = weeks_data[0]
-            validation = {name: round(_recall(pairs, score, bought, n_items), 4) for name, score in (
-                ("ranker", older.score(design)), ("buy_again_count", design[:, FEATURES.index("log_rows")]),
-                ("buy_again_recency_30d", design[:, FEATURES.index("log_w30")]))}
-    return ranker, validation
-
-
-def _fit(weeks_data, C: float) -> LinearRanker:
-    if not weeks_data:
-        return LinearRanker.empty()
-    y = np.concatenate([bought[keep] for _, _, bought, keep, _ in weeks_data])
-    if y.all() or not y.any():
-        return LinearRanker.empty()
-    design = np.vstack([design[keep] for _, design, _, keep, _ in weeks_data])
-    weight = np.concatenate([weight for *_, weight in weeks_data])
-    return LinearRanker.fit(design, y.astype(np.int64), C=C,
-                            sample_weight=weight * len(weight) / weight.sum())
-
-
-def _recall(pairs: np.ndarray, score: np.ndarray, bought: np.ndarray, n_items: int, k: int = 10) -> float:
-    """Mean recall@k over the customers who re-bought something (ties: lower item first)."""
-    users, items = pairs // n_items, pairs % n_items
-    order = np.lexsort((items, -score, users))
-    users, hit = users[order], bought[order]
-    first = np.r_[0, np.flatnonzero(np.diff(users)) + 1]
-    rank = np.arange(len(users)) - np.repeat(first, np.diff(np.r_[first, len(users)]))
-    relevant = np.bincount(users, hit)
-    found = np.bincount(users, hit & (rank < k))
-    judged = relevant > 0
-    return float((found[judged] / relevant[judged]).mean()) if judged.any() else 0.0
+    recent = (t >= at_ns - STOCK_WEEKS * 7 * NS_PER_DAY) & (loc >= 0)
+    stocked = np.unique(loc[recent].astype(np.int64) * n_items + i[recent])
+    servable = (stores < 0) | np.isin(stores * n_items + pair_items, stocked)
+    return pairs, design, servable

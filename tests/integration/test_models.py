@@ -169,6 +169,33 @@ def test_promo_train_saves_and_activates_both_models_with_their_metadata(promo, 
     assert len(store.versions("recommender")) == 1
 
 
+def test_the_trained_ranker_records_its_objective_and_an_artefact_from_before_it_still_serves(promo, shop, runtime):
+    from promo.services.model_server import _build_recommender
+
+    # Weekly shoppers: x every week and one of the popular products in turn, so some of
+    # what they bought before is re-bought each week and some is not: a ranker to learn.
+    interactions.record_interactions(runtime.unit_of_work(write=True), [
+        _purchase(f"weekly{n}-{week}-{sku}", f"weekly{n}", sku, 7 * week + n)
+        for n in range(5) for week in range(19) for sku in ("x", POPULAR[week % len(POPULAR)])])
+    assert promo("train", "--quiet", "--no-activate").exit_code == 1   # the response model: no campaigns
+    store = ModelStore(runtime.settings.model_dir)
+    (version,) = store.versions("recommender")
+    artefact = store.load("recommender", version)
+    assert artefact.params["repeat_objective"] == "softmax"
+    model = _build_recommender(artefact)
+    assert len(model.ranker_coef_) > 0           # the shop has weekly re-buys to learn from
+    # An artefact saved before the objective was a parameter has no such key: it loads with
+    # the default, and its coefficients score the same features as before.
+    older = dict(artefact.params)
+    del older["repeat_objective"]
+    legacy = _build_recommender(type(artefact)(artefact.name, artefact.version, artefact.arrays, older,
+                                               artefact.metadata))
+    assert legacy.repeat_objective == "softmax"
+    for customer in model.customers_[:20].tolist():
+        assert [r.product for r in legacy.recommend(customer, limit=5)] == \
+            [r.product for r in model.recommend(customer, limit=5)]
+
+
 def test_without_campaign_history_the_recommender_still_trains_and_the_response_model_says_why_not(promo, shop,
                                                                                                    runtime):
     result = promo("train", "--quiet")

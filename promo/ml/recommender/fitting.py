@@ -8,16 +8,17 @@ import pandas as pd
 import scipy.linalg
 import scipy.sparse as sp
 
-from promo.ml import repeat_ranker
+from promo.ml import repeat_learning, repeat_ranker
 from promo.ml.recommender.common import NO_LOCATION, REPURCHASE_PRIOR_BUYERS
 
 
 def fit_repeat_ranker(model, users, items, times, locations):
     """The learned buy-again ranker and the per-pair state it reads at request time."""
     n_items, until = len(model.products_), int(model.data_until_.astype(np.int64))
-    ranker, model.repeat_validation_ = repeat_ranker.learn_ranker(
+    ranker, model.repeat_validation_ = repeat_learning.learn_ranker(
         users, items, times, locations, n_items, len(model.customers_), weeks=model.repeat_weeks,
-        horizon_days=model.repeat_horizon_days, negatives=model.repeat_negatives, C=model.repeat_C) \
+        horizon_days=model.repeat_horizon_days, negatives=model.repeat_negatives, C=model.repeat_C,
+        objective=model.repeat_objective) \
         if model.repeat_weeks > 0 else (repeat_ranker.LinearRanker.empty(), {})
     model.ranker_means_, model.ranker_scales_, model.ranker_coef_ = \
         ranker.means, ranker.scales, ranker.coef

@@ -51,10 +51,13 @@ class Recommender(BaseEstimator):
         count times repurchase rate), as does a history with nothing re-bought to learn from.
     repeat_horizon_days : float, default=7
         The ranker predicts a re-purchase within this many days.
-    repeat_negatives : float, default=0.3
+    repeat_negatives : float, default=1.0
         The share of not-re-bought pairs the ranker learns from (all re-bought ones are kept).
     repeat_C : float, default=1.0
-        Inverse L2 penalty of the ranker's logistic regression.
+        Inverse L2 penalty of the ranker's fit.
+    repeat_objective : {"softmax", "logistic"}, default="softmax"
+        How the ranker is learned: the order of each customer's servable products
+        (:mod:`promo.ml.softmax_ranker`), or a logistic regression over all of them.
 
     Attributes
     ----------
@@ -88,7 +91,8 @@ class Recommender(BaseEstimator):
                  regularization: float = 1000.0, neighbours: int = 500,
                  scoring_budget: int = 100_000, location_products: int = 200,
                  repeat_weeks: int = 2, repeat_horizon_days: float = 7.0,
-                 repeat_negatives: float = 0.3, repeat_C: float = 1.0):
+                 repeat_negatives: float = 1.0, repeat_C: float = 1.0,
+                 repeat_objective: str = "softmax"):
         self.half_life_days = half_life_days
         self.popularity_half_life_days = popularity_half_life_days
         self.cart_weight = cart_weight
@@ -103,6 +107,7 @@ class Recommender(BaseEstimator):
         self.repeat_horizon_days = repeat_horizon_days
         self.repeat_negatives = repeat_negatives
         self.repeat_C = repeat_C
+        self.repeat_objective = repeat_objective
 
     # --- fitting -----------------------------------------------------------------------
 

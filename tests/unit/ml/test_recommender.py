@@ -238,8 +238,10 @@ def fortnightly():
     return history(*rows)
 
 
-def test_the_ranker_is_learned_from_the_history_and_puts_the_due_staple_first(fortnightly):
-    model = Recommender(repeat_weeks=3).fit(fortnightly)
+@pytest.mark.parametrize("objective", ["softmax", "logistic"])
+def test_the_ranker_is_learned_from_the_history_and_puts_the_due_staple_first(fortnightly, objective):
+    model = Recommender(repeat_weeks=3, repeat_objective=objective).fit(fortnightly)
+    assert model.get_params()["repeat_objective"] == objective
     assert model.ranker_coef_.shape == model.ranker_means_.shape and len(model.ranker_coef_) > 0
     # Last visit: day 133 (B). A was bought on day 126: due now; B was just bought.
     now = START + pd.Timedelta(days=134)
