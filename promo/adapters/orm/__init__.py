@@ -7,7 +7,7 @@ large tables (interactions, later stock positions) stay small and fast to scan.
 """
 from __future__ import annotations
 
-from promo.adapters.orm.base import (  # noqa: F401
+from promo.adapters.orm.base import (
     Base,
     BigId,
     Money,
@@ -15,7 +15,7 @@ from promo.adapters.orm.base import (  # noqa: F401
     UTCDateTime,
     utcnow,
 )
-from promo.adapters.orm.customers import (  # noqa: F401
+from promo.adapters.orm.customers import (
     ApiKey,
     Customer,
     CustomerProfile,
@@ -23,7 +23,7 @@ from promo.adapters.orm.customers import (  # noqa: F401
     Location,
     Product,
 )
-from promo.adapters.orm.campaigns import (  # noqa: F401
+from promo.adapters.orm.campaigns import (
     Campaign,
     CampaignEvent,
     CampaignExposure,
@@ -31,11 +31,11 @@ from promo.adapters.orm.campaigns import (  # noqa: F401
     PromotedStockCursor,
     Redemption,
 )
-from promo.adapters.orm.models import (  # noqa: F401
+from promo.adapters.orm.models import (
     ActiveModel,
     DatasetTimeline,
 )
-from promo.adapters.orm.stock import (  # noqa: F401
+from promo.adapters.orm.stock import (
     APPLIED_SALES,
     StockEvent,
     StockInbound,
@@ -43,7 +43,38 @@ from promo.adapters.orm.stock import (  # noqa: F401
     StockReservation,
     StockSequence,
 )
-from promo.adapters.orm.webhooks import (  # noqa: F401
+from promo.adapters.orm.webhooks import (
     Webhook,
     WebhookDelivery,
 )
+
+__all__ = [
+    "Base",
+    "BigId",
+    "Money",
+    "NAMING_CONVENTION",
+    "UTCDateTime",
+    "utcnow",
+    "ApiKey",
+    "Customer",
+    "CustomerProfile",
+    "Interaction",
+    "Location",
+    "Product",
+    "Campaign",
+    "CampaignEvent",
+    "CampaignExposure",
+    "CampaignProduct",
+    "PromotedStockCursor",
+    "Redemption",
+    "ActiveModel",
+    "DatasetTimeline",
+    "APPLIED_SALES",
+    "StockEvent",
+    "StockInbound",
+    "StockPosition",
+    "StockReservation",
+    "StockSequence",
+    "Webhook",
+    "WebhookDelivery",
+]
