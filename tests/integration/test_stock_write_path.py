@@ -58,6 +58,15 @@ def head(runtime: Runtime) -> int:
         return connection.execute(text("SELECT last_seq FROM stock_sequence")).scalar_one()
 
 
+def assert_behind(runtime: Runtime) -> None:
+    """The scenario these tests set up: the view has not applied the other process's batch.
+    Guaranteed on SQLite, where only the (held) poll moves a view; on PostgreSQL a NOTIFY
+    may wake the follower at once, and the write path there locks the table's rows and
+    never reads the view, so the outcomes checked after do not depend on it."""
+    if runtime.settings.is_sqlite:
+        assert runtime.stock.view.as_of_seq < head(runtime)
+
+
 def assert_all_agree(*runtimes: Runtime) -> None:
     for runtime in runtimes:
         report = verify(runtime.unit_of_work(), runtime.stock)
@@ -68,7 +77,7 @@ def assert_all_agree(*runtimes: Runtime) -> None:
 def test_a_write_counts_the_other_process_batch_its_view_has_not_applied(first, second):
     send(first, T0, event("in", "receipt", 5))
     send(second, T0, event("hold", "reserve", 5, reservation_id="h"))
-    assert first.stock.view.as_of_seq < head(first)          # the first view has not seen the hold
+    assert_behind(first)                                     # the first view has not seen the hold
 
     result = send(first, T0, event("one-more", "reserve", 1, reservation_id="m"))
 
@@ -87,7 +96,7 @@ def test_holds_opened_released_and_expired_by_the_other_process_count_as_the_tab
          event("r2", "reserve", 3, reservation_id="r2", expires_at=expires),
          event("r3", "reserve", 2, reservation_id="r3"))
     later = T0 + dt.timedelta(minutes=2)
-    assert first.stock.view.as_of_seq < head(first)
+    assert_behind(first)
 
     # At `later` r1 is released (so not expired as well), r2 has expired, r3 holds: 8 available.
     result = send(first, later, event("all", "reserve", 8, reservation_id="all"),
