@@ -306,8 +306,10 @@ def test_requests_authenticate_from_memory_and_a_revocation_holds_within_the_ref
         answers.append((time.monotonic() - revoked_at, status))
         if status == 401:
             break
-        assert time.monotonic() - revoked_at < 0.3 + 0.2, answers
-    assert answers[-1][0] <= 0.3 + 0.2
+        # The refresh delay, plus slack for a busy machine; a key ring that never read the
+        # keys again would answer 200 for a minute.
+        assert time.monotonic() - revoked_at < 0.3 + 1.5, answers
+    assert answers[-1][0] <= 0.3 + 1.5
 
 
 @pytest.mark.settings(api_key_refresh_ms=60_000)
