@@ -129,7 +129,8 @@ TRANSITION_DOCS = {
     "pause": ("Pause a running campaign", "Only a person resumes a campaign a person paused."),
     "resume": ("Resume a paused campaign, after the stock check", "Refused and overridden like activate."),
     "end": ("End a scheduled, running or paused campaign", "Ended is final: copy it to run it again."),
-    "archive": ("Archive a draft or ended campaign", "Hidden from nothing, editable by no one."),
+    "archive": ("Archive a draft or ended campaign", "It stays listed (`?status=archived` finds it) and nothing "
+                "about it can change any more; copy it to start again."),
 }
 
 for _action, (_summary, _doc) in TRANSITION_DOCS.items():
