@@ -212,6 +212,12 @@ def update_campaign(uow: UnitOfWork, code: str, changes: Mapping[str, Any], *, a
                            + (" (imported campaigns are read-only but for name and description)"
                               if campaign.source != "api" else ""), reason="not_editable")
         errors: dict[str, Any] = {}
+        changes = dict(changes)
+        # Limits and the stock policy change key by key: what a PATCH leaves out stays.
+        if "limits" in changes:
+            changes["limits"] = {**{name: getattr(campaign, name) for name in LIMIT_FIELDS}, **changes["limits"]}
+        if "stock_policy" in changes:
+            changes["stock_policy"] = {**StockPolicy.of(campaign.stock_policy).as_dict(), **changes["stock_policy"]}
         merged = {"channels": campaign.channels, **changes}
         if "channels" in changes and "locations" not in changes and campaign.location_ids is not None:
             merged["locations"] = list(uow.locations.codes_by_id(campaign.location_ids).values())

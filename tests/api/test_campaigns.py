@@ -184,6 +184,19 @@ def test_a_running_campaign_keeps_its_promise_but_may_end_later(client, marketin
     assert past.status_code == 422 and "ends_at" in past.json["errors"]["json"]
 
 
+def test_limits_and_the_stock_policy_change_key_by_key(client, marketing, shop):
+    made = create(client, marketing, limits={"max_redemptions": 100, "budget": 50},
+                  stock_policy={"on_stockout": "pause_campaign", "min_cover_ratio": 2})
+    url = f"/v1/campaigns/{made['id']}"
+
+    changed = client.patch(url, json={"limits": {"per_customer": 1}, "stock_policy": {"min_cover_ratio": 1.5}},
+                           headers=marketing).json
+    assert changed["limits"] == {"max_redemptions": 100, "per_customer": 1, "budget": 50.0}
+    assert changed["stock_policy"]["on_stockout"] == "pause_campaign" and changed["stock_policy"]["min_cover_ratio"] == 1.5
+    cleared = client.patch(url, json={"limits": {"budget": None}}, headers=marketing).json
+    assert cleared["limits"] == {"max_redemptions": 100, "per_customer": 1, "budget": None}
+
+
 def test_an_edit_that_breaks_the_dates_is_refused_whole(client, marketing, shop):
     made = create(client, marketing)
     response = client.patch(f"/v1/campaigns/{made['id']}", json={
