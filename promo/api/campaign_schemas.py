@@ -25,7 +25,8 @@ from promo.domain.profiles import SEGMENTS
 # Skus one campaign may name one by one (categories and brands reach further).
 MAX_CAMPAIGN_SKUS = 10_000
 MAX_NAMES = 100
-MONEY_MAX = 1e10
+# The largest amount a money column (numeric(12, 2)) holds, rounded down.
+MONEY_MAX = 1e9
 
 
 class ProductRuleSchema(Schema):

@@ -124,6 +124,19 @@ def test_bad_campaigns_are_422s_naming_the_field_and_write_nothing(client, marke
     assert row_count("campaigns") == 0 and row_count("campaign_events") == 0
 
 
+def test_every_bound_is_storable_on_this_database(client, marketing, shop):
+    made = create(client, marketing, limits={"max_redemptions": 1_000_000_000, "per_customer": 1_000_000,
+                                             "budget": 1e9},
+                  discount={"type": "fixed_price", "value": 1e9}, priority=1000, holdout_percent=50,
+                  stock_policy={"min_cover_ratio": 100, "min_available_per_location": 1_000_000_000},
+                  targeting={"type": "profile", "min_spend": 1e12, "max_days_since_purchase": 36_500})
+    assert made["limits"]["budget"] == 1e9 and made["holdout_percent"] == 50
+    report = client.post(f"/v1/campaigns/{made['id']}/check", headers=marketing)
+    assert report.status_code == 200 and report.json["audience"]["eligible"] == 0
+    assert client.patch(f"/v1/campaigns/{made['id']}", json={"limits": {"budget": 1.0000001e9}},
+                        headers=marketing).status_code == 422
+
+
 def test_only_marketing_and_admin_keys_reach_campaigns(client, headers_for, shop):
     for role, status in (("channel", 403), ("inventory", 403), ("marketing", 201), ("admin", 201)):
         assert client.post("/v1/campaigns", json=body(), headers=headers_for(role)).status_code == status
