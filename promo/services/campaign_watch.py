@@ -6,13 +6,14 @@ conditional updates make each transition and each event happen once.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Callable
-
-import datetime as dt
+from typing import TYPE_CHECKING, Callable
 
 from promo.adapters.orm import utcnow
+from promo.services.campaign_lifecycle import StockJudgements, run_due, watch_stock
+from promo.services.promoted_stock import watch_promoted_stock
 
 if TYPE_CHECKING:
     from promo.bootstrap import Runtime
@@ -35,15 +36,10 @@ class CampaignWatch:
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._judgements: Any = None
+        self._judgements = StockJudgements()
 
     def tick(self, now: dt.datetime | None = None) -> list[tuple[str, str]]:
         """One pass; returns the transitions this process made."""
-        from promo.services.campaign_lifecycle import StockJudgements, run_due, watch_stock
-        from promo.services.promoted_stock import watch_promoted_stock
-
-        if self._judgements is None:
-            self._judgements = StockJudgements()
         now = now or self._clock()
         ready = stock_view_ready(self._runtime)
         if ready:
