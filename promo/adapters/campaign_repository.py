@@ -18,6 +18,7 @@ from promo.adapters.orm import (
     utcnow,
 )
 from promo.adapters.repositories import ids_by, insert_new_rows, upsert_rows
+from promo.domain.campaigns import PAUSED_BY_STOCK
 
 
 class CampaignRepository:
@@ -85,6 +86,14 @@ class CampaignRepository:
     def with_status(self, statuses: Iterable[str]) -> list[Campaign]:
         return list(self.session.scalars(select(Campaign).where(Campaign.status.in_(list(statuses)))
                                          .order_by(Campaign.id)))
+
+    def running(self) -> list[Campaign]:
+        """Campaigns live stock concerns: active ones, and those the stock paused (which
+        it may resume)."""
+        return list(self.session.scalars(
+            select(Campaign).where(or_(Campaign.status == "active",
+                                       (Campaign.status == "paused") & (Campaign.paused_by == PAUSED_BY_STOCK)))
+            .order_by(Campaign.id)))
 
     def change(self, campaign_id: int, revision: int, values: dict[str, Any]) -> bool:
         """Write ``values`` only if the campaign is still at ``revision`` (and move it on).

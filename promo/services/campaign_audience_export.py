@@ -5,8 +5,8 @@ import csv
 import io
 from typing import TYPE_CHECKING, Any, Iterator
 
-from promo.domain.errors import NotFound
 from promo.services.campaign_audience import Audience, resolve
+from promo.services.campaigns import campaign_or_404
 from promo.services.pages import Page
 
 if TYPE_CHECKING:
@@ -17,9 +17,7 @@ CSV_COLUMNS = ("rank", "customer", "probability", "uplift", "held_out", "reasons
 
 def _audience(runtime: "Runtime", code: str) -> Audience:
     with runtime.unit_of_work() as uow:
-        campaign = uow.campaigns.get(code)
-        if campaign is None:
-            raise NotFound(f"no campaign with id {code!r}")
+        campaign = campaign_or_404(uow, code)
         return resolve(runtime, uow, campaign, uow.campaigns.product_ids(campaign.id))
 
 

@@ -27,8 +27,9 @@ from promo.domain.campaigns import (
     overall_verdict,
     remaining_share,
 )
-from promo.domain.errors import Conflict, NotFound
+from promo.domain.errors import Conflict
 from promo.services.campaign_audience import Audience, resolve
+from promo.services.campaigns import campaign_or_404
 from promo.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -117,9 +118,7 @@ def run_check(runtime: "Runtime", code: str, now: dt.datetime | None = None) -> 
     now = now or utcnow()
     with runtime.unit_of_work() as uow:
         _catch_up(runtime, uow)
-        campaign = uow.campaigns.get(code)
-        if campaign is None:
-            raise NotFound(f"no campaign with id {code!r}")
+        campaign = campaign_or_404(uow, code)
         product_ids = uow.campaigns.product_ids(campaign.id)
         audience = resolve(runtime, uow, campaign, product_ids)
         expected, source = expected_redemptions(uow, audience)

@@ -27,10 +27,10 @@ from promo.domain.campaigns import (
     next_status,
 )
 from promo.domain import webhooks as events
-from promo.domain.errors import Conflict, NotFound
+from promo.domain.errors import Conflict
 from promo.services import notifications
 from promo.services.campaign_check import CheckResult, campaign_locations, cover, run_check, short_pairs
-from promo.services.campaigns import get_campaign
+from promo.services.campaigns import campaign_or_404, get_campaign
 from promo.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -56,10 +56,7 @@ def _json_ready(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _missing_for_live(campaign: Campaign) -> list[str]:
-    missing = [name for name in ("discount",) if not getattr(campaign, name)]
-    if not campaign.channels:
-        missing.append("channels")
-    return missing
+    return [name for name, value in (("discount", campaign.discount), ("channels", campaign.channels)) if not value]
 
 
 def transition(runtime: "Runtime", code: str, action: str, *, actor: str, reason: str | None = None,
@@ -72,12 +69,12 @@ def transition(runtime: "Runtime", code: str, action: str, *, actor: str, reason
     activation."""
     now = now or utcnow()
     with runtime.unit_of_work() as uow:
-        campaign = _get(uow, code)
+        campaign = campaign_or_404(uow, code)
         revision = campaign.revision
         target = _allowed(campaign, action, now)
     checked = run_check(runtime, code, now) if action in GOING_LIVE else None
     with runtime.unit_of_work(write=True) as uow:
-        campaign = _get(uow, code)
+        campaign = campaign_or_404(uow, code)
         if campaign.revision != revision:
             raise Conflict("the campaign changed meanwhile; read it again and retry", reason="concurrent_change")
         if checked is not None and not checked.policy_met and override_reason is None:
@@ -100,13 +97,6 @@ def transition(runtime: "Runtime", code: str, action: str, *, actor: str, reason
                 override_reason=override_reason)
         uow.commit()
     return get_campaign(runtime.unit_of_work(), code)
-
-
-def _get(uow: UnitOfWork, code: str) -> Campaign:
-    campaign = uow.campaigns.get(code)
-    if campaign is None:
-        raise NotFound(f"no campaign with id {code!r}")
-    return campaign
 
 
 def _allowed(campaign: Campaign, action: str, now: dt.datetime) -> str:
@@ -181,7 +171,7 @@ def run_due(runtime: "Runtime", now: dt.datetime | None = None, *, stock_ready: 
 def _start(runtime: "Runtime", code: str, now: dt.datetime) -> list[tuple[str, str]]:
     checked = run_check(runtime, code, now)
     with runtime.unit_of_work(write=True) as uow:
-        campaign = _get(uow, code)
+        campaign = campaign_or_404(uow, code)
         if campaign.status != "scheduled" or campaign.revision != checked.revision:
             return []
         if checked.policy_met:
@@ -208,7 +198,7 @@ def _start(runtime: "Runtime", code: str, now: dt.datetime) -> list[tuple[str, s
 def _system_change(runtime: "Runtime", code: str, values: dict[str, Any], action: str, reason: str,
                    now: dt.datetime) -> bool:
     with runtime.unit_of_work(write=True) as uow:
-        campaign = _get(uow, code)
+        campaign = campaign_or_404(uow, code)
         if due_transition(campaign.status, campaign.paused_by, campaign.starts_at, campaign.ends_at, now) != "finish":
             return False
         if not _change(uow, campaign, values, actor=SYSTEM, action=action, reason=reason):
@@ -256,8 +246,8 @@ def watch_stock(runtime: "Runtime", now: dt.datetime | None = None,
     judgements = judgements or StockJudgements()
     seq = runtime.stock.view.as_of_seq
     with runtime.unit_of_work() as uow:
-        watched = [(c, judgements.products(uow, c)) for c in uow.campaigns.with_status(("active", "paused"))
-                   if (c.status == "active" or c.paused_by == PAUSED_BY_STOCK) and not judgements.unchanged(c, seq)]
+        watched = [(c, judgements.products(uow, c)) for c in uow.campaigns.running()
+                   if not judgements.unchanged(c, seq)]
         for campaign, _ in watched:
             uow.session.expunge(campaign)
     done = []
@@ -317,7 +307,7 @@ def _named_pairs(runtime: "Runtime", pairs: list[tuple[int, int]]) -> list[dict[
 def _watched_change(runtime: "Runtime", seen: Campaign, values: dict[str, Any], action: str, reason: str,
                     stock_seq: int, details: dict[str, Any]) -> bool:
     with runtime.unit_of_work(write=True) as uow:
-        campaign = _get(uow, seen.code)
+        campaign = campaign_or_404(uow, seen.code)
         if campaign.revision != seen.revision:
             return False      # changed since it was judged: the next tick judges it again
         if not _change(uow, campaign, values, actor=SYSTEM, action=action, reason=reason, stock_seq=stock_seq,

@@ -23,7 +23,8 @@ def new_code() -> str:
     return f"cmp-{secrets.token_hex(6)}"
 
 
-def _get(uow: UnitOfWork, code: str) -> Campaign:
+def campaign_or_404(uow: UnitOfWork, code: str) -> Campaign:
+    """The campaign with this id, or NotFound (404)."""
     campaign = uow.campaigns.get(code)
     if campaign is None:
         raise NotFound(f"no campaign with id {code!r}")
@@ -69,7 +70,7 @@ def _views(uow: UnitOfWork, campaigns: list[Campaign]) -> list[dict[str, Any]]:
 
 def get_campaign(uow: UnitOfWork, code: str) -> dict[str, Any]:
     with uow:
-        return _views(uow, [_get(uow, code)])[0]
+        return _views(uow, [campaign_or_404(uow, code)])[0]
 
 
 def list_campaigns(uow: UnitOfWork, *, after: str | None, limit: int, status: str | None = None,
@@ -89,7 +90,7 @@ def event_view(event: CampaignEvent) -> dict[str, Any]:
 def history(uow: UnitOfWork, code: str, *, after: str | None, limit: int) -> Page[dict[str, Any]]:
     """The campaign's audit log, oldest first."""
     with uow:
-        campaign = _get(uow, code)
+        campaign = campaign_or_404(uow, code)
         rows = uow.campaigns.events(campaign.id, after=after, limit=limit + 1)
         return page_of(rows, limit, key=lambda e: str(e.id), view=event_view)
 
@@ -203,7 +204,7 @@ def update_campaign(uow: UnitOfWork, code: str, changes: Mapping[str, Any], *, a
     changed the campaign meanwhile (read it again and retry)."""
     now = now or utcnow()
     with uow:
-        campaign = _get(uow, code)
+        campaign = campaign_or_404(uow, code)
         refused = fields_not_editable(campaign.status, changes)
         if campaign.source != "api":
             refused = sorted(set(changes) - {"name", "description"})
@@ -251,7 +252,7 @@ def copy_campaign(uow: UnitOfWork, code: str, *, actor: str, now: dt.datetime | 
     tomorrow (00:00 UTC)."""
     now = now or utcnow()
     with uow:
-        source = _get(uow, code)
+        source = campaign_or_404(uow, code)
         product_ids = uow.campaigns.product_ids(source.id)
         starts_at, ends_at = source.starts_at, source.ends_at
         if starts_at < now:

@@ -19,7 +19,6 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from promo.adapters.orm import Campaign
-from promo.domain.campaigns import PAUSED_BY_STOCK
 from promo.services import webhooks
 from promo.services.campaign_check import campaign_locations
 
@@ -65,8 +64,7 @@ def watch_promoted_stock(runtime: "Runtime") -> list[StockChange]:
         cursor = uow.campaigns.stock_cursor()
         if cursor is not None and cursor >= view.as_of_seq:
             return []
-        running = [(c, uow.campaigns.product_ids(c.id)) for c in uow.campaigns.with_status(("active", "paused"))
-                   if c.status == "active" or c.paused_by == PAUSED_BY_STOCK]
+        running = [(c, uow.campaigns.product_ids(c.id)) for c in uow.campaigns.running()]
         for campaign, _ in running:
             uow.session.expunge(campaign)
     if cursor is None:
