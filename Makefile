@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PROMO := $(BIN)/promo
 STAMP := $(VENV)/.installed
 
-.PHONY: install run serve test test-pg tour bench clean
+.PHONY: install run serve test test-pg tour bench bench-tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench: install
 	$(BIN)/python bench/stock_sqlite_layout.py
 	$(BIN)/python bench/personalisation.py
 	$(BIN)/python bench/cli_startup.py
+
+## Tools the benchmarks need beyond the virtualenv: wrk (bench/offers.py), from Debian.
+bench-tools:
+	apt-get install -y wrk
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis
