@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python bench/stock_sqlite_layout.py
 	$(BIN)/python bench/personalisation.py
 	$(BIN)/python bench/cli_startup.py
+	$(BIN)/python bench/offers.py
 
 ## Tools the benchmarks need beyond the virtualenv: wrk (bench/offers.py), from Debian.
 bench-tools:
