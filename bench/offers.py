@@ -661,14 +661,23 @@ def find_targets(port: int, headers: dict[str, str], inventory: dict[str, str], 
     return targets
 
 
-class Pollers:
-    """Client threads GETting one path over and over (a new connection each time, as
-    gunicorn's sync workers close it), keeping every answer: whichever worker is free
-    answers, so every worker is heard from within a few requests."""
+@dataclasses.dataclass(frozen=True)
+class Poll:
+    sent: float
+    received: float
+    worker: str | None
+    offered: bool              # the product offered in stock
 
-    def __init__(self, port: int, headers: dict[str, str], path: str, threads: int):
-        self.port, self.headers, self.path = port, headers, path
-        self.answers: list[Answer] = []
+
+class Pollers:
+    """Client threads GETting one household's offers over and over (a new connection each
+    time, as gunicorn's sync workers close it), noting of each answer its worker and
+    whether it offers the product in stock: whichever worker is free answers, so every
+    worker is heard from within a few requests. Each answer is parsed once, here."""
+
+    def __init__(self, port: int, headers: dict[str, str], target: Target, threads: int):
+        self.port, self.headers, self.target = port, headers, target
+        self.polls: list[Poll] = []
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.errors: list[str] = []
@@ -687,18 +696,20 @@ class Pollers:
     def _poll(self) -> None:
         while not self.stop.is_set():
             try:
-                answer = get(self.port, self.path, self.headers, timeout=10)
-            except OSError as exc:
+                answer = get(self.port, self.target.path, self.headers, timeout=10)
+                if answer.status != 200:
+                    self.errors.append(f"{answer.status}: {answer.body[:300]!r}")
+                    continue
+                poll = Poll(answer.sent, answer.received, answer.worker, offered_in_stock(answer, self.target.sku))
+            except (OSError, ValueError, KeyError) as exc:
                 self.errors.append(f"{type(exc).__name__}: {exc}")
                 continue
-            if answer.status != 200:
-                self.errors.append(f"{answer.status}: {answer.body[:300]!r}")
             with self.lock:
-                self.answers.append(answer)
+                self.polls.append(poll)
 
-    def since(self, start: int = 0) -> list[Answer]:
+    def since(self, start: int = 0) -> list[Poll]:
         with self.lock:
-            return self.answers[start:]
+            return self.polls[start:]
 
 
 def wait_for(condition: Any, seconds: float, pollers: Pollers) -> bool:
@@ -714,14 +725,36 @@ def wait_for(condition: Any, seconds: float, pollers: Pollers) -> bool:
 
 def workers_heard(pollers: Pollers, expected: int, seconds: float = 10.0) -> set[str]:
     """The workers' ids, from the X-Promo-Worker header of the polled answers."""
-    wait_for(lambda: len({a.worker for a in pollers.since()}) >= expected or
-             len(pollers.since()) > 400, seconds, pollers)
-    workers = {a.worker for a in pollers.since()}
+    wait_for(lambda: len({p.worker for p in pollers.since()}) >= expected or len(pollers.since()) > 400,
+             seconds, pollers)
+    workers = {p.worker for p in pollers.since()}
     if None in workers:
         raise BenchError(f"answers carry no {WORKER_HEADER} header: does the server honour PROMO_EXPOSE_WORKER_ID=1?")
     if len(workers) < expected:
         raise BenchError(f"only {len(workers)} of {expected} workers answered {len(pollers.since())} requests")
-    return workers
+    return workers  # type: ignore[return-value]
+
+
+class Disappearance:
+    """Per worker, the first answer to a request sent after the event that no longer
+    offers the product; and whether a worker offered it again after that."""
+
+    def __init__(self, pollers: Pollers, event_sent: float, workers: set[str]):
+        self.pollers, self.event_sent, self.workers = pollers, event_sent, workers
+        self.gone: dict[str, float] = {}          # worker -> seconds after sending the event
+        self.came_back: list[str] = []
+        self.seen = len(pollers.since())
+
+    def everywhere(self) -> bool:
+        for poll in self.pollers.since(self.seen):
+            self.seen += 1
+            if poll.sent < self.event_sent or poll.worker is None:
+                continue
+            if poll.worker not in self.gone and not poll.offered:
+                self.gone[poll.worker] = poll.received - self.event_sent
+            elif poll.worker in self.gone and poll.offered:
+                self.came_back.append(poll.worker)
+        return set(self.gone) >= self.workers
 
 
 @dataclasses.dataclass
@@ -745,35 +778,29 @@ def trial(port: int, headers: dict[str, str], inventory: dict[str, str], target:
     """Empty the product at the store with a sale of every unit on hand, and time the
     first answer from each worker, to a request sent after the event, that no longer
     offers it in stock. Restocks it afterwards."""
-    with Pollers(port, headers, target.path, opts.pollers) as pollers:
+    with Pollers(port, headers, target, opts.pollers) as pollers:
         workers = workers_heard(pollers, WORKERS)
 
         def offered_by_all() -> bool:
-            return {a.worker for a in pollers.since() if offered_in_stock(a, target.sku)} >= workers
+            return {p.worker for p in pollers.since() if p.offered} >= workers
         if not wait_for(offered_by_all, 5.0, pollers):
             return Trial(None, 0.0, skipped="not offered by every worker before the event")
-        mark = len(pollers.since())
         sent = time.perf_counter()
+        disappearance = Disappearance(pollers, sent, workers)
         result = post_json(port, "/v1/stock/events", {"events": [stock_event(target, "sale", target.on_hand)]},
                            inventory)
         post_seconds = time.perf_counter() - sent
         if result.get("accepted") != 1:
             raise BenchError(f"the emptying sale was not accepted: {result}")
-        gone: dict[str, float] = {}
-
-        def gone_from_all() -> bool:
-            for answer in pollers.since(mark):
-                if answer.sent >= sent and answer.worker not in gone and not offered_in_stock(answer, target.sku):
-                    gone[answer.worker] = answer.received - sent      # type: ignore[index]
-            return set(gone) >= workers
-        propagated = wait_for(gone_from_all, opts.propagation_timeout, pollers)
-        back = [a.worker for a in pollers.since(mark) if a.sent >= sent and a.worker in gone and
-                a.received - sent > gone[a.worker] and offered_in_stock(a, target.sku)]   # type: ignore[index]
+        propagated = wait_for(disappearance.everywhere, opts.propagation_timeout, pollers)
+        # A few more answers, to catch a worker that offers it again (a stale cache).
+        time.sleep(0.05)
+        disappearance.everywhere()
     post_json(port, "/v1/stock/events", {"events": [stock_event(target, "adjustment", target.on_hand)]}, inventory)
-    if back:
-        raise BenchError(f"{target.sku} at {target.household.store} came back in the offers of worker {back[0]} "
-                         "after it had gone (before the restock)")
-    return Trial(max(gone.values()) if propagated else None, post_seconds)
+    if disappearance.came_back:
+        raise BenchError(f"{target.sku} at {target.household.store} came back in the offers of worker "
+                         f"{disappearance.came_back[0]} after it had gone (before the restock)")
+    return Trial(max(disappearance.gone.values()) if propagated else None, post_seconds)
 
 
 def run_propagation(port: int, setup: Setup, opts: argparse.Namespace, report: Report) -> int:
