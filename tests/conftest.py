@@ -84,6 +84,7 @@ def app(settings_overrides: dict[str, object]) -> Iterator[Flask]:
         # Closed first: closing writes the buffered exposures, which must not outlive the test.
         runtime.close()
         empty_all_tables(runtime.engine)
+        runtime.engine.dispose()
 
 
 @pytest.fixture
