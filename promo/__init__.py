@@ -37,6 +37,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     runtime = bootstrap(settings, follow_stock=True)
     app.extensions[EXTENSION] = runtime
-    instrument(app)
+    instrument(app, expose_worker_id=bool(settings.expose_worker_id))
     init_api(app)
     return app

@@ -15,6 +15,7 @@ from promo.adapters.stock_follower import StockFollower
 from promo.adapters.stock_view import StockView
 from promo.config import Settings, load_settings
 from promo.services.model_server import ModelServer
+from promo.services.exposures import ExposureLog
 from promo.services.signals import SignalBus
 from promo.services.stock import StockContext
 from promo.services.unit_of_work import UnitOfWork
@@ -25,7 +26,10 @@ if TYPE_CHECKING:
     from promo.services.api_keys import KeyRing
     from promo.services.audience_scoring import AudienceScorer
     from promo.services.campaign_watch import CampaignWatch
+    from promo.services.offer_affinity import OfferAffinity
+    from promo.services.offers import InStockFlags
     from promo.services.recommendations import PopularityFallback
+    from promo.services.serving_state import ServingState
 
 
 @dataclasses.dataclass
@@ -42,9 +46,34 @@ class Runtime:
     campaign_watch: CampaignWatch | None = None
     # Sends the webhook outbox; its threads run only in serving processes (follow_stock).
     webhooks: WebhookSender = dataclasses.field(init=False)
+    # What was served, written in batches; its writer runs only in serving processes.
+    exposures: ExposureLog = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.webhooks = WebhookSender(self.unit_of_work, self.settings)
+        self.exposures = ExposureLog(self.unit_of_work, self.settings.exposure_flush_ms / 1000,
+                                     self.settings.exposure_batch_size)
+
+    @functools.cached_property
+    def serving(self) -> ServingState:
+        # What offers and deals read; serving processes keep it current in the background,
+        # others build it on first use.
+        from promo.services.serving_state import ServingState
+
+        return ServingState(self, self.settings.serving_refresh_ms / 1000,
+                            self.settings.offer_audience_refresh_ms / 1000)
+
+    @functools.cached_property
+    def offer_affinity(self) -> OfferAffinity:
+        from promo.services.offer_affinity import OfferAffinity
+
+        return OfferAffinity(self)
+
+    @functools.cached_property
+    def offer_stock(self) -> InStockFlags:
+        from promo.services.offers import InStockFlags
+
+        return InStockFlags()
 
     @functools.cached_property
     def popularity(self) -> PopularityFallback:
@@ -82,6 +111,10 @@ class Runtime:
         # in flight is recorded while the database is still there.
         if self.campaign_watch is not None:
             self.campaign_watch.stop()
+        if "serving" in self.__dict__:
+            self.serving.stop()
+        # What was served is written before the database goes (a graceful shutdown loses none).
+        self.exposures.close()
         self.webhooks.stop()
         self.models.stop()
         self.stock.follower.stop()
@@ -122,4 +155,6 @@ def bootstrap(settings: Settings | None = None, *, follow_stock: bool = False) -
 
         runtime.campaign_watch = CampaignWatch(runtime, settings.campaign_watch_interval_ms / 1000)
         runtime.campaign_watch.start()
+        runtime.exposures.start()
+        runtime.serving.start()
     return runtime

@@ -49,6 +49,11 @@ class Settings:
     model_check_interval_ms: int
     campaign_watch_interval_ms: int
     api_key_refresh_ms: int
+    serving_refresh_ms: int
+    offer_audience_refresh_ms: int
+    exposure_flush_ms: int
+    exposure_batch_size: int
+    expose_worker_id: int
     webhook_sender_threads: int
     webhook_poll_interval_ms: int
     webhook_batch_size: int
@@ -83,13 +88,16 @@ class Settings:
                      "stock_poll_interval_ms", "stock_max_lag_ms", "segment_new_days", "segment_lapsing_days",
                      "segment_loyal_min_visits", "segment_loyal_visits_per_30_days", "segment_big_basket_value",
                      "model_check_interval_ms", "stock_positions_lag", "campaign_watch_interval_ms",
-                     "api_key_refresh_ms", "webhook_poll_interval_ms", "webhook_batch_size", "webhook_timeout_ms",
+                     "api_key_refresh_ms", "serving_refresh_ms", "offer_audience_refresh_ms", "exposure_flush_ms",
+                     "exposure_batch_size", "webhook_poll_interval_ms", "webhook_batch_size", "webhook_timeout_ms",
                      "webhook_lease_ms", "webhook_max_attempts", "webhook_max_age_seconds",
                      "webhook_backoff_base_ms", "webhook_backoff_max_ms"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name!r} must be at least 1")
         if self.stock_max_wait_ms < 0 or self.low_stock_threshold < 0:
             raise ConfigError("settings 'stock_max_wait_ms' and 'low_stock_threshold' must not be negative")
+        if self.expose_worker_id not in (0, 1):
+            raise ConfigError("setting 'expose_worker_id' must be 0 or 1")
         if self.webhook_sender_threads < 0:
             raise ConfigError("setting 'webhook_sender_threads' must not be negative (0: this process sends none)")
         if self.webhook_lease_ms < 4 * self.webhook_timeout_ms:

@@ -38,3 +38,16 @@ WEBHOOK_DELIVERIES = Counter("promo_webhook_deliveries_total",
                              "tried again), failed (failed and given up)", ["outcome"])
 WEBHOOK_PENDING = Gauge("promo_webhook_pending", "Webhook deliveries waiting to be sent (the outbox, all processes)",
                         multiprocess_mode="livemax")
+
+OFFER_LISTS = Counter("promo_offer_lists_total", "Offer and deal lists served, by kind and whether personalised",
+                      ["kind", "personalised"])
+EXPOSURES_WRITTEN = Counter("promo_exposures_written_total", "Served-list exposures written to the database")
+EXPOSURES_DROPPED = Counter("promo_exposures_dropped_total",
+                            "Exposures dropped because the buffer was full (the database was away too long)")
+EXPOSURES_PENDING = Gauge("promo_exposures_pending", "Exposures buffered in this process, not yet written",
+                          multiprocess_mode="liveall")
+SERVING_LIVE_CAMPAIGNS = Gauge("promo_serving_live_campaigns", "Active campaigns in this process's serving snapshot",
+                               multiprocess_mode="liveall")
+SERVING_REFRESH_SECONDS = Histogram("promo_serving_refresh_seconds",
+                                    "Time of one refresh of the serving snapshot's versions and changed parts",
+                                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))

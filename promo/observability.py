@@ -45,8 +45,13 @@ def metrics_response() -> Response:
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 
-def instrument(app: Flask) -> None:
-    """Give every request an id, and log and count it when it is answered."""
+WORKER_HEADER = "X-Promo-Worker"
+
+
+def instrument(app: Flask, *, expose_worker_id: bool = False) -> None:
+    """Give every request an id, and log and count it when it is answered; with
+    ``expose_worker_id``, name the worker process that answered (tests and benchmarks
+    that must see every worker answer)."""
     log = logging.getLogger("promo.request")
 
     @app.before_request
@@ -62,6 +67,8 @@ def instrument(app: Flask) -> None:
         HTTP_REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
         HTTP_LATENCY.labels(request.method, endpoint).observe(elapsed)
         response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+        if expose_worker_id:
+            response.headers[WORKER_HEADER] = str(os.getpid())
         log.info("request", extra={
             "request_id": g.get("request_id"), "method": request.method, "path": request.path,
             "status": response.status_code, "duration_ms": round(elapsed * 1000, 2),

@@ -69,6 +69,8 @@ def settings_overrides(database_url: str, request: pytest.FixtureRequest, tmp_pa
             # Tests drive the campaign watch by calling its tick; those that want the
             # thread set a short interval.
             "campaign_watch_interval_ms": 3_600_000,
+            # Likewise the serving snapshot: tests call runtime.serving.refresh().
+            "serving_refresh_ms": 3_600_000,
             **(marker.kwargs if marker else {})}
 
 
@@ -79,8 +81,10 @@ def app(settings_overrides: dict[str, object]) -> Iterator[Flask]:
     try:
         yield app
     finally:
-        empty_all_tables(runtime.engine)
+        # Closed first: closing writes the buffered exposures, which must not outlive the test.
         runtime.close()
+        empty_all_tables(runtime.engine)
+        runtime.engine.dispose()
 
 
 @pytest.fixture

@@ -79,4 +79,4 @@ class CustomerRecommendations(MethodView):
         process = runtime()
         return recommendations.recommend(uow(), process.stock, process.models, process.popularity, customer_id,
                                          channel=args["channel"], location=args["location"],
-                                         limit=args["limit"], mode=args["mode"])
+                                         limit=args["limit"], mode=args["mode"], exposures=process.exposures)

@@ -43,3 +43,12 @@ class AuthenticationFailed(PromoError):
 
 class PermissionDenied(PromoError):
     """A valid API key whose role may not do this (403)."""
+
+
+class Unavailable(PromoError):
+    """The process cannot answer yet or now, though the request is fine (503); ``reason`` is
+    a stable code. Retrying shortly is the right thing to do."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason

@@ -9,7 +9,6 @@ products are served (after the model's), labelled so.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import threading
 import time
 import uuid
@@ -21,11 +20,11 @@ import pandas as pd
 from promo import metrics
 from promo.domain.errors import InvalidInput
 from promo.ml.recommender import FALLBACK_POPULAR, Recommendation
+from promo.services.exposures import RECOMMENDATION, ExposureLog, exposure
 from promo.services.model_server import RECOMMENDER, ModelServer
 from promo.services.stock import StockContext, channel_sites
 from promo.services.unit_of_work import UnitOfWork
 
-log = logging.getLogger(__name__)
 
 MODES = ("repeat", "discovery")
 # Reasons that come from the customer's own history (the others are popularity).
@@ -164,7 +163,7 @@ def _render_reasons(reasons: Sequence[tuple[str, int | None]], stock: StockConte
 
 def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallback: PopularityFallback,
               customer: str, *, channel: str, location: str | None = None, limit: int = 10,
-              mode: str = "repeat") -> dict[str, Any]:
+              mode: str = "repeat", exposures: ExposureLog | None = None) -> dict[str, Any]:
     """Up to ``limit`` products for ``customer``, in stock now for ``channel``/``location``.
 
     ``mode`` "repeat" ranks what the customer buys; "discovery" only what they never
@@ -173,7 +172,8 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
     given); so does anyone whose own list comes out shorter than ``limit``, after it, so
     that the list is empty only when nothing popular is in stock. Items carry what a
     shop shows (name, category, price, currency). Every answer carries a
-    recommendation_id that later interactions may cite.
+    recommendation_id that later interactions may cite; the list is recorded in
+    ``exposures`` (cohort "recommendation") when given.
     """
     if mode not in MODES:
         raise InvalidInput("invalid mode", {"mode": [f"one of {', '.join(MODES)}"]})
@@ -224,8 +224,8 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
         "stock_as_of_seq": stock.view.as_of_seq,
         "items": [_item_view(item, products.get(item.product), stock) for item in items],
     }
-    # The answer itself is the attribution record until campaigns store their own.
-    log.info("recommendation served", extra={"recommendation_id": recommendation_id, "customer": customer,
-                                             "mode": mode, "skus": [item["sku"] for item in answer["items"]],
-                                             "model_version": served.version if served else None})
+    if exposures is not None:
+        exposures.record([exposure(recommendation_id, dt.datetime.now(dt.timezone.utc), "recommendations",
+                                   customer=customer, cohort=RECOMMENDATION, channel=channel,
+                                   location_id=location_id, skus=[item["sku"] for item in answer["items"]])])
     return answer

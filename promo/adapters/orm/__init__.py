@@ -35,6 +35,10 @@ from promo.adapters.orm.models import (
     ActiveModel,
     DatasetTimeline,
 )
+from promo.adapters.orm.serving import (
+    OfferEvent,
+    ServedExposure,
+)
 from promo.adapters.orm.stock import (
     APPLIED_SALES,
     StockEvent,
@@ -69,6 +73,8 @@ __all__ = [
     "Redemption",
     "ActiveModel",
     "DatasetTimeline",
+    "OfferEvent",
+    "ServedExposure",
     "APPLIED_SALES",
     "StockEvent",
     "StockInbound",

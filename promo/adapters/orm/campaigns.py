@@ -115,6 +115,9 @@ class Redemption(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     coupon_code: Mapped[str | None] = mapped_column(String(64))
     redeemed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # What the redemption took off the customer's bill, which a campaign's budget counts
+    # (none for the imported history, whose amounts are in the interactions).
+    discount_total: Mapped[float | None] = mapped_column(Money)
 
 
 class PromotedStockCursor(Base):

@@ -1,0 +1,106 @@
+"""How much a customer likes each promoted product, from the recommender, and which
+promoted products are popular at a location: the per-customer and per-location parts
+of an offer's expected value, computed once per model version and campaign snapshot and
+kept in bounded caches (the serving path then only filters and ranks)."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from cachetools import LRUCache
+
+from promo.ml.recommender.common import BOUGHT_BEFORE, SIMILAR_TO
+from promo.services.model_server import RECOMMENDER
+
+if TYPE_CHECKING:
+    from promo.bootstrap import Runtime
+    from promo.services.serving_state import CampaignSnapshot
+
+# A product the customer buys again weighs more than one like theirs, which weighs more
+# than one merely popular (affinities are in [0, 1], by rank within each list).
+REPEAT_WEIGHT, DISCOVERY_WEIGHT, POPULAR_WEIGHT = 1.0, 0.6, 0.3
+CUSTOMER_CACHE_SIZE = 100_000
+LOCATION_CACHE_SIZE = 2_048
+
+
+@dataclasses.dataclass(frozen=True)
+class Affinity:
+    """Per promoted product (the snapshot's ``promoted`` order): a score in [0, 1] and the
+    reason behind it, as (code, product id or None)."""
+
+    score: np.ndarray
+    reasons: tuple[tuple[str, int | None] | None, ...]
+
+
+def _by_rank(items: list[Any], promoted: np.ndarray, weight: float, score: np.ndarray,
+             reasons: list[Any]) -> None:
+    """Give each listed product not scored yet ``weight`` times its rank's share."""
+    n = len(items)
+    for rank, item in enumerate(items):
+        at = int(np.searchsorted(promoted, item.product))
+        if at < len(promoted) and promoted[at] == item.product and reasons[at] is None:
+            score[at] = weight * (1.0 - rank / max(n, 1))
+            code, product = item.reasons[0]
+            reasons[at] = (code, product)
+
+
+class OfferAffinity:
+    def __init__(self, runtime: "Runtime"):
+        self._runtime = runtime
+        self._lock = threading.Lock()
+        self._customers: LRUCache[tuple[Any, ...], Affinity] = LRUCache(maxsize=CUSTOMER_CACHE_SIZE)
+        self._locations: LRUCache[tuple[Any, ...], Affinity] = LRUCache(maxsize=LOCATION_CACHE_SIZE)
+
+    def of_customer(self, customer_id: int, snapshot: "CampaignSnapshot") -> Affinity | None:
+        """The customer's affinity to the promoted products (None without a recommender):
+        what they buy again, then what goes with what they buy."""
+        served = self._runtime.models.get(RECOMMENDER)
+        if served is None or not len(snapshot.promoted):
+            return None
+        key = (customer_id, snapshot.version, served.version)
+        with self._lock:
+            found = self._customers.get(key)
+        if found is not None:
+            return found
+        promoted = snapshot.promoted
+        model = served.estimator
+
+        def promotable(ids: np.ndarray) -> np.ndarray:
+            return np.isin(ids, promoted)
+
+        score = np.zeros(len(promoted))
+        reasons: list[Any] = [None] * len(promoted)
+        repeat = [r for r in model.recommend(customer_id, mode="repeat", limit=len(promoted), available=promotable)
+                  if r.reasons[0][0] == BOUGHT_BEFORE]
+        _by_rank(repeat, promoted, REPEAT_WEIGHT, score, reasons)
+        discovery = [r for r in model.recommend(customer_id, mode="discovery", limit=len(promoted),
+                                                available=promotable)
+                     if r.reasons[0][0] == SIMILAR_TO and r.score > 0]
+        _by_rank(discovery, promoted, DISCOVERY_WEIGHT, score, reasons)
+        found = Affinity(score, tuple(reasons))
+        with self._lock:
+            self._customers[key] = found
+        return found
+
+    def popular_at(self, location_id: int | None, snapshot: "CampaignSnapshot") -> Affinity:
+        """The promoted products by popularity at the location (everywhere without one): how
+        offers are ranked for a customer we know nothing of."""
+        served = self._runtime.models.get(RECOMMENDER)
+        key = (location_id, snapshot.version, served.version if served else None)
+        with self._lock:
+            found = self._locations.get(key)
+        if found is not None:
+            return found
+        promoted = snapshot.promoted
+        score = np.zeros(len(promoted))
+        reasons: list[Any] = [None] * len(promoted)
+        if served is not None and len(promoted):
+            items = served.estimator.recommend(None, limit=len(promoted), location=location_id,
+                                               available=lambda ids: np.isin(ids, promoted))
+            _by_rank(items, promoted, POPULAR_WEIGHT, score, reasons)
+        found = Affinity(score, tuple(("popular", None) if r is not None else None for r in reasons))
+        with self._lock:
+            self._locations[key] = found
+        return found

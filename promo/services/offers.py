@@ -1,0 +1,259 @@
+"""Offers for a customer and deals at a store: live campaigns the shopper is eligible
+for, their products available now where the shopper is, ranked by expected value.
+
+Everything here reads memory: the serving snapshot (promo.services.serving_state), the
+live stock view, the models and the affinity caches. Each answer gets a
+recommendation_id; its offers' ids cite it, and what was shown (and what a held-out
+customer was not shown) is recorded as exposures off the request path.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from cachetools import LRUCache
+
+from promo import metrics
+from promo.domain import offers as rules
+from promo.domain.campaigns import is_held_out
+from promo.domain.errors import Unavailable
+from promo.services.exposures import HOLDOUT, TREATED, UNTARGETED, exposure
+from promo.services.model_server import RECOMMENDER
+from promo.services.campaign_check import FALLBACK_REDEMPTION_RATE
+from promo.services.serving_state import CampaignSnapshot
+from promo.services.stock import channel_sites
+
+if TYPE_CHECKING:
+    from promo.bootstrap import Runtime
+
+OFFERS, DEALS = "offers", "deals"
+# How long a request waits for a starting process's first serving snapshot.
+READY_WAIT_SECONDS = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shopper:
+    external_id: str | None
+    customer_id: int | None         # ours, when we know them
+    personal: bool                  # known and not opted out: their history may be used
+
+
+class InStockFlags:
+    """Which promoted products are available now for a set of locations, per stock
+    sequence number: many requests between two stock events share one computation."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: LRUCache[tuple[Any, ...], np.ndarray] = LRUCache(maxsize=1024)
+
+    def of(self, runtime: "Runtime", snapshot: CampaignSnapshot, site_ids: tuple[int, ...]) -> np.ndarray:
+        view = runtime.stock.view
+        key = (snapshot.version, site_ids, view.as_of_seq)
+        with self._lock:
+            found = self._cache.get(key)
+        if found is None:
+            found = view.in_stock(snapshot.promoted, site_ids)
+            with self._lock:
+                self._cache[key] = found
+        return found
+
+
+def _shopper(runtime: "Runtime", customer: str | None) -> _Shopper:
+    if customer is None:
+        return _Shopper(None, None, False)
+    known = runtime.serving.customers.by_external_id.get(customer)
+    if known is None:
+        return _Shopper(customer, None, False)
+    return _Shopper(customer, known[0], not known[1])
+
+
+def _campaign_terms(runtime: "Runtime", snapshot: CampaignSnapshot, shopper: _Shopper, kind: str, channel: str,
+                    site_ids: tuple[int, ...], now: dt.datetime
+                    ) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[str, ...]], list[int]]:
+    """Per campaign: may it be offered to this shopper here, its redemption probability
+    for them, the targeting reasons, and the campaigns they are held out of."""
+    state = runtime.serving
+    n = len(snapshot.campaigns)
+    allowed = np.zeros(n, dtype=bool)
+    probability = np.zeros(n)
+    reasons: dict[int, tuple[str, ...]] = {}
+    held_out: list[int] = []
+    for campaign in snapshot.campaigns:
+        if not campaign.live_at(now) or rules.serves(campaign.channels, campaign.location_ids, channel, site_ids):
+            continue
+        if rules.limit_refusal(campaign.limits, state.tally(campaign.id), shopper.customer_id):
+            continue
+        targeted = campaign.targeting_type != "everyone"
+        if targeted and (kind == DEALS or not shopper.personal):
+            continue
+        if shopper.external_id is not None and campaign.holdout_percent > 0 \
+                and is_held_out(campaign.code, shopper.external_id, campaign.holdout_percent):
+            held_out.append(campaign.index)
+            continue
+        audience = state.audiences.get(campaign.id)
+        row = audience.member(shopper.customer_id) if audience is not None and shopper.personal else None
+        if targeted and row is None:
+            continue        # not in its audience (or the audience is not resolved yet)
+        if row is not None and audience.probability is not None:
+            probability[campaign.index] = audience.probability[row]
+            reasons[campaign.index] = audience.reasons[row]
+        else:
+            probability[campaign.index] = audience.base_rate if audience is not None else FALLBACK_REDEMPTION_RATE
+            if row is not None:
+                reasons[campaign.index] = audience.reasons[row]
+        allowed[campaign.index] = True
+    return allowed, probability, reasons, held_out
+
+
+def _enough_stock(runtime: "Runtime", snapshot: CampaignSnapshot, pairs: np.ndarray, site_ids: tuple[int, ...]
+                  ) -> np.ndarray:
+    """For pairs of campaigns whose stock policy asks more than one unit per location:
+    whether some location here has that many (the in-stock flags say only "some")."""
+    minimum = np.asarray([snapshot.campaigns[c].min_available for c in snapshot.pair_campaign[pairs]])
+    keep = np.ones(len(pairs), dtype=bool)
+    demanding = np.flatnonzero(minimum > 1)
+    if len(demanding):
+        matrix = runtime.stock.view.available_matrix(snapshot.pair_product[pairs[demanding]], list(site_ids))
+        keep[demanding] = (matrix >= minimum[demanding, None]).any(axis=1)
+    return keep
+
+
+def _availability(runtime: "Runtime", product_ids: list[int], site_ids: tuple[int, ...], location: str | None,
+                  today: dt.date) -> list[dict[str, Any]]:
+    """What a shopper is told about each offered product's stock: a band, where it is,
+    and when it can be theirs when not where they are."""
+    if not product_ids:
+        return []
+    matrix = runtime.stock.view.available_matrix(product_ids, list(site_ids))
+    sites = runtime.stock.catalog.sites(including=site_ids)
+    answers = []
+    for row in matrix:
+        best = int(np.argmax(row))
+        site = sites.get(site_ids[best])
+        here = location is not None
+        answers.append({
+            "in_stock": bool(row[best] > 0),
+            "band": rules.quantity_band(int(row.sum())),
+            "location": site.code if site else None,
+            "promise_date": None if here or site is None else today + dt.timedelta(days=site.lead_time_days),
+        })
+    return answers
+
+
+def _serve(runtime: "Runtime", kind: str, customer: str | None, channel: str, location: str | None,
+           limit: int) -> dict[str, Any]:
+    state = runtime.serving
+    if not state.ready(READY_WAIT_SECONDS):
+        raise Unavailable("this process is still loading the live campaigns; retry in a moment",
+                          reason="serving_state_loading")
+    location_id, sites = channel_sites(runtime.stock, channel, location)
+    site_ids = tuple(sites)
+    snapshot = state.campaigns
+    now = dt.datetime.now(dt.timezone.utc)
+    shopper = _shopper(runtime, customer)
+    allowed, probability, campaign_reasons, held_out = _campaign_terms(runtime, snapshot, shopper, kind, channel,
+                                                                      site_ids, now)
+    in_stock = runtime.offer_stock.of(runtime, snapshot, site_ids)
+    pairs = np.flatnonzero(allowed[snapshot.pair_campaign] & in_stock[snapshot.pair_promoted])
+    pairs = pairs[_enough_stock(runtime, snapshot, pairs, site_ids)]
+    affinity = runtime.offer_affinity.of_customer(shopper.customer_id, snapshot) if shopper.personal else None
+    popular = runtime.offer_affinity.popular_at(location_id, snapshot)
+    score = affinity.score if affinity is not None else popular.score
+    campaign_of = snapshot.pair_campaign[pairs]
+    promoted_of = snapshot.pair_promoted[pairs]
+    candidates = rules.Candidates(
+        key=pairs, campaign=campaign_of, product=snapshot.pair_product[pairs], category=snapshot.pair_category[pairs],
+        priority=snapshot.priorities[campaign_of],
+        exclusive=np.asarray([snapshot.campaigns[c].exclusive for c in campaign_of], dtype=bool),
+        saving=snapshot.pair_saving[pairs],
+        value=rules.expected_value(probability[campaign_of], score[promoted_of], snapshot.pair_saving[pairs]))
+    best = rules.one_per_product(candidates)
+    chosen = best.take(rules.choose(best, limit))
+    recommendation_id = f"rec-{uuid.uuid4().hex}"
+    product_ids = [int(p) for p in chosen.product]
+    availability = _availability(runtime, product_ids, site_ids, location, now.date())
+    items = []
+    for n, product_id in enumerate(product_ids):
+        campaign = snapshot.campaigns[int(chosen.campaign[n])]
+        pair = int(chosen.key[n])
+        info = snapshot.products[product_id]
+        promoted_at = int(snapshot.pair_promoted[pair])
+        why = _reasons(runtime, snapshot, affinity, popular, promoted_at, campaign_reasons.get(campaign.index, ()),
+                       availability[n])
+        items.append({
+            "offer_id": rules.offer_id(recommendation_id, campaign.id, product_id),
+            "campaign": {"id": campaign.code, "name": campaign.name},
+            "sku": info.sku, "name": info.name, "category": info.category,
+            "discount": campaign.discount.as_dict(), "exclusive": campaign.exclusive,
+            "price": float(info.price), "final_price": float(snapshot.pair_final_price[pair]), "currency": info.currency,
+            "availability": availability[n], "score": round(float(chosen.value[n]), 6), "reasons": why,
+        })
+    _record(runtime, kind, recommendation_id, now, shopper, channel, location_id, snapshot, items, held_out,
+            in_stock)
+    metrics.OFFER_LISTS.labels(kind, str(shopper.personal).lower()).inc()
+    served = runtime.models.get(RECOMMENDER)
+    return {
+        "recommendation_id": recommendation_id, "customer": customer,
+        "known_customer": shopper.customer_id is not None, "personalised": shopper.personal,
+        "channel": channel, "location": location, "stock_as_of_seq": runtime.stock.view.as_of_seq,
+        "model": {"name": served.name, "version": served.version} if served and affinity is not None else None,
+        kind: items,
+    }
+
+
+def _reasons(runtime: "Runtime", snapshot: CampaignSnapshot, affinity: Any, popular: Any, promoted_at: int,
+             targeting: tuple[str, ...], availability: dict[str, Any]) -> list[str]:
+    codes: list[tuple[str, Any]] = []
+    found = affinity.reasons[promoted_at] if affinity is not None else None
+    if found is not None:
+        code, product = found
+        codes.append((code, runtime.stock.catalog.sku(product) if product is not None else None))
+    elif popular.reasons[promoted_at] is not None:
+        codes.append(("popular", None))
+    codes += [(reason, None) for reason in targeting]
+    if availability["location"] is not None:
+        codes.append(("in_stock_at", availability["location"]))
+    return rules.reasons_text(codes)
+
+
+def _record(runtime: "Runtime", kind: str, recommendation_id: str, now: dt.datetime, shopper: _Shopper, channel: str,
+            location_id: int | None, snapshot: CampaignSnapshot, items: list[dict[str, Any]], held_out: list[int],
+            in_stock: np.ndarray) -> None:
+    """One exposure per campaign in the list, and one control exposure per campaign the
+    shopper was held out of that had something in stock to offer here."""
+    by_campaign: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        by_campaign.setdefault(item["campaign"]["id"], []).append(item)
+    cohort = TREATED if shopper.personal else UNTARGETED
+    ids = {c.code: c.id for c in snapshot.campaigns}
+    rows = [exposure(recommendation_id, now, kind, customer=shopper.external_id, cohort=cohort, channel=channel,
+                     location_id=location_id, campaign_id=ids[code], skus=[i["sku"] for i in listed],
+                     offer_ids=[i["offer_id"] for i in listed])
+            for code, listed in by_campaign.items()]
+    for index in held_out:
+        campaign = snapshot.campaigns[index]
+        span = campaign.pairs
+        stocked = snapshot.pair_product[span][in_stock[snapshot.pair_promoted[span]]]
+        if len(stocked):
+            skus = [snapshot.products[int(p)].sku for p in stocked[:len(items) or 10]]
+            rows.append(exposure(recommendation_id, now, kind, customer=shopper.external_id, cohort=HOLDOUT,
+                                 channel=channel, location_id=location_id, campaign_id=campaign.id, skus=skus))
+    runtime.exposures.record(rows)
+
+
+def offers_for_customer(runtime: "Runtime", customer: str, *, channel: str, location: str | None = None,
+                        limit: int = 10) -> dict[str, Any]:
+    """The live campaigns ``customer`` is eligible for, each with its products available
+    now for the channel and location, best first (README, "Offers and deals")."""
+    return _serve(runtime, OFFERS, customer, channel, location, limit)
+
+
+def deals_at(runtime: "Runtime", *, channel: str, location: str, limit: int = 10,
+             customer: str | None = None) -> dict[str, Any]:
+    """The deals anyone may have at a location (campaigns targeting everyone), in stock
+    there, ranked for ``customer`` when one is given, else by popularity there."""
+    return _serve(runtime, DEALS, customer, channel, location, limit)

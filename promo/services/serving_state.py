@@ -1,0 +1,340 @@
+"""Each serving process's in-memory picture of what may be offered: the live campaigns
+with their products and prices, how far their limits are used, who each one's audience
+is, and which customers exist and opted out.
+
+Offers and deals read only this (plus the live stock view and the models), so serving
+costs no database round trip in steady state. A refresher thread asks the database
+every ``serving_refresh_ms`` a few cheap version questions (the campaigns' revisions,
+redemption counts, the latest product and customer change) and rebuilds only the part
+whose version moved; each part is replaced whole (one reference assignment), so a
+request sees one consistent version of it. Audiences (targeting, the response model's
+probabilities, the holdout) take longer to resolve: a second thread resolves a
+campaign's when it goes live and again every ``offer_audience_refresh_ms`` as profiles
+change.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import threading
+import time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from promo import metrics
+from promo.adapters import serving_data
+from promo.adapters.orm import Campaign
+from promo.domain.campaigns import Discount, StockPolicy
+from promo.domain.errors import Conflict
+from promo.domain.offers import NO_REDEMPTIONS, Limits, Tally
+from promo.services.campaign_check import FALLBACK_REDEMPTION_RATE
+from promo.services.model_server import RESPONSE
+
+if TYPE_CHECKING:
+    from promo.bootstrap import Runtime
+
+log = logging.getLogger(__name__)
+
+# Customers changed this long before the latest change seen are read again at each
+# refresh: a transaction that stamped its rows earlier but committed later is still seen.
+CUSTOMER_OVERLAP = dt.timedelta(seconds=30)
+# Besides, every customer is read again this often (a transaction open longer than the
+# overlap would otherwise be missed for good).
+CUSTOMER_FULL_RELOAD_SECONDS = 600.0
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveCampaign:
+    """What serving needs of one active campaign."""
+
+    index: int                          # position in the snapshot
+    id: int
+    code: str
+    name: str
+    type: str | None
+    revision: int
+    channels: frozenset[str]
+    location_ids: frozenset[int] | None
+    discount: Discount
+    priority: int
+    exclusive: bool
+    holdout_percent: float
+    targeting_type: str
+    limits: Limits
+    min_available: int
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    pairs: slice                        # its (campaign, product) pairs in the snapshot's arrays
+
+    def live_at(self, now: dt.datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+
+@dataclasses.dataclass(frozen=True)
+class ProductInfo:
+    sku: str
+    name: str
+    category: str | None
+    price: Decimal
+    currency: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CampaignSnapshot:
+    """The live campaigns and their (campaign, product) pairs as parallel arrays."""
+
+    version: tuple[Any, ...]
+    campaigns: tuple[LiveCampaign, ...]
+    products: dict[int, ProductInfo]
+    promoted: np.ndarray                # sorted unique product ids of every live campaign
+    pair_campaign: np.ndarray           # campaign index
+    pair_product: np.ndarray            # product id
+    pair_promoted: np.ndarray           # index into ``promoted``
+    pair_category: np.ndarray           # category index, -1 when unknown
+    pair_saving: np.ndarray             # float, what one unit's discount is worth
+    pair_final_price: tuple[Decimal, ...]
+
+    @property
+    def priorities(self) -> np.ndarray:
+        return np.asarray([c.priority for c in self.campaigns], dtype=np.int64)
+
+
+EMPTY_SNAPSHOT = CampaignSnapshot(
+    version=(), campaigns=(), products={}, promoted=np.zeros(0, np.int64), pair_campaign=np.zeros(0, np.int64),
+    pair_product=np.zeros(0, np.int64), pair_promoted=np.zeros(0, np.int64), pair_category=np.zeros(0, np.int64),
+    pair_saving=np.zeros(0), pair_final_price=())
+
+
+@dataclasses.dataclass(frozen=True)
+class Audience:
+    """Who a live campaign targets, as resolved (promo.services.campaign_audience)."""
+
+    revision: int
+    model_version: str | None
+    resolved_at: float                  # time.monotonic()
+    position: dict[int, int]            # customer id -> row
+    held_out: np.ndarray
+    probability: np.ndarray | None
+    reasons: tuple[tuple[str, ...], ...]
+    base_rate: float                    # for customers the model did not score
+
+    def member(self, customer_id: int) -> int | None:
+        return self.position.get(customer_id)
+
+
+@dataclasses.dataclass(frozen=True)
+class Customers:
+    """{external id: (id, opted out)} of every customer this process knows of."""
+
+    by_external_id: dict[str, tuple[int, bool]]
+    changed_at: dt.datetime | None
+    loaded_at: float
+
+
+def build_snapshot(version: tuple[Any, ...], rows: list[Any], products_of: dict[int, list[int]],
+                   details: list[tuple[int, str, str, str | None, float, str]]) -> CampaignSnapshot:
+    """The snapshot of the active campaigns ``rows`` (ORM campaigns) and their products."""
+    products = {pid: ProductInfo(sku, name, category, Decimal(str(price)).quantize(Decimal("0.01")), currency)
+                for pid, sku, name, category, price, currency in details}
+    categories: dict[str, int] = {}
+    campaigns, pair_campaign, pair_product, pair_saving, final_prices = [], [], [], [], []
+    for row in rows:
+        discount = Discount.of(row.discount or {"type": "percent", "value": 0})
+        start = len(pair_product)
+        for pid in sorted(products_of.get(row.id, ())):
+            info = products.get(pid)
+            if info is None:
+                continue
+            saving = discount.saving(info.price)
+            if saving <= 0:     # a fixed price above the shelf price saves nothing: no offer
+                continue
+            pair_campaign.append(len(campaigns))
+            pair_product.append(pid)
+            pair_saving.append(float(saving))
+            final_prices.append(discount.unit_price(info.price))
+        limits = Limits(row.max_redemptions, row.per_customer, row.budget)
+        policy = StockPolicy.of(row.stock_policy)
+        campaigns.append(LiveCampaign(
+            index=len(campaigns), id=row.id, code=row.code, name=row.name, type=row.type, revision=row.revision,
+            channels=frozenset(row.channels or ()),
+            location_ids=None if row.location_ids is None else frozenset(row.location_ids),
+            discount=discount, priority=row.priority or 0, exclusive=bool(row.exclusive),
+            holdout_percent=float(row.holdout_percent or 0),
+            targeting_type=(row.targeting or {}).get("type", "everyone"), limits=limits,
+            min_available=max(1, policy.min_available_per_location), starts_at=row.starts_at, ends_at=row.ends_at,
+            pairs=slice(start, len(pair_product))))
+    pair_product_arr = np.asarray(pair_product, dtype=np.int64)
+    promoted = np.unique(pair_product_arr)
+    pair_category = np.asarray([categories.setdefault(products[p].category, len(categories))
+                                if products[p].category else -1 for p in pair_product], dtype=np.int64)
+    return CampaignSnapshot(
+        version=version, campaigns=tuple(campaigns), products=products, promoted=promoted,
+        pair_campaign=np.asarray(pair_campaign, dtype=np.int64), pair_product=pair_product_arr,
+        pair_promoted=np.searchsorted(promoted, pair_product_arr), pair_category=pair_category,
+        pair_saving=np.asarray(pair_saving, dtype=np.float64), pair_final_price=tuple(final_prices))
+
+
+class ServingState:
+    """The parts, kept current by the refresher threads (or by ``refresh()`` in tests)."""
+
+    def __init__(self, runtime: "Runtime", refresh_seconds: float, audience_refresh_seconds: float):
+        self._runtime = runtime
+        self.refresh_seconds = refresh_seconds
+        self.audience_refresh_seconds = audience_refresh_seconds
+        self.campaigns: CampaignSnapshot = EMPTY_SNAPSHOT
+        self.tallies: dict[int, Tally] = {}
+        self.audiences: dict[int, Audience] = {}
+        self.customers = Customers({}, None, float("-inf"))
+        self._tally_version: dict[int, tuple[int, float]] | None = None
+        self._ready = threading.Event()
+        self._refresh_lock = threading.Lock()
+        self._audience_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._audiences_due = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def ready(self, timeout: float) -> bool:
+        """Whether the first refresh is done (waiting up to ``timeout`` for it); before it, a
+        process knows no campaign and would offer nothing."""
+        if not self._ready.is_set() and not self._threads:
+            self.refresh()      # no refresher running (a one-shot command, a test): do it now
+        return self._ready.wait(timeout)
+
+    def tally(self, campaign_id: int) -> Tally:
+        return self.tallies.get(campaign_id, NO_REDEMPTIONS)
+
+    # --- refreshing ------------------------------------------------------------------------
+
+    def refresh(self, *, audiences: bool = True) -> None:
+        """One refresh of every part whose version moved; with ``audiences``, also resolve
+        the audiences that are missing or out of date (the audience thread's work)."""
+        with self._refresh_lock:
+            started = time.perf_counter()
+            with self._runtime.session_factory() as session:
+                self._refresh_campaigns(session)
+                self._refresh_customers(session)
+                self._refresh_tallies(session)
+            metrics.SERVING_REFRESH_SECONDS.observe(time.perf_counter() - started)
+        self._ready.set()
+        if audiences:
+            self.refresh_audiences()
+
+    def _refresh_campaigns(self, session: Any) -> None:
+        version = (*serving_data.campaigns_version(session), serving_data.products_changed_at(session))
+        if version == self.campaigns.version:
+            return
+        rows = serving_data.active_campaigns(session)
+        products_of = serving_data.campaign_products(session, [row.id for row in rows])
+        details = serving_data.product_details(session, {p for ids in products_of.values() for p in ids})
+        snapshot = build_snapshot(version, rows, products_of, details)
+        self.campaigns = snapshot
+        live = {c.id for c in snapshot.campaigns}
+        self.audiences = {cid: a for cid, a in self.audiences.items() if cid in live}
+        self._audiences_due.set()
+        self._tally_version = None     # the set of live campaigns changed: count again
+        metrics.SERVING_LIVE_CAMPAIGNS.set(len(snapshot.campaigns))
+
+    def _refresh_customers(self, session: Any) -> None:
+        current = self.customers
+        changed_at = serving_data.customers_changed_at(session)
+        full = time.monotonic() - current.loaded_at >= CUSTOMER_FULL_RELOAD_SECONDS
+        if not full and changed_at == current.changed_at:
+            return
+        if full or current.changed_at is None:
+            rows, known = serving_data.customers(session), {}
+        else:
+            rows = serving_data.customers(session, changed_since=current.changed_at - CUSTOMER_OVERLAP)
+            known = dict(current.by_external_id)
+        known.update({external: (id_, bool(opted)) for id_, external, opted in rows})
+        self.customers = Customers(known, changed_at, time.monotonic() if full or not current.by_external_id
+                                   else current.loaded_at)
+
+    def _refresh_tallies(self, session: Any) -> None:
+        ids = [c.id for c in self.campaigns.campaigns]
+        totals = serving_data.redemption_totals(session, ids)
+        if totals == self._tally_version:
+            return
+        previous = self.tallies
+        tallies = {}
+        for cid, (count, spent) in totals.items():
+            before = previous.get(cid)
+            if before is not None and (before.redemptions, before.discount_spent) == (count, spent):
+                tallies[cid] = before
+            else:
+                tallies[cid] = Tally(count, spent, serving_data.redemptions_by_customer(session, cid))
+        self.tallies = tallies
+        self._tally_version = totals
+
+    def refresh_audiences(self) -> None:
+        """Resolve the audience of every live campaign that has none, whose revision or
+        response model changed, or that is older than the audience refresh period."""
+        from promo.services.campaign_audience import resolve
+
+        with self._audience_lock:
+            served = self._runtime.models.get(RESPONSE)
+            model_version = served.version if served else None
+            for campaign in self.campaigns.campaigns:
+                found = self.audiences.get(campaign.id)
+                if found is not None and found.revision == campaign.revision \
+                        and found.model_version == model_version \
+                        and time.monotonic() - found.resolved_at < self.audience_refresh_seconds:
+                    continue
+                if self._stop.is_set():
+                    return
+                try:
+                    audience = self._resolve(resolve, campaign, model_version)
+                except Conflict as exc:     # e.g. model targeting while no response model is served
+                    log.warning("campaign audience not resolved", extra={"campaign": campaign.code,
+                                                                          "reason": exc.reason})
+                    continue
+                self.audiences = {**self.audiences, campaign.id: audience}
+
+    def _resolve(self, resolve: Any, campaign: LiveCampaign, model_version: str | None) -> Audience:
+        with self._runtime.unit_of_work() as uow:
+            row = uow.session.get(Campaign, campaign.id)
+            product_ids = [int(p) for p in self.campaigns.pair_product[campaign.pairs]]
+            found = resolve(self._runtime, uow, row, product_ids)
+        position = {int(cid): n for n, cid in enumerate(found.customer_ids)}
+        base_rate = float(np.mean(found.probability)) if found.probability is not None and found.size \
+            else FALLBACK_REDEMPTION_RATE
+        return Audience(revision=campaign.revision, model_version=model_version, resolved_at=time.monotonic(),
+                        position=position, held_out=found.held_out, probability=found.probability,
+                        reasons=tuple(tuple(r) for r in found.reasons), base_rate=base_rate)
+
+    # --- threads ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for name, target in (("serving-refresh", self._run_refresh), ("serving-audiences", self._run_audiences)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._audiences_due.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def _run_refresh(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.refresh(audiences=False)
+            except Exception:   # the database may be away for a while: keep serving what we have
+                log.exception("serving state refresh failed")
+            self._stop.wait(self.refresh_seconds)
+
+    def _run_audiences(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self._ready.wait(1.0):
+                    self.refresh_audiences()
+            except Exception:
+                log.exception("campaign audiences refresh failed")
+            self._audiences_due.wait(min(self.audience_refresh_seconds, 5.0))
+            self._audiences_due.clear()
+

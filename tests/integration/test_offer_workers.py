@@ -1,0 +1,88 @@
+"""Two serving processes' worth of state on one database (two apps, each with its own
+stock view and serving snapshot kept current by its own threads): what one changes
+reaches the other's offers within the refresh bound, and closing a runtime writes the
+exposures it held. (The same over gunicorn: tests/e2e/test_offer_server.py.)"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from promo import create_app
+from promo.api.context import EXTENSION
+from tests.api.test_offers import live, offers, redeem, shop, skus  # noqa: F401 - the shop fixture
+from tests.api.test_campaigns import stock
+
+REFRESH_MS = 50
+# The refresh period plus the stock view's poll, with slack for a busy 2-core machine
+# (bench/offers.py measures the real propagation time).
+BOUND_SECONDS = 3.0
+
+
+@pytest.fixture
+def marketing(headers_for):
+    return headers_for("marketing")
+
+
+@pytest.fixture
+def channel(headers_for):
+    return headers_for("channel")
+
+
+@pytest.fixture
+def other(settings_overrides):
+    """A second 'worker': its own app on the same database, refreshing on its own."""
+    app = create_app({**settings_overrides, "serving_refresh_ms": REFRESH_MS, "exposure_flush_ms": 3_600_000})
+    try:
+        yield app
+    finally:
+        app.extensions[EXTENSION].close()
+
+
+def eventually(read, wanted, what: str) -> float:
+    started = time.monotonic()
+    while (found := read()) != wanted:
+        assert time.monotonic() - started < BOUND_SECONDS, f"{what}: still {found!r}"
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+@pytest.mark.settings(serving_refresh_ms=REFRESH_MS)
+def test_stock_activations_edits_pauses_and_redemptions_reach_every_worker(
+        client, admin, marketing, channel, runtime, shop, other):
+    second = other.test_client()
+    workers = {"first": client, "second": second}
+
+    def both(**query):
+        return {name: sorted(skus(offers(worker, channel, **query))) for name, worker in workers.items()}
+
+    campaign = live(client, marketing, runtime, products={"skus": ["milk", "cheese"]}, limits={"per_customer": 1})
+    eventually(lambda: both(), {"first": ["cheese", "milk"], "second": ["cheese", "milk"]}, "the activation")
+
+    stock(client, admin, runtime, ("milk", "S1", 0))
+    eventually(lambda: both(), {"first": ["cheese"], "second": ["cheese"]}, "the stock-out")
+
+    assert client.patch(f"/v1/campaigns/{campaign['id']}", json={"name": "Renamed"},
+                        headers=marketing).status_code == 200
+    eventually(lambda: {offers(w, channel)["offers"][0]["campaign"]["name"] for w in workers.values()},
+               {"Renamed"}, "the edit")
+
+    redeem(runtime, campaign["id"], "ann")
+    eventually(lambda: both(), {"first": [], "second": []}, "ann's redemption (per-customer limit 1)")
+    eventually(lambda: both(customer="bob"), {"first": ["cheese"], "second": ["cheese"]}, "bob unaffected")
+
+    assert client.post(f"/v1/campaigns/{campaign['id']}/pause", json={}, headers=marketing).status_code == 200
+    eventually(lambda: both(customer="bob"), {"first": [], "second": []}, "the pause")
+
+
+def test_closing_a_runtime_writes_the_exposures_it_still_held(client, marketing, channel, runtime, row_count, shop,
+                                                               other):
+    live(client, marketing, runtime, products={"skus": ["milk"]})
+    other.extensions[EXTENSION].serving.refresh()
+    second = other.test_client()
+    answers = {offers(second, channel)["recommendation_id"] for _ in range(5)}
+    assert other.extensions[EXTENSION].exposures.pending == 5
+
+    other.extensions[EXTENSION].close()
+
+    assert row_count("served_exposures") == 5 and len(answers) == 5
