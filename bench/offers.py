@@ -23,9 +23,13 @@ bench/bare_app.py (a minimal Flask JSON endpoint: GET on the same paths answers 
 of 10 offer-shaped items without any work; --baseline healthz uses GET /healthz
 instead), are served the same way by gunicorn with 2 workers. wrk loads them with
 `wrk --latency -t2 -c16 -d<seconds>s` and a generated Lua script that picks a random
-household per request and sends `Authorization: Bearer <channel key>`; promo and the bare
-app take turns over --rounds rounds of --seconds each (after a short warm-up), and the
-figures are the medians over the rounds (the ratio: the median of each round's ratio).
+household per request and sends `Authorization: Bearer <channel key>`. promo first takes
+--settle (20) s of every measured request, mixed, unmeasured: a worker starts by
+resolving every live campaign's audience in the background and fills its per-customer
+caches as customers come. Then, line by line, after a short warm-up of each, promo and
+the bare app take turns over --rounds rounds of --seconds each; the figures are the
+medians over the rounds (the ratio: the median of each round's ratio). The server logs
+at INFO, as `make serve` does (--log-level).
 
   offers           GET /v1/customers/{id}/offers?channel=store&location={store}&limit=10,
                    and channel=web without a location (a second line). Goals:
@@ -510,7 +514,7 @@ class Load:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def run_wrk(port: int, script: Path, seconds: float, opts: argparse.Namespace) -> Load:
+def run_wrk(port: int, script: Path, seconds: int, opts: argparse.Namespace) -> Load:
     command = ["wrk", "--latency", f"-t{opts.threads}", f"-c{opts.connections}", f"-d{seconds:g}s",
                "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
@@ -864,11 +868,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model-dir", help="its trained models (default: <db dir>/models or <db dir>/../models; "
                                             "trained on the copy if the active versions are not there)")
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts: {', '.join(PARTS)}")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 1 round of 2 s, 5 propagation products")
+    parser.add_argument("--quick", action="store_true", help="a smoke run (about a minute): 1 round of 2 s, "
+                                                                 "5 propagation products")
     parser.add_argument("--campaigns", type=int, default=50, help="active campaigns to create (default 50)")
-    parser.add_argument("--seconds", type=float, help="wrk duration of each round, each side (default 10; quick 2)")
+    # wrk takes whole seconds.
+    parser.add_argument("--seconds", type=int, help="wrk duration of each round, each side (default 10; quick 2)")
     parser.add_argument("--rounds", type=int, help="rounds, promo and the bare app taking turns (default 3; quick 1)")
-    parser.add_argument("--warmup", type=float, help="wrk warm-up seconds, each side, per line (default 3; quick 1)")
+    parser.add_argument("--settle", type=int, help="seconds of unmeasured load on promo after it starts, every "
+                                                     "measured request mixed (default 20; quick 4)")
+    parser.add_argument("--warmup", type=int, help="wrk warm-up seconds, each side, per line (default 2; quick 1)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--baseline", choices=("offers-like", "healthz"), default="offers-like",
@@ -892,9 +900,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))} (choose from {', '.join(PARTS)})")
     quick = args.quick
-    args.seconds = args.seconds or (2.0 if quick else 10.0)
+    args.seconds = max(1, args.seconds or (2 if quick else 10))
     args.rounds = max(1, args.rounds or (1 if quick else 3))
-    args.warmup = args.warmup or (1.0 if quick else 3.0)
+    args.warmup = max(1, args.warmup or (1 if quick else 2))
+    args.settle = args.settle if args.settle is not None else (4 if quick else 20)
     args.propagation = args.propagation or (5 if quick else 30)
     return args
 
@@ -906,6 +915,23 @@ def require_wrk() -> None:
         raise SystemExit(2)
 
 
+def settle(port: int, lines: list[Line], headers: dict[str, str], tmp: Path, opts: argparse.Namespace) -> int:
+    """Load promo with every line's requests, mixed, for --settle seconds, unmeasured: a
+    worker starts by resolving every live campaign's audience (in the background) and
+    fills its per-customer caches as customers come; the figures are of a settled server."""
+    paths = [path for line in lines for path in line.paths]
+    if not paths or opts.settle <= 0:
+        return 0
+    script = tmp / "settle.lua"
+    script.write_text(lua_script(paths, headers, opts.seed))
+    log(f"settling: {opts.settle:g} s of every measured request, mixed, unmeasured")
+    load = run_wrk(port, script, opts.settle, opts)
+    log(f"  settled: {load.rate:,.0f} req/s, p99 {load.p99_ms:.1f} ms, {load.non2xx} non-2xx")
+    if load.example:
+        log(f"  a non-2xx answer: {load.example}")
+    return load.non2xx
+
+
 def run(opts: argparse.Namespace, tmp: Path, report: Report) -> list[str]:
     """Every part asked for; returns what went wrong (non-2xx answers, products never gone)."""
     problems: list[str] = []
@@ -914,13 +940,16 @@ def run(opts: argparse.Namespace, tmp: Path, report: Report) -> list[str]:
     for note in setup.notes:
         print(f"  {note}")
     headers = {"Authorization": f"Bearer {setup.channel_key}"}
+    lines = [line for part in PARTS if part in opts.parts and part != "propagation"
+             for line in lines_of(part, setup.households, LIMIT)]
     log("starting promo and the bare app under gunicorn, 2 workers each")
     with promo_server(url, model_dir, tmp, opts.log_level) as port, bare_server(tmp) as bare_port:
-        for part in [p for p in PARTS if p in opts.parts and p != "propagation"]:
-            for line in lines_of(part, setup.households, LIMIT):
-                bad = measure_line(line, port, bare_port, headers, tmp, opts, report)
-                if bad:
-                    problems.append(f"{line.name}: {bad} non-2xx answers")
+        if settle(port, lines, headers, tmp, opts):
+            problems.append("settling: non-2xx answers")
+        for line in lines:
+            bad = measure_line(line, port, bare_port, headers, tmp, opts, report)
+            if bad:
+                problems.append(f"{line.name}: {bad} non-2xx answers")
         if "propagation" in opts.parts:
             missed = run_propagation(port, setup, opts, report)
             if missed:
