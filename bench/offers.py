@@ -187,21 +187,19 @@ class Setup:
 
 
 def setup_runtime(url: str, model_dir: str) -> Any:
-    """A runtime whose stock view and models are loaded (the stock check reads both);
-    the campaign watch and the webhook senders stay idle."""
+    """A one-shot runtime with the stock view and the models loaded (the stock check reads
+    both); not a serving one, which would resolve audiences in the background meanwhile."""
     from promo.bootstrap import bootstrap
     from promo.config import load_settings
     from promo.services.model_server import RESPONSE
 
-    runtime = bootstrap(load_settings({"database_url": url, "model_dir": model_dir, "log_level": "WARNING",
-                                       "campaign_watch_interval_ms": 3_600_000, "webhook_sender_threads": 0}),
-                        follow_stock=True)
-    deadline = time.monotonic() + 120
-    while runtime.stock.view.as_of_seq == 0 or runtime.models.get(RESPONSE) is None:
-        if time.monotonic() > deadline:
-            runtime.close()
-            raise BenchError("the stock view or the response model did not load in 120 s")
-        time.sleep(0.2)
+    runtime = bootstrap(load_settings({"database_url": url, "model_dir": model_dir, "log_level": "WARNING"},
+                                      environ={}))      # the server's settings too ignore PROMO_* (clean_env)
+    runtime.stock.follower.load_snapshot()
+    runtime.models.refresh()
+    if runtime.stock.view.as_of_seq == 0 or runtime.models.get(RESPONSE) is None:
+        runtime.close()
+        raise BenchError(f"the copy has no stock or its response model is not in {model_dir}")
     return runtime
 
 
@@ -855,7 +853,7 @@ def run_propagation(port: int, setup: Setup, opts: argparse.Namespace, report: R
 def stock_poll_interval_ms() -> float:
     from promo.config import load_settings
 
-    return float(load_settings({}).stock_poll_interval_ms)
+    return float(load_settings({}, environ={}).stock_poll_interval_ms)    # as the server has it (clean_env)
 
 
 # --- main ---------------------------------------------------------------------------------------
