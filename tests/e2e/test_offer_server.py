@@ -36,9 +36,11 @@ def test_changes_reach_both_workers_offers_and_a_graceful_shutdown_writes_every_
         app, database_url, tmp_path):
     key = admin_key(database_url)
     port = free_port()
-    # Exposures are never flushed on a timer here: only the shutdown writes them.
+    # Exposures are never flushed on a timer here: only the shutdown writes them. No
+    # request log: this test asks hundreds of times, and the server's output pipe is only
+    # read at the end (a full pipe would block the workers).
     server = start_server(database_url, port, tmp_path, expose_worker_id="1", exposure_flush_ms="3600000",
-                          exposure_batch_size="100000")
+                          exposure_batch_size="100000", log_level="WARNING")
     served: set[str] = set()
 
     def until_both_workers(condition, what: str) -> float:
