@@ -23,10 +23,13 @@ bench/bare_app.py (a minimal Flask JSON endpoint: GET on the same paths answers 
 of 10 offer-shaped items without any work; --baseline healthz uses GET /healthz
 instead), are served the same way by gunicorn with 2 workers. wrk loads them with
 `wrk --latency -t2 -c16 -d<seconds>s` and a generated Lua script that picks a random
-household per request and sends `Authorization: Bearer <channel key>`. promo first takes
---settle (20) s of every measured request, mixed, unmeasured: a worker starts by
-resolving every live campaign's audience in the background and fills its per-customer
-caches as customers come. Then, line by line, after a short warm-up of each, promo and
+household per request and sends `Authorization: Bearer <channel key>`. promo first
+settles under every measured request, mixed and unmeasured, in bursts of 5 s until one
+burst's rate is within 10% of the one before (20 s at least, --settle; 180 s at most,
+--settle-max): a worker starts by resolving every live campaign's audience in the
+background and computes each customer's affinity on their first request, then keeps it
+(the figures are of the steady state; the first and last bursts' rates are shown).
+Then, line by line, after a short warm-up of each, promo and
 the bare app take turns over --rounds rounds of --seconds each; the figures are the
 medians over the rounds (the ratio: the median of each round's ratio). The server logs
 at INFO, as `make serve` does (--log-level).
@@ -872,8 +875,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # wrk takes whole seconds.
     parser.add_argument("--seconds", type=int, help="wrk duration of each round, each side (default 10; quick 2)")
     parser.add_argument("--rounds", type=int, help="rounds, promo and the bare app taking turns (default 3; quick 1)")
-    parser.add_argument("--settle", type=int, help="seconds of unmeasured load on promo after it starts, every "
-                                                     "measured request mixed (default 20; quick 4)")
+    parser.add_argument("--settle", type=int, help="at least this many seconds of unmeasured load on promo after it "
+                                                     "starts, every measured request mixed (default 20; quick 4)")
+    parser.add_argument("--settle-max", type=int, help="at most this many, if it is not steady before "
+                                                         "(default 180; quick 6; 0: no settling)")
+    parser.add_argument("--settle-burst", type=int, help="seconds of one settling burst (default 5; quick 2)")
     parser.add_argument("--warmup", type=int, help="wrk warm-up seconds, each side, per line (default 2; quick 1)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
@@ -902,6 +908,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.rounds = max(1, args.rounds or (1 if quick else 3))
     args.warmup = max(1, args.warmup or (1 if quick else 2))
     args.settle = args.settle if args.settle is not None else (4 if quick else 20)
+    args.settle_max = args.settle_max if args.settle_max is not None else max(args.settle, 6 if quick else 180)
+    args.settle_burst = max(1, args.settle_burst or (2 if quick else 5))
     args.propagation = args.propagation or (5 if quick else 30)
     return args
 
@@ -913,21 +921,39 @@ def require_wrk() -> None:
         raise SystemExit(2)
 
 
-def settle(port: int, lines: list[Line], headers: dict[str, str], tmp: Path, opts: argparse.Namespace) -> int:
-    """Load promo with every line's requests, mixed, for --settle seconds, unmeasured: a
+def settle(port: int, lines: list[Line], headers: dict[str, str], tmp: Path, opts: argparse.Namespace,
+           report: Report) -> int:
+    """Load promo with every line's requests, mixed and unmeasured, until it is steady: a
     worker starts by resolving every live campaign's audience (in the background) and
-    fills its per-customer caches as customers come; the figures are of a settled server."""
+    computes each customer's affinity on their first request, then keeps it. Bursts of
+    wrk until one's rate is within 10% of the one before, for --settle seconds at least,
+    --settle-max at most. Returns the non-2xx answers."""
     paths = [path for line in lines for path in line.paths]
-    if not paths or opts.settle <= 0:
+    if not paths or opts.settle_max <= 0:
         return 0
     script = tmp / "settle.lua"
     script.write_text(lua_script(paths, headers, opts.seed))
-    log(f"settling: {opts.settle:g} s of every measured request, mixed, unmeasured")
-    load = run_wrk(port, script, opts.settle, opts)
-    log(f"  settled: {load.rate:,.0f} req/s, p99 {load.p99_ms:.1f} ms, {load.non2xx} non-2xx")
-    if load.example:
-        log(f"  a non-2xx answer: {load.example}")
-    return load.non2xx
+    log(f"settling: bursts of {opts.settle_burst} s of every measured request, mixed, unmeasured, until steady "
+        f"({opts.settle}-{opts.settle_max} s)")
+    loads: list[Load] = []
+    started = time.perf_counter()
+    while True:
+        loads.append(run_wrk(port, script, opts.settle_burst, opts))
+        elapsed = time.perf_counter() - started
+        steady = len(loads) >= 2 and abs(loads[-1].rate - loads[-2].rate) <= 0.1 * loads[-2].rate
+        if elapsed >= opts.settle_max or (elapsed >= opts.settle and steady):
+            break
+    rates = ", ".join(f"{load.rate:,.0f}" for load in loads)
+    log(f"  settled after {elapsed:.0f} s ({'steady' if steady else 'NOT steady: --settle-max reached'}); "
+        f"req/s per burst: {rates}")
+    report.add("settle", "req/s, first burst -> last", f"{loads[0].rate:,.0f} -> {loads[-1].rate:,.0f}",
+               baseline=f"{len(loads)} bursts of {opts.settle_burst} s, every line mixed; "
+                        f"{'steady' if steady else 'not steady'}")
+    for load in loads:
+        if load.example:
+            log(f"  a non-2xx answer: {load.example}")
+            break
+    return sum(load.non2xx for load in loads)
 
 
 def run(opts: argparse.Namespace, tmp: Path, report: Report) -> list[str]:
@@ -942,7 +968,7 @@ def run(opts: argparse.Namespace, tmp: Path, report: Report) -> list[str]:
              for line in lines_of(part, setup.households, LIMIT)]
     log("starting promo and the bare app under gunicorn, 2 workers each")
     with promo_server(url, model_dir, tmp, opts.log_level) as port, bare_server(tmp) as bare_port:
-        if settle(port, lines, headers, tmp, opts):
+        if settle(port, lines, headers, tmp, opts, report):
             problems.append("settling: non-2xx answers")
         for line in lines:
             bad = measure_line(line, port, bare_port, headers, tmp, opts, report)
