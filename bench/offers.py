@@ -429,8 +429,8 @@ def check_answers(port: int, paths: Sequence[str], headers: dict[str, str], key:
     for path in paths:
         answer = get(port, path, headers)
         if answer.status == 404 and key in ("offers", "deals"):
-            raise BenchError(f"GET {path} answered 404 ({answer.body[:200]!r}): is the {key} endpoint on this "
-                             "branch yet (merge main after the Offers commit)?")
+            raise BenchError(f"GET {path} answered 404 ({answer.body[:200]!r}): does this code serve {key} "
+                             "(issue 13)?")
         if answer.status != 200:
             raise BenchError(f"GET {path} answered {answer.status}: {answer.body[:500]!r}")
         body = answer.json()
@@ -582,6 +582,8 @@ def add_line_rows(line: Line, sample: list[tuple[int, bool]], warm: list[Load], 
                   opts: argparse.Namespace, report: Report) -> int:
     rate = statistics.median(r.rate for r in promo_runs)
     bare_rate = statistics.median(r.rate for r in bare_runs)
+    if any(r.requests == 0 for r in promo_runs + bare_runs):
+        raise BenchError(f"{line.name}: a wrk round completed no request")
     ratio = statistics.median(p.rate / b.rate for p, b in zip(promo_runs, bare_runs))
     p50 = statistics.median(r.p50_ms for r in promo_runs)
     p99 = statistics.median(r.p99_ms for r in promo_runs)
