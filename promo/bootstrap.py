@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from promo.services.audience_scoring import AudienceScorer
     from promo.services.campaign_watch import CampaignWatch
     from promo.services.offer_affinity import OfferAffinity
-    from promo.services.offers import InStockFlags
+    from promo.services.offers import EligibilityCache, InStockFlags
     from promo.services.recommendations import PopularityFallback
     from promo.services.serving_state import ServingState
 
@@ -68,6 +68,12 @@ class Runtime:
         from promo.services.offer_affinity import OfferAffinity
 
         return OfferAffinity(self)
+
+    @functools.cached_property
+    def offer_eligibility(self) -> EligibilityCache:
+        from promo.services.offers import EligibilityCache
+
+        return EligibilityCache()
 
     @functools.cached_property
     def offer_stock(self) -> InStockFlags:
