@@ -113,14 +113,15 @@ class Runtime:
         return UnitOfWork(self.session_factory, write=write, gate=self.write_gate)
 
     def close(self) -> None:
-        # The campaign watch first (it may enqueue webhooks), then the sender: a delivery
-        # in flight is recorded while the database is still there.
+        # What was served is written first (gunicorn gives a worker graceful_timeout seconds
+        # in all): a graceful shutdown loses none. Then the campaign watch (it may enqueue
+        # webhooks), then the sender: a delivery in flight is recorded while the database
+        # is still there.
+        self.exposures.close()
         if self.campaign_watch is not None:
             self.campaign_watch.stop()
         if "serving" in self.__dict__:
             self.serving.stop()
-        # What was served is written before the database goes (a graceful shutdown loses none).
-        self.exposures.close()
         self.webhooks.stop()
         self.models.stop()
         self.stock.follower.stop()

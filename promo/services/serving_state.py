@@ -334,7 +334,7 @@ class ServingState:
         self._stop.set()
         self._audiences_due.set()
         for thread in self._threads:
-            thread.join(timeout=10)
+            thread.join(timeout=2)      # daemons: one resolving an audience is left to die
 
     def _run_refresh(self) -> None:
         while not self._stop.is_set():
