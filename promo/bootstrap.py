@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from promo.services.audience_scoring import AudienceScorer
     from promo.services.campaign_watch import CampaignWatch
     from promo.services.offer_affinity import OfferAffinity
-    from promo.services.offers import InStockFlags
+    from promo.services.offers import EligibilityCache, InStockFlags
     from promo.services.recommendations import PopularityFallback
     from promo.services.serving_state import ServingState
 
@@ -70,6 +70,12 @@ class Runtime:
         return OfferAffinity(self)
 
     @functools.cached_property
+    def offer_eligibility(self) -> EligibilityCache:
+        from promo.services.offers import EligibilityCache
+
+        return EligibilityCache()
+
+    @functools.cached_property
     def offer_stock(self) -> InStockFlags:
         from promo.services.offers import InStockFlags
 
@@ -107,14 +113,15 @@ class Runtime:
         return UnitOfWork(self.session_factory, write=write, gate=self.write_gate)
 
     def close(self) -> None:
-        # The campaign watch first (it may enqueue webhooks), then the sender: a delivery
-        # in flight is recorded while the database is still there.
+        # What was served is written first (gunicorn gives a worker graceful_timeout seconds
+        # in all): a graceful shutdown loses none. Then the campaign watch (it may enqueue
+        # webhooks), then the sender: a delivery in flight is recorded while the database
+        # is still there.
+        self.exposures.close()
         if self.campaign_watch is not None:
             self.campaign_watch.stop()
         if "serving" in self.__dict__:
             self.serving.stop()
-        # What was served is written before the database goes (a graceful shutdown loses none).
-        self.exposures.close()
         self.webhooks.stop()
         self.models.stop()
         self.stock.follower.stop()

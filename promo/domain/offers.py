@@ -114,77 +114,55 @@ SAME_CAMPAIGN_DECAY = 0.6
 SAME_CATEGORY_DECAY = 0.7
 
 
-@dataclasses.dataclass(frozen=True)
-class Candidates:
-    """Offerable (campaign, product) pairs, one entry per pair, as parallel arrays."""
-
-    key: np.ndarray           # the caller's id of each pair (int)
-    campaign: np.ndarray      # index of the campaign (int)
-    product: np.ndarray       # product id (int64)
-    category: np.ndarray      # category index (int; -1 when unknown)
-    priority: np.ndarray      # the campaign's priority (int)
-    exclusive: np.ndarray     # bool
-    saving: np.ndarray        # what one unit's discount is worth (float)
-    value: np.ndarray         # expected value of offering it (float, >= 0)
-
-    def take(self, keep: np.ndarray) -> "Candidates":
-        return Candidates(**{f.name: getattr(self, f.name)[keep] for f in dataclasses.fields(self)})
-
-    def __len__(self) -> int:
-        return len(self.product)
+def preference_order(product: np.ndarray, priority: np.ndarray, exclusive: np.ndarray, saving: np.ndarray,
+                     campaign: np.ndarray) -> np.ndarray:
+    """The order that groups (campaign, product) pairs by product, the pair to show first
+    within each: the highest priority campaign's, an exclusive one winning a tie, then
+    the bigger saving, then the older campaign."""
+    return np.lexsort((campaign, -np.asarray(saving, float), -np.asarray(exclusive, np.int8),
+                       -np.asarray(priority), product))
 
 
-def one_per_product(candidates: Candidates) -> Candidates:
-    """Where several campaigns promote the same product, the one offer shown is the highest
-    priority campaign's; an exclusive campaign wins a tie of priority, then the bigger
-    saving, then the higher expected value."""
-    if len(candidates) < 2:
-        return candidates
-    order = np.lexsort((-candidates.value, -candidates.saving, -candidates.exclusive.astype(np.int8),
-                        -candidates.priority, candidates.product))
-    products = candidates.product[order]
-    first = np.ones(len(order), dtype=bool)
+def first_of_each_product(products: np.ndarray) -> np.ndarray:
+    """Which entries of an array grouped by product (in preference order) come first in
+    their group: one offer per product, whichever campaigns promote it."""
+    first = np.ones(len(products), dtype=bool)
     first[1:] = products[1:] != products[:-1]
-    return candidates.take(order[first])
+    return first
 
 
-def choose(candidates: Candidates, limit: int) -> np.ndarray:
-    """Up to ``limit`` positions into ``candidates``, in the order to show them.
+def choose(priority: np.ndarray, value: np.ndarray, campaign: np.ndarray, category: np.ndarray,
+           limit: int) -> list[int]:
+    """Up to ``limit`` positions, in the order to show them: higher priority campaigns
+    first; within a priority, greedily the highest expected value after the diversity
+    discounts (each offer already chosen from the same campaign or category lowers the
+    others' value).
 
-    Higher priority campaigns come first; within a priority, greedily the highest
-    expected value after the diversity discounts (each offer already chosen from the same
-    campaign or category lowers the others' value)."""
+    The scan of each step stops at the first candidate whose undiscounted value cannot
+    beat the best found (discounts only lower values), so a step looks at a handful."""
+    order = np.lexsort((-np.asarray(value, float), -np.asarray(priority))).tolist()
+    tiers, values = np.asarray(priority).tolist(), np.asarray(value, float).tolist()
+    campaigns, categories = np.asarray(campaign).tolist(), np.asarray(category).tolist()
+    seen_campaign: dict[int, int] = {}
+    seen_category: dict[int, int] = {}
     chosen: list[int] = []
-    if limit <= 0 or len(candidates) == 0:
-        return np.zeros(0, dtype=np.int64)
-    campaigns_seen: dict[int, int] = {}
-    categories_seen: dict[int, int] = {}
-    for priority in np.unique(candidates.priority)[::-1]:
-        tier = np.flatnonzero(candidates.priority == priority)
-        value = candidates.value[tier].astype(np.float64)
-        campaign = candidates.campaign[tier]
-        category = candidates.category[tier]
-        factor = np.ones(len(tier))
-        for c, n in campaigns_seen.items():
-            factor[campaign == c] *= SAME_CAMPAIGN_DECAY ** n
-        for k, n in categories_seen.items():
-            if k >= 0:
-                factor[category == k] *= SAME_CATEGORY_DECAY ** n
-        open_ = np.ones(len(tier), dtype=bool)
-        while len(chosen) < limit and open_.any():
-            adjusted = np.where(open_, value * factor, -1.0)
-            best = int(np.argmax(adjusted))
-            open_[best] = False
-            chosen.append(int(tier[best]))
-            c, k = int(campaign[best]), int(category[best])
-            campaigns_seen[c] = campaigns_seen.get(c, 0) + 1
-            factor[campaign == c] *= SAME_CAMPAIGN_DECAY
-            if k >= 0:
-                categories_seen[k] = categories_seen.get(k, 0) + 1
-                factor[category == k] *= SAME_CATEGORY_DECAY
-        if len(chosen) >= limit:
-            break
-    return np.asarray(chosen, dtype=np.int64)
+    while order and len(chosen) < limit:
+        tier = tiers[order[0]]
+        best, best_at, best_value = order[0], 0, -1.0
+        for at, i in enumerate(order):
+            if tiers[i] != tier or values[i] <= best_value:
+                break
+            adjusted = values[i] * SAME_CAMPAIGN_DECAY ** seen_campaign.get(campaigns[i], 0)
+            if categories[i] >= 0:
+                adjusted *= SAME_CATEGORY_DECAY ** seen_category.get(categories[i], 0)
+            if adjusted > best_value:
+                best, best_at, best_value = i, at, adjusted
+        del order[best_at]
+        chosen.append(best)
+        seen_campaign[campaigns[best]] = seen_campaign.get(campaigns[best], 0) + 1
+        if categories[best] >= 0:
+            seen_category[categories[best]] = seen_category.get(categories[best], 0) + 1
+    return chosen
 
 
 def expected_value(probability: np.ndarray, affinity: np.ndarray, saving: np.ndarray) -> np.ndarray:

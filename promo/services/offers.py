@@ -42,6 +42,17 @@ class _Shopper:
     personal: bool                  # known and not opted out: their history may be used
 
 
+@dataclasses.dataclass(frozen=True)
+class _Terms:
+    """What one shopper may be offered of each live campaign, here and now."""
+
+    allowed: np.ndarray                         # per campaign
+    probability: np.ndarray                     # per campaign: of redeeming it
+    reasons: dict[int, tuple[str, ...]]         # campaign index -> targeting reasons
+    held_out: tuple[int, ...]                   # campaign indexes
+    valid_until: dt.datetime                    # the next campaign start or end
+
+
 class InStockFlags:
     """Which promoted products are available now for a set of locations, per stock
     sequence number: many requests between two stock events share one computation."""
@@ -62,6 +73,28 @@ class InStockFlags:
         return found
 
 
+class EligibilityCache:
+    """Each shopper's campaign terms, keyed by every version they derive from (campaigns,
+    tallies, audiences) and valid until the next campaign start or end: the per-campaign
+    checks run once per shopper and change, not once per request."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._lock = threading.Lock()
+        self._cache: LRUCache[tuple[Any, ...], _Terms] = LRUCache(maxsize=size)
+
+    def terms(self, runtime: "Runtime", snapshot: CampaignSnapshot, shopper: _Shopper, kind: str, channel: str,
+              site_ids: tuple[int, ...], now: dt.datetime) -> _Terms:
+        state = runtime.serving
+        key = (kind, shopper, channel, site_ids, snapshot.version, state.tallies_version, state.audiences_version)
+        with self._lock:
+            found = self._cache.get(key)
+        if found is None or now >= found.valid_until:
+            found = _campaign_terms(runtime, snapshot, shopper, kind, channel, site_ids, now)
+            with self._lock:
+                self._cache[key] = found
+        return found
+
+
 def _shopper(runtime: "Runtime", customer: str | None) -> _Shopper:
     if customer is None:
         return _Shopper(None, None, False)
@@ -72,8 +105,7 @@ def _shopper(runtime: "Runtime", customer: str | None) -> _Shopper:
 
 
 def _campaign_terms(runtime: "Runtime", snapshot: CampaignSnapshot, shopper: _Shopper, kind: str, channel: str,
-                    site_ids: tuple[int, ...], now: dt.datetime
-                    ) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[str, ...]], list[int]]:
+                    site_ids: tuple[int, ...], now: dt.datetime) -> _Terms:
     """Per campaign: may it be offered to this shopper here, its redemption probability
     for them, the targeting reasons, and the campaigns they are held out of."""
     state = runtime.serving
@@ -82,6 +114,7 @@ def _campaign_terms(runtime: "Runtime", snapshot: CampaignSnapshot, shopper: _Sh
     probability = np.zeros(n)
     reasons: dict[int, tuple[str, ...]] = {}
     held_out: list[int] = []
+    boundaries = [moment for c in snapshot.campaigns for moment in (c.starts_at, c.ends_at) if moment > now]
     for campaign in snapshot.campaigns:
         if not campaign.live_at(now) or rules.serves(campaign.channels, campaign.location_ids, channel, site_ids):
             continue
@@ -98,22 +131,22 @@ def _campaign_terms(runtime: "Runtime", snapshot: CampaignSnapshot, shopper: _Sh
         row = audience.member(shopper.customer_id) if audience is not None and shopper.personal else None
         if targeted and row is None:
             continue        # not in its audience (or the audience is not resolved yet)
+        if row is not None:
+            reasons[campaign.index] = audience.reasons[row]
         if row is not None and audience.probability is not None:
             probability[campaign.index] = audience.probability[row]
-            reasons[campaign.index] = audience.reasons[row]
         else:
             probability[campaign.index] = audience.base_rate if audience is not None else FALLBACK_REDEMPTION_RATE
-            if row is not None:
-                reasons[campaign.index] = audience.reasons[row]
         allowed[campaign.index] = True
-    return allowed, probability, reasons, held_out
+    return _Terms(allowed, probability, reasons, tuple(held_out), min(boundaries, default=dt.datetime.max.replace(
+        tzinfo=dt.timezone.utc)))
 
 
 def _enough_stock(runtime: "Runtime", snapshot: CampaignSnapshot, pairs: np.ndarray, site_ids: tuple[int, ...]
                   ) -> np.ndarray:
     """For pairs of campaigns whose stock policy asks more than one unit per location:
     whether some location here has that many (the in-stock flags say only "some")."""
-    minimum = np.asarray([snapshot.campaigns[c].min_available for c in snapshot.pair_campaign[pairs]])
+    minimum = snapshot.pair_min_available[pairs]
     keep = np.ones(len(pairs), dtype=bool)
     demanding = np.flatnonzero(minimum > 1)
     if len(demanding):
@@ -155,46 +188,42 @@ def _serve(runtime: "Runtime", kind: str, customer: str | None, channel: str, lo
     snapshot = state.campaigns
     now = dt.datetime.now(dt.timezone.utc)
     shopper = _shopper(runtime, customer)
-    allowed, probability, campaign_reasons, held_out = _campaign_terms(runtime, snapshot, shopper, kind, channel,
-                                                                      site_ids, now)
+    terms = runtime.offer_eligibility.terms(runtime, snapshot, shopper, kind, channel, site_ids, now)
     in_stock = runtime.offer_stock.of(runtime, snapshot, site_ids)
-    pairs = np.flatnonzero(allowed[snapshot.pair_campaign] & in_stock[snapshot.pair_promoted])
-    pairs = pairs[_enough_stock(runtime, snapshot, pairs, site_ids)]
+    pairs = np.flatnonzero(terms.allowed[snapshot.pair_campaign] & in_stock[snapshot.pair_promoted])
+    if snapshot.demanding:
+        pairs = pairs[_enough_stock(runtime, snapshot, pairs, site_ids)]
+    pairs = pairs[rules.first_of_each_product(snapshot.pair_product[pairs])]
     affinity = runtime.offer_affinity.of_customer(shopper.customer_id, snapshot) if shopper.personal else None
     popular = runtime.offer_affinity.popular_at(location_id, snapshot)
-    score = affinity.score if affinity is not None else popular.score
+    score = (affinity if affinity is not None else popular).score
     campaign_of = snapshot.pair_campaign[pairs]
-    promoted_of = snapshot.pair_promoted[pairs]
-    candidates = rules.Candidates(
-        key=pairs, campaign=campaign_of, product=snapshot.pair_product[pairs], category=snapshot.pair_category[pairs],
-        priority=snapshot.priorities[campaign_of],
-        exclusive=np.asarray([snapshot.campaigns[c].exclusive for c in campaign_of], dtype=bool),
-        saving=snapshot.pair_saving[pairs],
-        value=rules.expected_value(probability[campaign_of], score[promoted_of], snapshot.pair_saving[pairs]))
-    best = rules.one_per_product(candidates)
-    chosen = best.take(rules.choose(best, limit))
+    value = rules.expected_value(terms.probability[campaign_of], score[snapshot.pair_promoted[pairs]],
+                                 snapshot.pair_saving[pairs])
+    chosen = [int(pairs[at]) for at in rules.choose(snapshot.pair_priority[pairs], value, campaign_of,
+                                                    snapshot.pair_category[pairs], limit)]
+    value_of = dict(zip(pairs.tolist(), value.tolist()))
     recommendation_id = f"rec-{uuid.uuid4().hex}"
-    product_ids = [int(p) for p in chosen.product]
+    product_ids = snapshot.pair_product[chosen].tolist()
     availability = _availability(runtime, product_ids, site_ids, location, now.date())
     items = []
-    for n, product_id in enumerate(product_ids):
-        campaign = snapshot.campaigns[int(chosen.campaign[n])]
-        pair = int(chosen.key[n])
+    for pair, product_id, stock_answer in zip(chosen, product_ids, availability):
+        campaign = snapshot.campaigns[int(snapshot.pair_campaign[pair])]
         info = snapshot.products[product_id]
-        promoted_at = int(snapshot.pair_promoted[pair])
-        why = _reasons(runtime, snapshot, affinity, popular, promoted_at, campaign_reasons.get(campaign.index, ()),
-                       availability[n])
+        why = _reasons(runtime, affinity, popular, int(snapshot.pair_promoted[pair]),
+                       terms.reasons.get(campaign.index, ()), stock_answer)
         items.append({
             "offer_id": rules.offer_id(recommendation_id, campaign.id, product_id),
             "campaign": {"id": campaign.code, "name": campaign.name},
             "sku": info.sku, "name": info.name, "category": info.category,
             "discount": campaign.discount.as_dict(), "exclusive": campaign.exclusive,
-            "price": float(info.price), "final_price": float(snapshot.pair_final_price[pair]), "currency": info.currency,
-            "availability": availability[n], "score": round(float(chosen.value[n]), 6), "reasons": why,
+            "price": float(info.price), "final_price": float(snapshot.pair_final_price[pair]),
+            "currency": info.currency, "availability": stock_answer, "score": round(value_of[pair], 6),
+            "reasons": why,
         })
-    _record(runtime, kind, recommendation_id, now, shopper, channel, location_id, snapshot, items, held_out,
+    _record(runtime, kind, recommendation_id, now, shopper, channel, location_id, snapshot, items, terms.held_out,
             in_stock)
-    metrics.OFFER_LISTS.labels(kind, str(shopper.personal).lower()).inc()
+    metrics.OFFER_LISTS.labels(kind, "true" if shopper.personal else "false").inc()
     served = runtime.models.get(RECOMMENDER)
     return {
         "recommendation_id": recommendation_id, "customer": customer,
@@ -205,8 +234,8 @@ def _serve(runtime: "Runtime", kind: str, customer: str | None, channel: str, lo
     }
 
 
-def _reasons(runtime: "Runtime", snapshot: CampaignSnapshot, affinity: Any, popular: Any, promoted_at: int,
-             targeting: tuple[str, ...], availability: dict[str, Any]) -> list[str]:
+def _reasons(runtime: "Runtime", affinity: Any, popular: Any, promoted_at: int, targeting: tuple[str, ...],
+             availability: dict[str, Any]) -> list[str]:
     codes: list[tuple[str, Any]] = []
     found = affinity.reasons[promoted_at] if affinity is not None else None
     if found is not None:
@@ -221,8 +250,8 @@ def _reasons(runtime: "Runtime", snapshot: CampaignSnapshot, affinity: Any, popu
 
 
 def _record(runtime: "Runtime", kind: str, recommendation_id: str, now: dt.datetime, shopper: _Shopper, channel: str,
-            location_id: int | None, snapshot: CampaignSnapshot, items: list[dict[str, Any]], held_out: list[int],
-            in_stock: np.ndarray) -> None:
+            location_id: int | None, snapshot: CampaignSnapshot, items: list[dict[str, Any]],
+            held_out: tuple[int, ...], in_stock: np.ndarray) -> None:
     """One exposure per campaign in the list, and one control exposure per campaign the
     shopper was held out of that had something in stock to offer here."""
     by_campaign: dict[str, list[dict[str, Any]]] = {}
@@ -236,8 +265,8 @@ def _record(runtime: "Runtime", kind: str, recommendation_id: str, now: dt.datet
             for code, listed in by_campaign.items()]
     for index in held_out:
         campaign = snapshot.campaigns[index]
-        span = campaign.pairs
-        stocked = snapshot.pair_product[span][in_stock[snapshot.pair_promoted[span]]]
+        own = campaign.pairs
+        stocked = snapshot.pair_product[own][in_stock[snapshot.pair_promoted[own]]]
         if len(stocked):
             skus = [snapshot.products[int(p)].sku for p in stocked[:len(items) or 10]]
             rows.append(exposure(recommendation_id, now, kind, customer=shopper.external_id, cohort=HOLDOUT,

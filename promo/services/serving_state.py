@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import threading
 import time
@@ -29,6 +30,7 @@ from promo.adapters import serving_data
 from promo.adapters.orm import Campaign
 from promo.domain.campaigns import Discount, StockPolicy
 from promo.domain.errors import Conflict
+from promo.domain import offers as offer_rules
 from promo.domain.offers import NO_REDEMPTIONS, Limits, Tally
 from promo.services.campaign_check import FALLBACK_REDEMPTION_RATE
 from promo.services.model_server import RESPONSE
@@ -64,10 +66,9 @@ class LiveCampaign:
     holdout_percent: float
     targeting_type: str
     limits: Limits
-    min_available: int
     starts_at: dt.datetime
     ends_at: dt.datetime
-    pairs: slice                        # its (campaign, product) pairs in the snapshot's arrays
+    pairs: np.ndarray                   # positions of its (campaign, product) pairs in the snapshot
 
     def live_at(self, now: dt.datetime) -> bool:
         return self.starts_at <= now < self.ends_at
@@ -84,7 +85,9 @@ class ProductInfo:
 
 @dataclasses.dataclass(frozen=True)
 class CampaignSnapshot:
-    """The live campaigns and their (campaign, product) pairs as parallel arrays."""
+    """The live campaigns and their (campaign, product) pairs as parallel arrays, grouped
+    by product in preference order (promo.domain.offers.preference_order): filtering
+    them keeps, for each product, the pair to offer first."""
 
     version: tuple[Any, ...]
     campaigns: tuple[LiveCampaign, ...]
@@ -94,18 +97,25 @@ class CampaignSnapshot:
     pair_product: np.ndarray            # product id
     pair_promoted: np.ndarray           # index into ``promoted``
     pair_category: np.ndarray           # category index, -1 when unknown
+    pair_priority: np.ndarray           # the campaign's priority
     pair_saving: np.ndarray             # float, what one unit's discount is worth
+    pair_min_available: np.ndarray     # units a location needs for the pair to be offered there
     pair_final_price: tuple[Decimal, ...]
 
-    @property
-    def priorities(self) -> np.ndarray:
-        return np.asarray([c.priority for c in self.campaigns], dtype=np.int64)
+    @functools.cached_property
+    def demanding(self) -> bool:
+        """Whether some campaign's stock policy asks more than one unit per location."""
+        return bool(len(self.pair_min_available) and self.pair_min_available.max() > 1)
+
+
+def _empty(dtype: Any = np.int64) -> np.ndarray:
+    return np.zeros(0, dtype=dtype)
 
 
 EMPTY_SNAPSHOT = CampaignSnapshot(
-    version=(), campaigns=(), products={}, promoted=np.zeros(0, np.int64), pair_campaign=np.zeros(0, np.int64),
-    pair_product=np.zeros(0, np.int64), pair_promoted=np.zeros(0, np.int64), pair_category=np.zeros(0, np.int64),
-    pair_saving=np.zeros(0), pair_final_price=())
+    version=(), campaigns=(), products={}, promoted=_empty(), pair_campaign=_empty(), pair_product=_empty(),
+    pair_promoted=_empty(), pair_category=_empty(), pair_priority=_empty(), pair_saving=_empty(float),
+    pair_min_available=_empty(), pair_final_price=())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,42 +149,41 @@ def build_snapshot(version: tuple[Any, ...], rows: list[Any], products_of: dict[
     """The snapshot of the active campaigns ``rows`` (ORM campaigns) and their products."""
     products = {pid: ProductInfo(sku, name, category, Decimal(str(price)).quantize(Decimal("0.01")), currency)
                 for pid, sku, name, category, price, currency in details}
-    categories: dict[str, int] = {}
-    campaigns, pair_campaign, pair_product, pair_saving, final_prices = [], [], [], [], []
-    for row in rows:
+    pairs: list[tuple[int, int, Decimal, Decimal]] = []     # (campaign index, product, saving, final price)
+    for index, row in enumerate(rows):
         discount = Discount.of(row.discount or {"type": "percent", "value": 0})
-        start = len(pair_product)
-        for pid in sorted(products_of.get(row.id, ())):
+        for pid in products_of.get(row.id, ()):
             info = products.get(pid)
-            if info is None:
-                continue
-            saving = discount.saving(info.price)
-            if saving <= 0:     # a fixed price above the shelf price saves nothing: no offer
-                continue
-            pair_campaign.append(len(campaigns))
-            pair_product.append(pid)
-            pair_saving.append(float(saving))
-            final_prices.append(discount.unit_price(info.price))
-        limits = Limits(row.max_redemptions, row.per_customer, row.budget)
-        policy = StockPolicy.of(row.stock_policy)
-        campaigns.append(LiveCampaign(
-            index=len(campaigns), id=row.id, code=row.code, name=row.name, type=row.type, revision=row.revision,
-            channels=frozenset(row.channels or ()),
-            location_ids=None if row.location_ids is None else frozenset(row.location_ids),
-            discount=discount, priority=row.priority or 0, exclusive=bool(row.exclusive),
-            holdout_percent=float(row.holdout_percent or 0),
-            targeting_type=(row.targeting or {}).get("type", "everyone"), limits=limits,
-            min_available=max(1, policy.min_available_per_location), starts_at=row.starts_at, ends_at=row.ends_at,
-            pairs=slice(start, len(pair_product))))
-    pair_product_arr = np.asarray(pair_product, dtype=np.int64)
-    promoted = np.unique(pair_product_arr)
-    pair_category = np.asarray([categories.setdefault(products[p].category, len(categories))
-                                if products[p].category else -1 for p in pair_product], dtype=np.int64)
+            saving = discount.saving(info.price) if info is not None else Decimal(0)
+            if saving > 0:      # a fixed price above the shelf price saves nothing: no offer
+                pairs.append((index, pid, saving, discount.unit_price(info.price)))  # type: ignore[union-attr]
+    campaign = np.asarray([p[0] for p in pairs], dtype=np.int64)
+    product = np.asarray([p[1] for p in pairs], dtype=np.int64)
+    saving = np.asarray([float(p[2]) for p in pairs], dtype=np.float64)
+    priority = np.asarray([rows[c].priority or 0 for c in campaign], dtype=np.int64)
+    exclusive = np.asarray([bool(rows[c].exclusive) for c in campaign], dtype=bool)
+    policies = [StockPolicy.of(row.stock_policy) for row in rows]
+    minimum = np.asarray([max(1, policies[c].min_available_per_location) for c in campaign], dtype=np.int64)
+    order = offer_rules.preference_order(product, priority, exclusive, saving, campaign)
+    campaign, product, saving, priority, minimum = (a[order] for a in (campaign, product, saving, priority, minimum))
+    final_prices = tuple(pairs[i][3] for i in order)
+    categories: dict[str, int] = {}
+    category = np.asarray([categories.setdefault(products[p].category, len(categories))  # type: ignore[arg-type]
+                           if products[p].category else -1 for p in product.tolist()], dtype=np.int64)
+    promoted = np.unique(product)
+    campaigns = tuple(LiveCampaign(
+        index=index, id=row.id, code=row.code, name=row.name, type=row.type, revision=row.revision,
+        channels=frozenset(row.channels or ()),
+        location_ids=None if row.location_ids is None else frozenset(row.location_ids),
+        discount=Discount.of(row.discount or {"type": "percent", "value": 0}), priority=row.priority or 0,
+        exclusive=bool(row.exclusive), holdout_percent=float(row.holdout_percent or 0),
+        targeting_type=(row.targeting or {}).get("type", "everyone"),
+        limits=Limits(row.max_redemptions, row.per_customer, row.budget), starts_at=row.starts_at,
+        ends_at=row.ends_at, pairs=np.flatnonzero(campaign == index)) for index, row in enumerate(rows))
     return CampaignSnapshot(
-        version=version, campaigns=tuple(campaigns), products=products, promoted=promoted,
-        pair_campaign=np.asarray(pair_campaign, dtype=np.int64), pair_product=pair_product_arr,
-        pair_promoted=np.searchsorted(promoted, pair_product_arr), pair_category=pair_category,
-        pair_saving=np.asarray(pair_saving, dtype=np.float64), pair_final_price=tuple(final_prices))
+        version=version, campaigns=campaigns, products=products, promoted=promoted, pair_campaign=campaign,
+        pair_product=product, pair_promoted=np.searchsorted(promoted, product), pair_category=category,
+        pair_priority=priority, pair_saving=saving, pair_min_available=minimum, pair_final_price=final_prices)
 
 
 class ServingState:
@@ -188,6 +197,10 @@ class ServingState:
         self.tallies: dict[int, Tally] = {}
         self.audiences: dict[int, Audience] = {}
         self.customers = Customers({}, None, float("-inf"))
+        # Bumped whenever tallies or audiences are replaced: caches of what is derived from
+        # them (a customer's eligible campaigns) are keyed by these.
+        self.tallies_version = 0
+        self.audiences_version = 0
         self._tally_version: dict[int, tuple[int, float]] | None = None
         self._ready = threading.Event()
         self._refresh_lock = threading.Lock()
@@ -235,6 +248,7 @@ class ServingState:
         self.campaigns = snapshot
         live = {c.id for c in snapshot.campaigns}
         self.audiences = {cid: a for cid, a in self.audiences.items() if cid in live}
+        self.audiences_version += 1
         self._audiences_due.set()
         self._tally_version = None     # the set of live campaigns changed: count again
         metrics.SERVING_LIVE_CAMPAIGNS.set(len(snapshot.campaigns))
@@ -268,6 +282,7 @@ class ServingState:
             else:
                 tallies[cid] = Tally(count, spent, serving_data.redemptions_by_customer(session, cid))
         self.tallies = tallies
+        self.tallies_version += 1
         self._tally_version = totals
 
     def refresh_audiences(self) -> None:
@@ -293,11 +308,12 @@ class ServingState:
                                                                           "reason": exc.reason})
                     continue
                 self.audiences = {**self.audiences, campaign.id: audience}
+                self.audiences_version += 1
 
     def _resolve(self, resolve: Any, campaign: LiveCampaign, model_version: str | None) -> Audience:
         with self._runtime.unit_of_work() as uow:
             row = uow.session.get(Campaign, campaign.id)
-            product_ids = [int(p) for p in self.campaigns.pair_product[campaign.pairs]]
+            product_ids = self.campaigns.pair_product[campaign.pairs].tolist()
             found = resolve(self._runtime, uow, row, product_ids)
         position = {int(cid): n for n, cid in enumerate(found.customer_ids)}
         base_rate = float(np.mean(found.probability)) if found.probability is not None and found.size \
@@ -318,7 +334,7 @@ class ServingState:
         self._stop.set()
         self._audiences_due.set()
         for thread in self._threads:
-            thread.join(timeout=10)
+            thread.join(timeout=2)      # daemons: one resolving an audience is left to die
 
     def _run_refresh(self) -> None:
         while not self._stop.is_set():
