@@ -23,16 +23,17 @@ bench/bare_app.py (a minimal Flask JSON endpoint: GET on the same paths answers 
 of 10 offer-shaped items without any work; --baseline healthz uses GET /healthz
 instead), are served the same way by gunicorn with 2 workers. wrk loads them with
 `wrk --latency -t2 -c16 -d<seconds>s` and a generated Lua script that picks a random
-household per request and sends `Authorization: Bearer <channel key>`. promo first
-settles under every measured request, mixed and unmeasured, in bursts of 5 s until one
-burst's rate is within 10% of the one before (20 s at least, --settle; 180 s at most,
---settle-max): a worker starts by resolving every live campaign's audience in the
-background and computes each customer's affinity on their first request, then keeps it
-(the figures are of the steady state; the first and last bursts' rates are shown).
-Then, line by line, after a short warm-up of each, promo and
-the bare app take turns over --rounds rounds of --seconds each; the figures are the
-medians over the rounds (the ratio: the median of each round's ratio). The server logs
-at INFO, as `make serve` does (--log-level).
+household per request and sends `Authorization: Bearer <channel key>`. The figures are
+of the steady state: a worker starts by resolving every live campaign's audience in the
+background and computes each customer's affinity on their first request, then keeps it,
+so promo first gets every measured path twice (--warm-passes), in a random order, from
+16 client threads, then wrk bursts of every measured request, mixed, until one burst's
+rate is within 10% of the one before (10-120 s, --settle, --settle-max); the rates of
+the first and last tenth of the warm-up and of the first and last bursts are shown.
+Then, line by line, after a short warm-up of each, promo and the bare app take turns
+over --rounds rounds of --seconds each; the figures are the medians over the rounds (the
+ratio: the median of each round's ratio). The server logs at INFO, as `make serve` does
+(--log-level).
 
   offers           GET /v1/customers/{id}/offers?channel=store&location={store}&limit=10,
                    and channel=web without a location (a second line). Goals:
@@ -877,10 +878,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # wrk takes whole seconds.
     parser.add_argument("--seconds", type=int, help="wrk duration of each round, each side (default 10; quick 2)")
     parser.add_argument("--rounds", type=int, help="rounds, promo and the bare app taking turns (default 3; quick 1)")
-    parser.add_argument("--settle", type=int, help="at least this many seconds of unmeasured load on promo after it "
-                                                     "starts, every measured request mixed (default 20; quick 4)")
+    parser.add_argument("--warm-passes", type=int, help="after promo starts, request every measured path this "
+                                                          "many times, unmeasured (default 2; quick 0)")
+    parser.add_argument("--settle", type=int, help="then at least this many seconds of wrk bursts, every measured "
+                                                     "request mixed, until the rate is steady (default 10; quick 4)")
     parser.add_argument("--settle-max", type=int, help="at most this many, if it is not steady before "
-                                                         "(default 180; quick 6; 0: no settling)")
+                                                         "(default 120; quick 6; 0: no bursts)")
     parser.add_argument("--settle-burst", type=int, help="seconds of one settling burst (default 5; quick 2)")
     parser.add_argument("--warmup", type=int, help="wrk warm-up seconds, each side, per line (default 2; quick 1)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
@@ -909,8 +912,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.seconds = max(1, args.seconds or (2 if quick else 10))
     args.rounds = max(1, args.rounds or (1 if quick else 3))
     args.warmup = max(1, args.warmup or (1 if quick else 2))
-    args.settle = args.settle if args.settle is not None else (4 if quick else 20)
-    args.settle_max = args.settle_max if args.settle_max is not None else max(args.settle, 6 if quick else 180)
+    args.warm_passes = args.warm_passes if args.warm_passes is not None else (0 if quick else 2)
+    args.settle = args.settle if args.settle is not None else (4 if quick else 10)
+    args.settle_max = args.settle_max if args.settle_max is not None else max(args.settle, 6 if quick else 120)
     args.settle_burst = max(1, args.settle_burst or (2 if quick else 5))
     args.propagation = args.propagation or (5 if quick else 30)
     return args
@@ -921,6 +925,54 @@ def require_wrk() -> None:
         print("bench/offers.py needs wrk, the HTTP load generator (Debian package `wrk`):\n"
               "    apt-get install -y wrk        # or: make bench-tools", file=sys.stderr)
         raise SystemExit(2)
+
+
+def warm_every_path(port: int, lines: list[Line], headers: dict[str, str], opts: argparse.Namespace,
+                    report: Report) -> int:
+    """Request every measured path --warm-passes times, in a random order, from
+    --connections client threads: every customer's first request in a worker computes
+    their affinity (and keeps it), so after the passes each worker has met nearly every
+    household (each is asked for on every line, each time by whichever worker is free).
+    Returns the non-2xx answers; reports the first and the last tenth's rates (cold, warm)."""
+    paths = [path for line in lines for path in line.paths] * opts.warm_passes
+    if not paths:
+        return 0
+    random.Random(opts.seed).shuffle(paths)
+    log(f"warming: every measured path {opts.warm_passes} times, {len(paths):,} requests from "
+        f"{opts.connections} threads")
+    finished: list[float] = []
+    bad: list[str] = []
+    lock = threading.Lock()
+    queue = iter(paths)
+
+    def client() -> None:
+        while True:
+            with lock:
+                path = next(queue, None)
+            if path is None:
+                return
+            answer = get(port, path, headers)
+            with lock:
+                finished.append(answer.received)
+                if answer.status != 200 and len(bad) < 100:
+                    bad.append(f"GET {path}: {answer.status} {answer.body[:200]!r}")
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(opts.connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    finished.sort()
+    tenth = max(1, len(finished) // 10)
+    cold = tenth / max(finished[tenth - 1] - started, 1e-9)
+    warm = tenth / max(finished[-1] - finished[-tenth - 1], 1e-9) if len(finished) > tenth else cold
+    log(f"  warmed in {finished[-1] - started:.0f} s: {cold:,.0f} req/s in the first tenth, {warm:,.0f} in the last")
+    report.add("settle", "warm-up req/s, first tenth -> last", f"{cold:,.0f} -> {warm:,.0f}",
+               baseline=f"every path x{opts.warm_passes}: {len(paths):,} requests in {finished[-1] - started:.0f} s")
+    if bad:
+        log(f"  a non-2xx answer: {bad[0]}")
+    return len(bad)
 
 
 def settle(port: int, lines: list[Line], headers: dict[str, str], tmp: Path, opts: argparse.Namespace,
@@ -970,6 +1022,8 @@ def run(opts: argparse.Namespace, tmp: Path, report: Report) -> list[str]:
              for line in lines_of(part, setup.households, LIMIT)]
     log("starting promo and the bare app under gunicorn, 2 workers each")
     with promo_server(url, model_dir, tmp, opts.log_level) as port, bare_server(tmp) as bare_port:
+        if opts.warm_passes and warm_every_path(port, lines, headers, opts, report):
+            problems.append("warming: non-2xx answers")
         if settle(port, lines, headers, tmp, opts, report):
             problems.append("settling: non-2xx answers")
         for line in lines:
