@@ -872,8 +872,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model-dir", help="its trained models (default: <db dir>/models or <db dir>/../models; "
                                             "trained on the copy if the active versions are not there)")
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts: {', '.join(PARTS)}")
-    parser.add_argument("--quick", action="store_true", help="a smoke run (about a minute): 1 round of 2 s, "
-                                                                 "5 propagation products")
+    parser.add_argument("--quick", action="store_true", help="a smoke run (about a minute): no warm-up passes, "
+                                                                 "4 s of settling, 1 round of 2 s, 5 propagation products")
     parser.add_argument("--campaigns", type=int, default=50, help="active campaigns to create (default 50)")
     # wrk takes whole seconds.
     parser.add_argument("--seconds", type=int, help="wrk duration of each round, each side (default 10; quick 2)")
@@ -881,9 +881,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warm-passes", type=int, help="after promo starts, request every measured path this "
                                                           "many times, unmeasured (default 2; quick 0)")
     parser.add_argument("--settle", type=int, help="then at least this many seconds of wrk bursts, every measured "
-                                                     "request mixed, until the rate is steady (default 10; quick 4)")
+                                                     "request mixed, until the rate is steady (default 10; quick 2)")
     parser.add_argument("--settle-max", type=int, help="at most this many, if it is not steady before "
-                                                         "(default 120; quick 6; 0: no bursts)")
+                                                         "(default 120; quick 4; 0: no bursts)")
     parser.add_argument("--settle-burst", type=int, help="seconds of one settling burst (default 5; quick 2)")
     parser.add_argument("--warmup", type=int, help="wrk warm-up seconds, each side, per line (default 2; quick 1)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
@@ -899,7 +899,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--min-promoted", type=int, default=3,
                         help="keep households whose store holds this many everyone-campaign products in stock")
     parser.add_argument("--pool", type=int, default=600, help="products the campaigns pick from")
-    parser.add_argument("--sample", type=int, default=40, help="answers checked (status, shape, length) per line")
+    parser.add_argument("--sample", type=int, help="answers checked (status, shape, length) per line "
+                                                     "(default 40; quick 20)")
     parser.add_argument("--log-level", default="INFO", help="the server's log level (default INFO, as served)")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--tmpdir", help="where the database copy, scripts and logs go")
@@ -913,8 +914,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.rounds = max(1, args.rounds or (1 if quick else 3))
     args.warmup = max(1, args.warmup or (1 if quick else 2))
     args.warm_passes = args.warm_passes if args.warm_passes is not None else (0 if quick else 2)
-    args.settle = args.settle if args.settle is not None else (4 if quick else 10)
-    args.settle_max = args.settle_max if args.settle_max is not None else max(args.settle, 6 if quick else 120)
+    args.settle = args.settle if args.settle is not None else (2 if quick else 10)
+    args.settle_max = args.settle_max if args.settle_max is not None else max(args.settle, 4 if quick else 120)
+    args.sample = args.sample or (20 if quick else 40)
     args.settle_burst = max(1, args.settle_burst or (2 if quick else 5))
     args.propagation = args.propagation or (5 if quick else 30)
     return args
