@@ -745,24 +745,37 @@ def workers_heard(pollers: Pollers, expected: int, seconds: float = 10.0) -> set
 
 class Disappearance:
     """Per worker, the first answer to a request sent after the event that no longer
-    offers the product; and whether a worker offered it again after that."""
+    offers the product; and any answer to a request sent after such an answer had
+    arrived that offers it again (a worker serving a stale list)."""
 
     def __init__(self, pollers: Pollers, event_sent: float, workers: set[str]):
         self.pollers, self.event_sent, self.workers = pollers, event_sent, workers
-        self.gone: dict[str, float] = {}          # worker -> seconds after sending the event
-        self.came_back: list[str] = []
+        self.gone: dict[str, Poll] = {}           # worker -> its first answer without the product
+        self.came_back: list[tuple[Poll, Poll]] = []
         self.seen = len(pollers.since())
 
     def everywhere(self) -> bool:
+        # Threads append in about the order answers arrive, not exactly: compare times.
         for poll in self.pollers.since(self.seen):
             self.seen += 1
             if poll.sent < self.event_sent or poll.worker is None:
                 continue
-            if poll.worker not in self.gone and not poll.offered:
-                self.gone[poll.worker] = poll.received - self.event_sent
-            elif poll.worker in self.gone and poll.offered:
-                self.came_back.append(poll.worker)
+            first = self.gone.get(poll.worker)
+            if not poll.offered and (first is None or poll.received < first.received):
+                self.gone[poll.worker] = poll
+            elif poll.offered and first is not None and poll.sent > first.received:
+                self.came_back.append((first, poll))
         return set(self.gone) >= self.workers
+
+    def seconds(self) -> float:
+        """From sending the event to the last worker's first answer without the product."""
+        return max(poll.received for poll in self.gone.values()) - self.event_sent
+
+    def describe_came_back(self) -> str:
+        gone, back = self.came_back[0]
+        ms = lambda t: f"{(t - self.event_sent) * 1e3:.1f} ms"      # noqa: E731 - after the event
+        return (f"worker {back.worker} answered without it to a request sent at {ms(gone.sent)} (answered at "
+                f"{ms(gone.received)}), then with it to a request sent at {ms(back.sent)}")
 
 
 @dataclasses.dataclass
@@ -806,9 +819,10 @@ def trial(port: int, headers: dict[str, str], inventory: dict[str, str], target:
         disappearance.everywhere()
     post_json(port, "/v1/stock/events", {"events": [stock_event(target, "adjustment", target.on_hand)]}, inventory)
     if disappearance.came_back:
-        raise BenchError(f"{target.sku} at {target.household.store} came back in the offers of worker "
-                         f"{disappearance.came_back[0]} after it had gone (before the restock)")
-    return Trial(max(disappearance.gone.values()) if propagated else None, post_seconds)
+        raise BenchError(f"{target.sku} at {target.household.store} (emptied by a sale of {target.on_hand}) came "
+                         f"back into the offers after it had gone, before the restock: "
+                         f"{disappearance.describe_came_back()}")
+    return Trial(disappearance.seconds() if propagated else None, post_seconds)
 
 
 def run_propagation(port: int, setup: Setup, opts: argparse.Namespace, report: Report) -> int:
