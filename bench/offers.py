@@ -109,7 +109,8 @@ def sqlite_file(url: str) -> Path:
 def run_promo(args: list[str], url: str, model_dir: str) -> None:
     env = {"PROMO_DATABASE_URL": url, "PROMO_MODEL_DIR": model_dir, "PROMO_LOG_LEVEL": "WARNING",
            "PATH": "/usr/bin:/bin"}
-    subprocess.run([PROMO, *args], check=True, env=env, cwd=ROOT)
+    if subprocess.run([PROMO, *args], env=env, cwd=ROOT).returncode != 0:
+        raise BenchError(f"`promo {shlex.join(args)}` failed (its output is above)")
 
 
 def copy_database(source: Path, target: Path) -> None:
@@ -365,12 +366,31 @@ def promo_server(url: str, model_dir: str, tmp: Path, log_level: str) -> Iterato
                     PROMETHEUS_MULTIPROC_DIR=str(metrics))
     log_path = tmp / f"promo-{port}.log"
     try:
-        with gunicorn(["-c", "config/gunicorn.conf.py"], env, port, "/readyz", log_path) as ready:
+        with started(gunicorn(["-c", "config/gunicorn.conf.py"], env, port, "/readyz", log_path), "promo") as ready:
             yield ready
-    except RuntimeError as exc:        # gunicorn() says why the server did not start
-        raise BenchError(f"promo did not start: {exc}") from None
     finally:
         shutil.rmtree(metrics, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def bare_app_server(tmp: Path) -> Iterator[int]:
+    with started(bare_server(tmp), "the bare app") as port:
+        yield port
+
+
+@contextlib.contextmanager
+def started(server: Any, name: str) -> Iterator[int]:
+    """A server of bench/stock.py's gunicorn(), whose failure to start (a RuntimeError
+    with its log) becomes a BenchError; errors once it serves pass through as they are."""
+    serving = False
+    try:
+        with server as port:
+            serving = True
+            yield port
+    except RuntimeError as exc:
+        if serving:
+            raise
+        raise BenchError(f"{name} did not start: {exc}") from None
 
 
 def server_log_tail(tmp: Path, lines: int = 30) -> str:
@@ -1037,7 +1057,7 @@ def run(opts: argparse.Namespace, tmp: Path, report: Report) -> list[str]:
     lines = [line for part in PARTS if part in opts.parts and part != "propagation"
              for line in lines_of(part, setup.households, LIMIT)]
     log("starting promo and the bare app under gunicorn, 2 workers each")
-    with promo_server(url, model_dir, tmp, opts.log_level) as port, bare_server(tmp) as bare_port:
+    with promo_server(url, model_dir, tmp, opts.log_level) as port, bare_app_server(tmp) as bare_port:
         if opts.warm_passes and warm_every_path(port, lines, headers, opts, report):
             problems.append("warming: non-2xx answers")
         if settle(port, lines, headers, tmp, opts, report):
