@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from cachetools import LRUCache
 
-from promo.ml.recommender.common import BOUGHT_BEFORE, SIMILAR_TO
+from promo.ml.recommender.affinity import ItemToItemIndex
 from promo.services.model_server import RECOMMENDER
 
 if TYPE_CHECKING:
@@ -37,13 +37,14 @@ class Affinity:
 def _by_rank(items: list[Any], promoted: np.ndarray, weight: float, score: np.ndarray,
              reasons: list[Any]) -> None:
     """Give each listed product not scored yet ``weight`` times its rank's share."""
+    if not items:
+        return
+    positions = np.searchsorted(promoted, np.asarray([item.product for item in items], dtype=np.int64))
     n = len(items)
-    for rank, item in enumerate(items):
-        at = int(np.searchsorted(promoted, item.product))
+    for rank, (at, item) in enumerate(zip(positions.tolist(), items)):
         if at < len(promoted) and promoted[at] == item.product and reasons[at] is None:
-            score[at] = weight * (1.0 - rank / max(n, 1))
-            code, product = item.reasons[0]
-            reasons[at] = (code, product)
+            score[at] = weight * (1.0 - rank / n)
+            reasons[at] = item.reasons[0]
 
 
 class OfferAffinity:
@@ -52,6 +53,19 @@ class OfferAffinity:
         self._lock = threading.Lock()
         self._customers: LRUCache[tuple[Any, ...], Affinity] = LRUCache(maxsize=CUSTOMER_CACHE_SIZE)
         self._locations: LRUCache[tuple[Any, ...], Affinity] = LRUCache(maxsize=LOCATION_CACHE_SIZE)
+        # The item-to-item weights into the promoted products, per (snapshot, model version).
+        self._index: tuple[tuple[Any, ...], ItemToItemIndex] | None = None
+
+    def _index_for(self, snapshot: "CampaignSnapshot", served: Any) -> ItemToItemIndex:
+        key = (snapshot.version, served.version)
+        with self._lock:
+            found = self._index
+        if found is not None and found[0] == key:
+            return found[1]
+        index = ItemToItemIndex(served.estimator, snapshot.promoted)
+        with self._lock:
+            self._index = (key, index)
+        return index
 
     def of_customer(self, customer_id: int, snapshot: "CampaignSnapshot") -> Affinity | None:
         """The customer's affinity to the promoted products (None without a recommender):
@@ -66,19 +80,11 @@ class OfferAffinity:
             return found
         promoted = snapshot.promoted
         model = served.estimator
-
-        def promotable(ids: np.ndarray) -> np.ndarray:
-            return np.isin(ids, promoted)
-
         score = np.zeros(len(promoted))
         reasons: list[Any] = [None] * len(promoted)
-        repeat = [r for r in model.recommend(customer_id, mode="repeat", limit=len(promoted), available=promotable)
-                  if r.reasons[0][0] == BOUGHT_BEFORE]
+        repeat, similar = model.affinity(customer_id, promoted, index=self._index_for(snapshot, served))
         _by_rank(repeat, promoted, REPEAT_WEIGHT, score, reasons)
-        discovery = [r for r in model.recommend(customer_id, mode="discovery", limit=len(promoted),
-                                                available=promotable)
-                     if r.reasons[0][0] == SIMILAR_TO and r.score > 0]
-        _by_rank(discovery, promoted, DISCOVERY_WEIGHT, score, reasons)
+        _by_rank(similar, promoted, DISCOVERY_WEIGHT, score, reasons)
         found = Affinity(score, tuple(reasons))
         with self._lock:
             self._customers[key] = found

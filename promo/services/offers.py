@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import threading
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from cachetools import LRUCache
 
 from promo import metrics
 from promo.domain import offers as rules
+from promo.ids import random_hex
 from promo.domain.campaigns import is_held_out
 from promo.domain.errors import Unavailable
 from promo.services.exposures import HOLDOUT, TREATED, UNTARGETED, exposure
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from promo.bootstrap import Runtime
 
 OFFERS, DEALS = "offers", "deals"
+DEFAULT_LIMIT = 10
 # How long a request waits for a starting process's first serving snapshot.
 READY_WAIT_SECONDS = 10.0
 
@@ -203,10 +204,11 @@ def _serve(runtime: "Runtime", kind: str, customer: str | None, channel: str, lo
     chosen = [int(pairs[at]) for at in rules.choose(snapshot.pair_priority[pairs], value, campaign_of,
                                                     snapshot.pair_category[pairs], limit)]
     value_of = dict(zip(pairs.tolist(), value.tolist()))
-    recommendation_id = f"rec-{uuid.uuid4().hex}"
+    recommendation_id = f"rec-{random_hex()}"
     product_ids = snapshot.pair_product[chosen].tolist()
     availability = _availability(runtime, product_ids, site_ids, location, now.date())
     items = []
+    listed: dict[int, list[dict[str, Any]]] = {}     # campaign index -> its offers in the list
     for pair, product_id, stock_answer in zip(chosen, product_ids, availability):
         campaign = snapshot.campaigns[int(snapshot.pair_campaign[pair])]
         info = snapshot.products[product_id]
@@ -221,7 +223,8 @@ def _serve(runtime: "Runtime", kind: str, customer: str | None, channel: str, lo
             "currency": info.currency, "availability": stock_answer, "score": round(value_of[pair], 6),
             "reasons": why,
         })
-    _record(runtime, kind, recommendation_id, now, shopper, channel, location_id, snapshot, items, terms.held_out,
+        listed.setdefault(campaign.index, []).append(items[-1])
+    _record(runtime, kind, recommendation_id, now, shopper, channel, location_id, snapshot, listed, terms.held_out,
             in_stock)
     metrics.OFFER_LISTS.labels(kind, "true" if shopper.personal else "false").inc()
     served = runtime.models.get(RECOMMENDER)
@@ -250,38 +253,34 @@ def _reasons(runtime: "Runtime", affinity: Any, popular: Any, promoted_at: int, 
 
 
 def _record(runtime: "Runtime", kind: str, recommendation_id: str, now: dt.datetime, shopper: _Shopper, channel: str,
-            location_id: int | None, snapshot: CampaignSnapshot, items: list[dict[str, Any]],
+            location_id: int | None, snapshot: CampaignSnapshot, listed: dict[int, list[dict[str, Any]]],
             held_out: tuple[int, ...], in_stock: np.ndarray) -> None:
     """One exposure per campaign in the list, and one control exposure per campaign the
     shopper was held out of that had something in stock to offer here."""
-    by_campaign: dict[str, list[dict[str, Any]]] = {}
-    for item in items:
-        by_campaign.setdefault(item["campaign"]["id"], []).append(item)
     cohort = TREATED if shopper.personal else UNTARGETED
-    ids = {c.code: c.id for c in snapshot.campaigns}
     rows = [exposure(recommendation_id, now, kind, customer=shopper.external_id, cohort=cohort, channel=channel,
-                     location_id=location_id, campaign_id=ids[code], skus=[i["sku"] for i in listed],
-                     offer_ids=[i["offer_id"] for i in listed])
-            for code, listed in by_campaign.items()]
+                     location_id=location_id, campaign_id=snapshot.campaigns[index].id,
+                     skus=[item["sku"] for item in offered], offer_ids=[item["offer_id"] for item in offered])
+            for index, offered in listed.items()]
     for index in held_out:
         campaign = snapshot.campaigns[index]
         own = campaign.pairs
         stocked = snapshot.pair_product[own][in_stock[snapshot.pair_promoted[own]]]
         if len(stocked):
-            skus = [snapshot.products[int(p)].sku for p in stocked[:len(items) or 10]]
+            skus = [snapshot.products[p].sku for p in stocked[:DEFAULT_LIMIT].tolist()]
             rows.append(exposure(recommendation_id, now, kind, customer=shopper.external_id, cohort=HOLDOUT,
                                  channel=channel, location_id=location_id, campaign_id=campaign.id, skus=skus))
     runtime.exposures.record(rows)
 
 
 def offers_for_customer(runtime: "Runtime", customer: str, *, channel: str, location: str | None = None,
-                        limit: int = 10) -> dict[str, Any]:
+                        limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
     """The live campaigns ``customer`` is eligible for, each with its products available
     now for the channel and location, best first (README, "Offers and deals")."""
     return _serve(runtime, OFFERS, customer, channel, location, limit)
 
 
-def deals_at(runtime: "Runtime", *, channel: str, location: str, limit: int = 10,
+def deals_at(runtime: "Runtime", *, channel: str, location: str, limit: int = DEFAULT_LIMIT,
              customer: str | None = None) -> dict[str, Any]:
     """The deals anyone may have at a location (campaigns targeting everyone), in stock
     there, ranked for ``customer`` when one is given, else by popularity there."""
