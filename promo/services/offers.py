@@ -18,12 +18,13 @@ from cachetools import LRUCache
 
 from promo import metrics
 from promo.domain import offers as rules
-from promo.ids import random_hex
 from promo.domain.campaigns import is_held_out
 from promo.domain.errors import Unavailable
+from promo.ids import random_hex
+from promo.services.campaign_check import FALLBACK_REDEMPTION_RATE
 from promo.services.exposures import HOLDOUT, TREATED, UNTARGETED, exposure
 from promo.services.model_server import RECOMMENDER
-from promo.services.campaign_check import FALLBACK_REDEMPTION_RATE
+from promo.services.offer_affinity import Affinity
 from promo.services.serving_state import CampaignSnapshot
 from promo.services.stock import channel_sites
 
@@ -62,16 +63,20 @@ class InStockFlags:
         self._lock = threading.Lock()
         self._cache: LRUCache[tuple[Any, ...], np.ndarray] = LRUCache(maxsize=1024)
 
-    def of(self, runtime: "Runtime", snapshot: CampaignSnapshot, site_ids: tuple[int, ...]) -> np.ndarray:
+    def of(self, runtime: "Runtime", snapshot: CampaignSnapshot, site_ids: tuple[int, ...]
+           ) -> tuple[int, np.ndarray]:
+        """(the stock sequence number, a flag per promoted product). The flags may be
+        newer than the number (events applied meanwhile), never older."""
         view = runtime.stock.view
-        key = (snapshot.version, site_ids, view.as_of_seq)
+        seq = view.as_of_seq
+        key = (snapshot.version, site_ids, seq)
         with self._lock:
             found = self._cache.get(key)
         if found is None:
             found = view.in_stock(snapshot.promoted, site_ids)
             with self._lock:
                 self._cache[key] = found
-        return found
+        return seq, found
 
 
 class EligibilityCache:
@@ -178,6 +183,57 @@ def _availability(runtime: "Runtime", product_ids: list[int], site_ids: tuple[in
     return answers
 
 
+@dataclasses.dataclass(frozen=True)
+class _Ranked:
+    pairs: list[int]                # the chosen (campaign, product) pairs, in order
+    values: list[float]             # their expected values
+    affinity: Affinity | None       # the customer's, when personalised
+    popular: Affinity               # popularity at the location
+
+
+def _rank(runtime: "Runtime", snapshot: CampaignSnapshot, terms: _Terms, in_stock: np.ndarray,
+          site_ids: tuple[int, ...], shopper: _Shopper, location_id: int | None, limit: int) -> _Ranked:
+    """The offerable pairs (allowed campaign, product in stock here, one per product),
+    valued and chosen."""
+    pairs = np.flatnonzero(terms.allowed[snapshot.pair_campaign] & in_stock[snapshot.pair_promoted])
+    if snapshot.demanding:
+        pairs = pairs[_enough_stock(runtime, snapshot, pairs, site_ids)]
+    pairs = pairs[rules.first_of_each_product(snapshot.pair_product[pairs])]
+    affinity = runtime.offer_affinity.of_customer(shopper.customer_id, snapshot) if shopper.personal else None
+    popular = runtime.offer_affinity.popular_at(location_id, snapshot)
+    campaign_of = snapshot.pair_campaign[pairs]
+    value = rules.expected_value(terms.probability[campaign_of],
+                                 (affinity or popular).score[snapshot.pair_promoted[pairs]],
+                                 snapshot.pair_saving[pairs])
+    chosen = rules.choose(snapshot.pair_priority[pairs], value, campaign_of, snapshot.pair_category[pairs], limit)
+    return _Ranked(pairs[chosen].tolist(), value[chosen].tolist(), affinity, popular)
+
+
+def _offer_views(runtime: "Runtime", snapshot: CampaignSnapshot, ranked: _Ranked, terms: _Terms,
+                 recommendation_id: str, site_ids: tuple[int, ...], location: str | None, today: dt.date
+                 ) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
+    """The offers as the channel sees them, and the same grouped by campaign index."""
+    product_ids = snapshot.pair_product[ranked.pairs].tolist()
+    availability = _availability(runtime, product_ids, site_ids, location, today)
+    items: list[dict[str, Any]] = []
+    by_campaign: dict[int, list[dict[str, Any]]] = {}
+    for pair, value, product_id, stock_answer in zip(ranked.pairs, ranked.values, product_ids, availability):
+        campaign = snapshot.campaigns[int(snapshot.pair_campaign[pair])]
+        info = snapshot.products[product_id]
+        why = _reasons(runtime, ranked.affinity, ranked.popular, int(snapshot.pair_promoted[pair]),
+                       terms.reasons.get(campaign.index, ()), stock_answer)
+        items.append({
+            "offer_id": rules.offer_id(recommendation_id, campaign.id, product_id),
+            "campaign": {"id": campaign.code, "name": campaign.name},
+            "sku": info.sku, "name": info.name, "category": info.category,
+            "discount": campaign.discount.as_dict(), "exclusive": campaign.exclusive,
+            "price": float(info.price), "final_price": float(snapshot.pair_final_price[pair]),
+            "currency": info.currency, "availability": stock_answer, "score": round(value, 6), "reasons": why,
+        })
+        by_campaign.setdefault(campaign.index, []).append(items[-1])
+    return items, by_campaign
+
+
 def _serve(runtime: "Runtime", kind: str, customer: str | None, channel: str, location: str | None,
            limit: int) -> dict[str, Any]:
     state = runtime.serving
@@ -190,49 +246,21 @@ def _serve(runtime: "Runtime", kind: str, customer: str | None, channel: str, lo
     now = dt.datetime.now(dt.timezone.utc)
     shopper = _shopper(runtime, customer)
     terms = runtime.offer_eligibility.terms(runtime, snapshot, shopper, kind, channel, site_ids, now)
-    in_stock = runtime.offer_stock.of(runtime, snapshot, site_ids)
-    pairs = np.flatnonzero(terms.allowed[snapshot.pair_campaign] & in_stock[snapshot.pair_promoted])
-    if snapshot.demanding:
-        pairs = pairs[_enough_stock(runtime, snapshot, pairs, site_ids)]
-    pairs = pairs[rules.first_of_each_product(snapshot.pair_product[pairs])]
-    affinity = runtime.offer_affinity.of_customer(shopper.customer_id, snapshot) if shopper.personal else None
-    popular = runtime.offer_affinity.popular_at(location_id, snapshot)
-    score = (affinity if affinity is not None else popular).score
-    campaign_of = snapshot.pair_campaign[pairs]
-    value = rules.expected_value(terms.probability[campaign_of], score[snapshot.pair_promoted[pairs]],
-                                 snapshot.pair_saving[pairs])
-    chosen = [int(pairs[at]) for at in rules.choose(snapshot.pair_priority[pairs], value, campaign_of,
-                                                    snapshot.pair_category[pairs], limit)]
-    value_of = dict(zip(pairs.tolist(), value.tolist()))
+    as_of_seq, in_stock = runtime.offer_stock.of(runtime, snapshot, site_ids)
+    ranked = _rank(runtime, snapshot, terms, in_stock, site_ids, shopper, location_id, limit)
     recommendation_id = f"rec-{random_hex()}"
-    product_ids = snapshot.pair_product[chosen].tolist()
-    availability = _availability(runtime, product_ids, site_ids, location, now.date())
-    items = []
-    listed: dict[int, list[dict[str, Any]]] = {}     # campaign index -> its offers in the list
-    for pair, product_id, stock_answer in zip(chosen, product_ids, availability):
-        campaign = snapshot.campaigns[int(snapshot.pair_campaign[pair])]
-        info = snapshot.products[product_id]
-        why = _reasons(runtime, affinity, popular, int(snapshot.pair_promoted[pair]),
-                       terms.reasons.get(campaign.index, ()), stock_answer)
-        items.append({
-            "offer_id": rules.offer_id(recommendation_id, campaign.id, product_id),
-            "campaign": {"id": campaign.code, "name": campaign.name},
-            "sku": info.sku, "name": info.name, "category": info.category,
-            "discount": campaign.discount.as_dict(), "exclusive": campaign.exclusive,
-            "price": float(info.price), "final_price": float(snapshot.pair_final_price[pair]),
-            "currency": info.currency, "availability": stock_answer, "score": round(value_of[pair], 6),
-            "reasons": why,
-        })
-        listed.setdefault(campaign.index, []).append(items[-1])
-    _record(runtime, kind, recommendation_id, now, shopper, channel, location_id, snapshot, listed, terms.held_out,
-            in_stock)
+    items, by_campaign = _offer_views(runtime, snapshot, ranked, terms, recommendation_id, site_ids, location,
+                                      now.date())
+    _record(runtime, kind, recommendation_id, now, shopper, channel, location_id, snapshot, by_campaign,
+            terms.held_out, in_stock)
     metrics.OFFER_LISTS.labels(kind, "true" if shopper.personal else "false").inc()
     served = runtime.models.get(RECOMMENDER)
     return {
         "recommendation_id": recommendation_id, "customer": customer,
         "known_customer": shopper.customer_id is not None, "personalised": shopper.personal,
-        "channel": channel, "location": location, "stock_as_of_seq": runtime.stock.view.as_of_seq,
-        "model": {"name": served.name, "version": served.version} if served and affinity is not None else None,
+        "channel": channel, "location": location, "stock_as_of_seq": as_of_seq,
+        "model": {"name": served.name, "version": served.version}
+        if served is not None and ranked.affinity is not None else None,
         kind: items,
     }
 
