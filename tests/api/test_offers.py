@@ -20,16 +20,6 @@ _ids = itertools.count()
 
 
 @pytest.fixture
-def marketing(headers_for):
-    return headers_for("marketing")
-
-
-@pytest.fixture
-def channel(headers_for):
-    return headers_for("channel")
-
-
-@pytest.fixture
 def shop(client, admin, runtime):
     """Four products in two categories; two stores and a web warehouse; customers with
     purchases (ann twice, so she is the only one with two visits); stock at S1."""

@@ -20,16 +20,6 @@ BOUND_SECONDS = 3.0
 
 
 @pytest.fixture
-def marketing(headers_for):
-    return headers_for("marketing")
-
-
-@pytest.fixture
-def channel(headers_for):
-    return headers_for("channel")
-
-
-@pytest.fixture
 def other(settings_overrides):
     """A second 'worker': its own app on the same database, refreshing on its own."""
     app = create_app({**settings_overrides, "serving_refresh_ms": REFRESH_MS, "exposure_flush_ms": 3_600_000})
