@@ -203,7 +203,7 @@ def _rank(runtime: "Runtime", snapshot: CampaignSnapshot, terms: _Terms, in_stoc
     popular = runtime.offer_affinity.popular_at(location_id, snapshot)
     campaign_of = snapshot.pair_campaign[pairs]
     value = rules.expected_value(terms.probability[campaign_of],
-                                 (affinity or popular).score[snapshot.pair_promoted[pairs]],
+                                 (affinity or popular).dense()[snapshot.pair_promoted[pairs]],
                                  snapshot.pair_saving[pairs])
     chosen = rules.choose(snapshot.pair_priority[pairs], value, campaign_of, snapshot.pair_category[pairs], limit)
     return _Ranked(pairs[chosen].tolist(), value[chosen].tolist(), affinity, popular)
@@ -265,14 +265,14 @@ def _serve(runtime: "Runtime", kind: str, customer: str | None, channel: str, lo
     }
 
 
-def _reasons(runtime: "Runtime", affinity: Any, popular: Any, promoted_at: int, targeting: tuple[str, ...],
-             availability: dict[str, Any]) -> list[str]:
+def _reasons(runtime: "Runtime", affinity: Affinity | None, popular: Affinity, promoted_at: int,
+             targeting: tuple[str, ...], availability: dict[str, Any]) -> list[str]:
     codes: list[tuple[str, Any]] = []
-    found = affinity.reasons[promoted_at] if affinity is not None else None
+    found = affinity.reason(promoted_at) if affinity is not None else None
     if found is not None:
         code, product = found
         codes.append((code, runtime.stock.catalog.sku(product) if product is not None else None))
-    elif popular.reasons[promoted_at] is not None:
+    elif popular.reason(promoted_at) is not None:
         codes.append(("popular", None))
     codes += [(reason, None) for reason in targeting]
     if availability["location"] is not None:
