@@ -10,12 +10,12 @@ import os
 import re
 import sys
 import time
-import uuid
 
 from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client import REGISTRY, multiprocess
 
+from promo.ids import random_hex
 from promo.json_logs import JsonFormatter
 from promo.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -57,7 +57,7 @@ def instrument(app: Flask, *, expose_worker_id: bool = False) -> None:
     @app.before_request
     def _start() -> None:
         given = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = given if _CLIENT_REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.request_id = given if _CLIENT_REQUEST_ID.match(given) else random_hex()
         g.started = time.perf_counter()
 
     @app.after_request

@@ -122,6 +122,16 @@ def admin(headers_for: Callable[[str], dict[str, str]]) -> dict[str, str]:
 
 
 @pytest.fixture
+def marketing(headers_for: Callable[[str], dict[str, str]]) -> dict[str, str]:
+    return headers_for("marketing")
+
+
+@pytest.fixture
+def channel(headers_for: Callable[[str], dict[str, str]]) -> dict[str, str]:
+    return headers_for("channel")
+
+
+@pytest.fixture
 def row_count(runtime: Runtime) -> Callable[[str], int]:
     """How many rows a table holds now, read straight from the database."""
     def count(table: str) -> int:

@@ -2,28 +2,52 @@
 queries asked every tick), and the rows to rebuild a part when it did."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
 
 from promo.adapters.bulk import rows_where_in
 from promo.adapters.orm import Campaign, CampaignProduct, Customer, Product, Redemption
 
 
-def campaigns_version(session: Session) -> tuple[int, int]:
-    """Changes with every campaign created, edited or moved (each bumps its revision)."""
-    count, revisions = session.execute(select(func.count(), func.coalesce(func.sum(Campaign.revision), 0))).one()
-    return int(count), int(revisions)
+@dataclasses.dataclass(frozen=True)
+class Versions:
+    """What the serving snapshot's parts derive from, asked in one statement."""
+
+    campaigns: tuple[int, int]              # count, sum of revisions: moves with every change
+    products_changed_at: dt.datetime | None
+    customers_changed_at: dt.datetime | None
+    redemptions: tuple[int, float, int]     # of the live campaigns: count, discount taken, latest id
 
 
-def products_changed_at(session: Session) -> dt.datetime | None:
-    return session.scalar(select(func.max(Product.updated_at)))
+def versions(session: Session, live_campaign_ids: Sequence[int]) -> Versions:
+    def scalar(query: Any) -> Any:
+        return query.scalar_subquery()
+
+    live = Redemption.campaign_id.in_(list(live_campaign_ids)) if live_campaign_ids else false()
+    row = session.execute(select(
+        scalar(select(func.count()).select_from(Campaign)),
+        scalar(select(func.coalesce(func.sum(Campaign.revision), 0))),
+        scalar(select(func.max(Product.updated_at))),
+        scalar(select(func.max(Customer.updated_at))),
+        scalar(select(func.count()).select_from(Redemption).where(live)),
+        scalar(select(func.coalesce(func.sum(Redemption.discount_total), 0)).where(live)),
+        scalar(select(func.coalesce(func.max(Redemption.id), 0)).where(live)),
+    )).one()
+    return Versions((int(row[0]), int(row[1])), _utc(row[2]), _utc(row[3]),
+                    (int(row[4]), float(row[5]), int(row[6])))
 
 
-def customers_changed_at(session: Session) -> dt.datetime | None:
-    return session.scalar(select(func.max(Customer.updated_at)))
+def _utc(value: Any) -> dt.datetime | None:
+    """A max() of a UTC column comes back raw (naive, or text on SQLite)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
 
 
 def active_campaigns(session: Session) -> list[Campaign]:

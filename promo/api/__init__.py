@@ -6,7 +6,13 @@ from flask import Flask
 from promo.api import audiences, campaigns, customers, interactions, locations, offers, products, stock, webhooks
 from promo.api.errors import PromoApi, register_error_handlers
 from promo.api.parsing import IdConverter, id_parameter_schema, require_json_content_type
-from promo.api.health import READINESS_CHECKS, blueprint as operations_blueprint, database_check, stock_view_check
+from promo.api.health import (
+    READINESS_CHECKS,
+    blueprint as operations_blueprint,
+    database_check,
+    serving_check,
+    stock_view_check,
+)
 
 RESOURCES = (products.blp, locations.blp, customers.blp, interactions.blp, stock.blp, audiences.blp,
              campaigns.blp, offers.blp, webhooks.blp)
@@ -37,6 +43,7 @@ def init_api(app: Flask) -> PromoApi:
         api.register_blueprint(blueprint)
     app.register_blueprint(operations_blueprint)
     app.before_request(require_json_content_type)
-    app.extensions[READINESS_CHECKS] = {"database": database_check, "stock_view": stock_view_check}
+    app.extensions[READINESS_CHECKS] = {"database": database_check, "stock_view": stock_view_check,
+                                        "serving": serving_check}
     register_error_handlers(app, api)
     return api

@@ -6,6 +6,7 @@ from promo.api.parsing import Blueprint
 
 from promo.api.auth import requires
 from promo.api.context import runtime, uow
+from promo.api.fast_json import json_answer
 from promo.api.pagination import limit_batch, page_args, page_body
 from promo.api.customer_schemas import (
     CustomerDetailSchema,
@@ -77,6 +78,6 @@ class CustomerRecommendations(MethodView):
         `popular_at_location`), and a list shorter than `limit` is topped up with them.
         A location that does not serve the channel is a 422 naming it."""
         process = runtime()
-        return recommendations.recommend(uow(), process.stock, process.models, process.popularity, customer_id,
-                                         channel=args["channel"], location=args["location"],
-                                         limit=args["limit"], mode=args["mode"], exposures=process.exposures)
+        return json_answer(recommendations.recommend(
+            uow(), process.stock, process.models, process.popularity, customer_id, channel=args["channel"],
+            location=args["location"], limit=args["limit"], mode=args["mode"], exposures=process.exposures))

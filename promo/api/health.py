@@ -44,6 +44,17 @@ def stock_view_check() -> tuple[bool, str]:
     return True, detail
 
 
+def serving_check() -> tuple[bool, str]:
+    """Offers need the first serving snapshot; a process still building it is not ready."""
+    state = runtime().serving
+    if not state.ready(0):
+        return False, "loading the live campaigns for offers"
+    snapshot = state.campaigns
+    return True, (f"{len(snapshot.campaigns)} live campaigns, {len(state.audiences)} audiences resolved, "
+                  f"{runtime().exposures.pending} "
+                  "exposures waiting to be written")
+
+
 @blueprint.get("/healthz")
 def healthz():  # type: ignore[no-untyped-def]
     """The process is alive and answering."""

@@ -5,6 +5,7 @@ from flask.views import MethodView
 
 from promo.api.auth import requires
 from promo.api.context import runtime, uow
+from promo.api.fast_json import json_answer
 from promo.api.offer_schemas import (
     DealsQuerySchema,
     DealsSchema,
@@ -36,8 +37,8 @@ class CustomerOffers(MethodView):
         one offer per product, spread across campaigns and categories. Unknown and
         opted-out customers get popular offers of campaigns that target everyone
         (`personalised: false`). Cite `offer_id` on clicks and redemptions."""
-        return offers.offers_for_customer(runtime(), customer_id, channel=args["channel"],
-                                          location=args["location"], limit=args["limit"])
+        return json_answer(offers.offers_for_customer(runtime(), customer_id, channel=args["channel"],
+                                                      location=args["location"], limit=args["limit"]))
 
 
 @blp.route("/deals")
@@ -47,8 +48,8 @@ class Deals(MethodView):
     @blp.response(200, DealsSchema)
     def get(self, args):
         """In-stock deals at a store: campaigns that target everyone, ranked for a customer if given"""
-        return offers.deals_at(runtime(), channel=args["channel"], location=args["location"], limit=args["limit"],
-                               customer=args["customer"])
+        return json_answer(offers.deals_at(runtime(), channel=args["channel"], location=args["location"],
+                                           limit=args["limit"], customer=args["customer"]))
 
 
 @blp.route("/offers/events")

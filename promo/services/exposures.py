@@ -14,10 +14,8 @@ import logging
 import threading
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import insert
-
 from promo import metrics
-from promo.adapters.orm import ServedExposure
+from promo.adapters.exposure_writer import write_exposures
 from promo.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -76,7 +74,7 @@ class ExposureLog:
                     break
                 try:
                     with self._uow_factory(write=True) as uow:
-                        uow.session.execute(insert(ServedExposure), batch)
+                        write_exposures(uow.session, batch)
                         uow.commit()
                 except Exception:
                     with self._lock:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from cachetools import LRUCache
 
-from promo.ml.recommender.common import BOUGHT_BEFORE, SIMILAR_TO
+from promo.ml.recommender.affinity import ItemToItemIndex
 from promo.services.model_server import RECOMMENDER
 
 if TYPE_CHECKING:
@@ -21,29 +21,49 @@ if TYPE_CHECKING:
 # A product the customer buys again weighs more than one like theirs, which weighs more
 # than one merely popular (affinities are in [0, 1], by rank within each list).
 REPEAT_WEIGHT, DISCOVERY_WEIGHT, POPULAR_WEIGHT = 1.0, 0.6, 0.3
-CUSTOMER_CACHE_SIZE = 100_000
+# Kept sparse (a customer relates to a few dozen promoted products), these are about a
+# kilobyte each: the caches stay within tens of megabytes per process.
+CUSTOMER_CACHE_SIZE = 50_000
 LOCATION_CACHE_SIZE = 2_048
 
 
 @dataclasses.dataclass(frozen=True)
 class Affinity:
-    """Per promoted product (the snapshot's ``promoted`` order): a score in [0, 1] and the
-    reason behind it, as (code, product id or None)."""
+    """Scores in [0, 1] of some promoted products (``positions`` into the snapshot's
+    ``promoted``; the others score 0), with the reason behind each, as (code, product id
+    or None)."""
 
-    score: np.ndarray
-    reasons: tuple[tuple[str, int | None] | None, ...]
+    size: int
+    positions: np.ndarray
+    scores: np.ndarray
+    reasons: tuple[tuple[str, int | None], ...]
+
+    @classmethod
+    def of(cls, size: int, found: dict[int, tuple[float, tuple[str, int | None]]]) -> "Affinity":
+        positions = np.asarray(sorted(found), dtype=np.int64)
+        return cls(size, positions, np.asarray([found[p][0] for p in positions.tolist()], dtype=np.float64),
+                   tuple(found[p][1] for p in positions.tolist()))
+
+    def dense(self) -> np.ndarray:
+        score = np.zeros(self.size)
+        score[self.positions] = self.scores
+        return score
+
+    def reason(self, position: int) -> tuple[str, int | None] | None:
+        at = int(np.searchsorted(self.positions, position))
+        return self.reasons[at] if at < len(self.positions) and self.positions[at] == position else None
 
 
-def _by_rank(items: list[Any], promoted: np.ndarray, weight: float, score: np.ndarray,
-             reasons: list[Any]) -> None:
+def _by_rank(items: list[Any], promoted: np.ndarray, weight: float,
+             found: dict[int, tuple[float, tuple[str, int | None]]]) -> None:
     """Give each listed product not scored yet ``weight`` times its rank's share."""
+    if not items:
+        return
+    positions = np.searchsorted(promoted, np.asarray([item.product for item in items], dtype=np.int64))
     n = len(items)
-    for rank, item in enumerate(items):
-        at = int(np.searchsorted(promoted, item.product))
-        if at < len(promoted) and promoted[at] == item.product and reasons[at] is None:
-            score[at] = weight * (1.0 - rank / max(n, 1))
-            code, product = item.reasons[0]
-            reasons[at] = (code, product)
+    for rank, (at, item) in enumerate(zip(positions.tolist(), items)):
+        if at < len(promoted) and promoted[at] == item.product and at not in found:
+            found[at] = (weight * (1.0 - rank / n), item.reasons[0])
 
 
 class OfferAffinity:
@@ -52,6 +72,19 @@ class OfferAffinity:
         self._lock = threading.Lock()
         self._customers: LRUCache[tuple[Any, ...], Affinity] = LRUCache(maxsize=CUSTOMER_CACHE_SIZE)
         self._locations: LRUCache[tuple[Any, ...], Affinity] = LRUCache(maxsize=LOCATION_CACHE_SIZE)
+        # The item-to-item weights into the promoted products, per (snapshot, model version).
+        self._index: tuple[tuple[Any, ...], ItemToItemIndex] | None = None
+
+    def _index_for(self, snapshot: "CampaignSnapshot", served: Any) -> ItemToItemIndex:
+        key = (snapshot.version, served.version)
+        with self._lock:
+            found = self._index
+        if found is not None and found[0] == key:
+            return found[1]
+        index = ItemToItemIndex(served.estimator, snapshot.promoted)
+        with self._lock:
+            self._index = (key, index)
+        return index
 
     def of_customer(self, customer_id: int, snapshot: "CampaignSnapshot") -> Affinity | None:
         """The customer's affinity to the promoted products (None without a recommender):
@@ -66,20 +99,11 @@ class OfferAffinity:
             return found
         promoted = snapshot.promoted
         model = served.estimator
-
-        def promotable(ids: np.ndarray) -> np.ndarray:
-            return np.isin(ids, promoted)
-
-        score = np.zeros(len(promoted))
-        reasons: list[Any] = [None] * len(promoted)
-        repeat = [r for r in model.recommend(customer_id, mode="repeat", limit=len(promoted), available=promotable)
-                  if r.reasons[0][0] == BOUGHT_BEFORE]
-        _by_rank(repeat, promoted, REPEAT_WEIGHT, score, reasons)
-        discovery = [r for r in model.recommend(customer_id, mode="discovery", limit=len(promoted),
-                                                available=promotable)
-                     if r.reasons[0][0] == SIMILAR_TO and r.score > 0]
-        _by_rank(discovery, promoted, DISCOVERY_WEIGHT, score, reasons)
-        found = Affinity(score, tuple(reasons))
+        scored: dict[int, tuple[float, tuple[str, int | None]]] = {}
+        repeat, similar = model.affinity(customer_id, promoted, index=self._index_for(snapshot, served))
+        _by_rank(repeat, promoted, REPEAT_WEIGHT, scored)
+        _by_rank(similar, promoted, DISCOVERY_WEIGHT, scored)
+        found = Affinity.of(len(promoted), scored)
         with self._lock:
             self._customers[key] = found
         return found
@@ -94,13 +118,12 @@ class OfferAffinity:
         if found is not None:
             return found
         promoted = snapshot.promoted
-        score = np.zeros(len(promoted))
-        reasons: list[Any] = [None] * len(promoted)
+        scored: dict[int, tuple[float, tuple[str, int | None]]] = {}
         if served is not None and len(promoted):
             items = served.estimator.recommend(None, limit=len(promoted), location=location_id,
                                                available=lambda ids: np.isin(ids, promoted))
-            _by_rank(items, promoted, POPULAR_WEIGHT, score, reasons)
-        found = Affinity(score, tuple(("popular", None) if r is not None else None for r in reasons))
+            _by_rank(items, promoted, POPULAR_WEIGHT, scored)
+        found = Affinity.of(len(promoted), {at: (score, ("popular", None)) for at, (score, _) in scored.items()})
         with self._lock:
             self._locations[key] = found
         return found

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import threading
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,9 +20,11 @@ from promo import metrics
 from promo.domain import offers as rules
 from promo.domain.campaigns import is_held_out
 from promo.domain.errors import Unavailable
+from promo.ids import random_hex
+from promo.services.campaign_check import FALLBACK_REDEMPTION_RATE
 from promo.services.exposures import HOLDOUT, TREATED, UNTARGETED, exposure
 from promo.services.model_server import RECOMMENDER
-from promo.services.campaign_check import FALLBACK_REDEMPTION_RATE
+from promo.services.offer_affinity import Affinity
 from promo.services.serving_state import CampaignSnapshot
 from promo.services.stock import channel_sites
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from promo.bootstrap import Runtime
 
 OFFERS, DEALS = "offers", "deals"
+DEFAULT_LIMIT = 10
 # How long a request waits for a starting process's first serving snapshot.
 READY_WAIT_SECONDS = 10.0
 
@@ -61,16 +63,20 @@ class InStockFlags:
         self._lock = threading.Lock()
         self._cache: LRUCache[tuple[Any, ...], np.ndarray] = LRUCache(maxsize=1024)
 
-    def of(self, runtime: "Runtime", snapshot: CampaignSnapshot, site_ids: tuple[int, ...]) -> np.ndarray:
+    def of(self, runtime: "Runtime", snapshot: CampaignSnapshot, site_ids: tuple[int, ...]
+           ) -> tuple[int, np.ndarray]:
+        """(the stock sequence number, a flag per promoted product). The flags may be
+        newer than the number (events applied meanwhile), never older."""
         view = runtime.stock.view
-        key = (snapshot.version, site_ids, view.as_of_seq)
+        seq = view.as_of_seq
+        key = (snapshot.version, site_ids, seq)
         with self._lock:
             found = self._cache.get(key)
         if found is None:
             found = view.in_stock(snapshot.promoted, site_ids)
             with self._lock:
                 self._cache[key] = found
-        return found
+        return seq, found
 
 
 class EligibilityCache:
@@ -177,6 +183,57 @@ def _availability(runtime: "Runtime", product_ids: list[int], site_ids: tuple[in
     return answers
 
 
+@dataclasses.dataclass(frozen=True)
+class _Ranked:
+    pairs: list[int]                # the chosen (campaign, product) pairs, in order
+    values: list[float]             # their expected values
+    affinity: Affinity | None       # the customer's, when personalised
+    popular: Affinity               # popularity at the location
+
+
+def _rank(runtime: "Runtime", snapshot: CampaignSnapshot, terms: _Terms, in_stock: np.ndarray,
+          site_ids: tuple[int, ...], shopper: _Shopper, location_id: int | None, limit: int) -> _Ranked:
+    """The offerable pairs (allowed campaign, product in stock here, one per product),
+    valued and chosen."""
+    pairs = np.flatnonzero(terms.allowed[snapshot.pair_campaign] & in_stock[snapshot.pair_promoted])
+    if snapshot.demanding:
+        pairs = pairs[_enough_stock(runtime, snapshot, pairs, site_ids)]
+    pairs = pairs[rules.first_of_each_product(snapshot.pair_product[pairs])]
+    affinity = runtime.offer_affinity.of_customer(shopper.customer_id, snapshot) if shopper.personal else None
+    popular = runtime.offer_affinity.popular_at(location_id, snapshot)
+    campaign_of = snapshot.pair_campaign[pairs]
+    value = rules.expected_value(terms.probability[campaign_of],
+                                 (affinity or popular).dense()[snapshot.pair_promoted[pairs]],
+                                 snapshot.pair_saving[pairs])
+    chosen = rules.choose(snapshot.pair_priority[pairs], value, campaign_of, snapshot.pair_category[pairs], limit)
+    return _Ranked(pairs[chosen].tolist(), value[chosen].tolist(), affinity, popular)
+
+
+def _offer_views(runtime: "Runtime", snapshot: CampaignSnapshot, ranked: _Ranked, terms: _Terms,
+                 recommendation_id: str, site_ids: tuple[int, ...], location: str | None, today: dt.date
+                 ) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
+    """The offers as the channel sees them, and the same grouped by campaign index."""
+    product_ids = snapshot.pair_product[ranked.pairs].tolist()
+    availability = _availability(runtime, product_ids, site_ids, location, today)
+    items: list[dict[str, Any]] = []
+    by_campaign: dict[int, list[dict[str, Any]]] = {}
+    for pair, value, product_id, stock_answer in zip(ranked.pairs, ranked.values, product_ids, availability):
+        campaign = snapshot.campaigns[int(snapshot.pair_campaign[pair])]
+        info = snapshot.products[product_id]
+        why = _reasons(runtime, ranked.affinity, ranked.popular, int(snapshot.pair_promoted[pair]),
+                       terms.reasons.get(campaign.index, ()), stock_answer)
+        items.append({
+            "offer_id": rules.offer_id(recommendation_id, campaign.id, product_id),
+            "campaign": {"id": campaign.code, "name": campaign.name},
+            "sku": info.sku, "name": info.name, "category": info.category,
+            "discount": campaign.discount.as_dict(), "exclusive": campaign.exclusive,
+            "price": float(info.price), "final_price": float(snapshot.pair_final_price[pair]),
+            "currency": info.currency, "availability": stock_answer, "score": round(value, 6), "reasons": why,
+        })
+        by_campaign.setdefault(campaign.index, []).append(items[-1])
+    return items, by_campaign
+
+
 def _serve(runtime: "Runtime", kind: str, customer: str | None, channel: str, location: str | None,
            limit: int) -> dict[str, Any]:
     state = runtime.serving
@@ -189,59 +246,33 @@ def _serve(runtime: "Runtime", kind: str, customer: str | None, channel: str, lo
     now = dt.datetime.now(dt.timezone.utc)
     shopper = _shopper(runtime, customer)
     terms = runtime.offer_eligibility.terms(runtime, snapshot, shopper, kind, channel, site_ids, now)
-    in_stock = runtime.offer_stock.of(runtime, snapshot, site_ids)
-    pairs = np.flatnonzero(terms.allowed[snapshot.pair_campaign] & in_stock[snapshot.pair_promoted])
-    if snapshot.demanding:
-        pairs = pairs[_enough_stock(runtime, snapshot, pairs, site_ids)]
-    pairs = pairs[rules.first_of_each_product(snapshot.pair_product[pairs])]
-    affinity = runtime.offer_affinity.of_customer(shopper.customer_id, snapshot) if shopper.personal else None
-    popular = runtime.offer_affinity.popular_at(location_id, snapshot)
-    score = (affinity if affinity is not None else popular).score
-    campaign_of = snapshot.pair_campaign[pairs]
-    value = rules.expected_value(terms.probability[campaign_of], score[snapshot.pair_promoted[pairs]],
-                                 snapshot.pair_saving[pairs])
-    chosen = [int(pairs[at]) for at in rules.choose(snapshot.pair_priority[pairs], value, campaign_of,
-                                                    snapshot.pair_category[pairs], limit)]
-    value_of = dict(zip(pairs.tolist(), value.tolist()))
-    recommendation_id = f"rec-{uuid.uuid4().hex}"
-    product_ids = snapshot.pair_product[chosen].tolist()
-    availability = _availability(runtime, product_ids, site_ids, location, now.date())
-    items = []
-    for pair, product_id, stock_answer in zip(chosen, product_ids, availability):
-        campaign = snapshot.campaigns[int(snapshot.pair_campaign[pair])]
-        info = snapshot.products[product_id]
-        why = _reasons(runtime, affinity, popular, int(snapshot.pair_promoted[pair]),
-                       terms.reasons.get(campaign.index, ()), stock_answer)
-        items.append({
-            "offer_id": rules.offer_id(recommendation_id, campaign.id, product_id),
-            "campaign": {"id": campaign.code, "name": campaign.name},
-            "sku": info.sku, "name": info.name, "category": info.category,
-            "discount": campaign.discount.as_dict(), "exclusive": campaign.exclusive,
-            "price": float(info.price), "final_price": float(snapshot.pair_final_price[pair]),
-            "currency": info.currency, "availability": stock_answer, "score": round(value_of[pair], 6),
-            "reasons": why,
-        })
-    _record(runtime, kind, recommendation_id, now, shopper, channel, location_id, snapshot, items, terms.held_out,
-            in_stock)
+    as_of_seq, in_stock = runtime.offer_stock.of(runtime, snapshot, site_ids)
+    ranked = _rank(runtime, snapshot, terms, in_stock, site_ids, shopper, location_id, limit)
+    recommendation_id = f"rec-{random_hex()}"
+    items, by_campaign = _offer_views(runtime, snapshot, ranked, terms, recommendation_id, site_ids, location,
+                                      now.date())
+    _record(runtime, kind, recommendation_id, now, shopper, channel, location_id, snapshot, by_campaign,
+            terms.held_out, in_stock)
     metrics.OFFER_LISTS.labels(kind, "true" if shopper.personal else "false").inc()
     served = runtime.models.get(RECOMMENDER)
     return {
         "recommendation_id": recommendation_id, "customer": customer,
         "known_customer": shopper.customer_id is not None, "personalised": shopper.personal,
-        "channel": channel, "location": location, "stock_as_of_seq": runtime.stock.view.as_of_seq,
-        "model": {"name": served.name, "version": served.version} if served and affinity is not None else None,
+        "channel": channel, "location": location, "stock_as_of_seq": as_of_seq,
+        "model": {"name": served.name, "version": served.version}
+        if served is not None and ranked.affinity is not None else None,
         kind: items,
     }
 
 
-def _reasons(runtime: "Runtime", affinity: Any, popular: Any, promoted_at: int, targeting: tuple[str, ...],
-             availability: dict[str, Any]) -> list[str]:
+def _reasons(runtime: "Runtime", affinity: Affinity | None, popular: Affinity, promoted_at: int,
+             targeting: tuple[str, ...], availability: dict[str, Any]) -> list[str]:
     codes: list[tuple[str, Any]] = []
-    found = affinity.reasons[promoted_at] if affinity is not None else None
+    found = affinity.reason(promoted_at) if affinity is not None else None
     if found is not None:
         code, product = found
         codes.append((code, runtime.stock.catalog.sku(product) if product is not None else None))
-    elif popular.reasons[promoted_at] is not None:
+    elif popular.reason(promoted_at) is not None:
         codes.append(("popular", None))
     codes += [(reason, None) for reason in targeting]
     if availability["location"] is not None:
@@ -250,38 +281,34 @@ def _reasons(runtime: "Runtime", affinity: Any, popular: Any, promoted_at: int, 
 
 
 def _record(runtime: "Runtime", kind: str, recommendation_id: str, now: dt.datetime, shopper: _Shopper, channel: str,
-            location_id: int | None, snapshot: CampaignSnapshot, items: list[dict[str, Any]],
+            location_id: int | None, snapshot: CampaignSnapshot, listed: dict[int, list[dict[str, Any]]],
             held_out: tuple[int, ...], in_stock: np.ndarray) -> None:
     """One exposure per campaign in the list, and one control exposure per campaign the
     shopper was held out of that had something in stock to offer here."""
-    by_campaign: dict[str, list[dict[str, Any]]] = {}
-    for item in items:
-        by_campaign.setdefault(item["campaign"]["id"], []).append(item)
     cohort = TREATED if shopper.personal else UNTARGETED
-    ids = {c.code: c.id for c in snapshot.campaigns}
     rows = [exposure(recommendation_id, now, kind, customer=shopper.external_id, cohort=cohort, channel=channel,
-                     location_id=location_id, campaign_id=ids[code], skus=[i["sku"] for i in listed],
-                     offer_ids=[i["offer_id"] for i in listed])
-            for code, listed in by_campaign.items()]
+                     location_id=location_id, campaign_id=snapshot.campaigns[index].id,
+                     skus=[item["sku"] for item in offered], offer_ids=[item["offer_id"] for item in offered])
+            for index, offered in listed.items()]
     for index in held_out:
         campaign = snapshot.campaigns[index]
         own = campaign.pairs
         stocked = snapshot.pair_product[own][in_stock[snapshot.pair_promoted[own]]]
         if len(stocked):
-            skus = [snapshot.products[int(p)].sku for p in stocked[:len(items) or 10]]
+            skus = [snapshot.products[p].sku for p in stocked[:DEFAULT_LIMIT].tolist()]
             rows.append(exposure(recommendation_id, now, kind, customer=shopper.external_id, cohort=HOLDOUT,
                                  channel=channel, location_id=location_id, campaign_id=campaign.id, skus=skus))
     runtime.exposures.record(rows)
 
 
 def offers_for_customer(runtime: "Runtime", customer: str, *, channel: str, location: str | None = None,
-                        limit: int = 10) -> dict[str, Any]:
+                        limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
     """The live campaigns ``customer`` is eligible for, each with its products available
     now for the channel and location, best first (README, "Offers and deals")."""
     return _serve(runtime, OFFERS, customer, channel, location, limit)
 
 
-def deals_at(runtime: "Runtime", *, channel: str, location: str, limit: int = 10,
+def deals_at(runtime: "Runtime", *, channel: str, location: str, limit: int = DEFAULT_LIMIT,
              customer: str | None = None) -> dict[str, Any]:
     """The deals anyone may have at a location (campaigns targeting everyone), in stock
     there, ranked for ``customer`` when one is given, else by popularity there."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-import uuid
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -19,6 +18,7 @@ import pandas as pd
 
 from promo import metrics
 from promo.domain.errors import InvalidInput
+from promo.ids import random_hex
 from promo.ml.recommender import FALLBACK_POPULAR, Recommendation
 from promo.services.exposures import RECOMMENDATION, ExposureLog, exposure
 from promo.services.model_server import RECOMMENDER, ModelServer
@@ -210,7 +210,7 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
                 items += _top_up(uow, [from_model, from_history], items, limit, available, bought_by)
         products = uow.products.summaries(item.product for item in items)
     metrics.RECOMMENDATIONS.labels(mode, "model" if served else "fallback").inc()
-    recommendation_id = f"rec-{uuid.uuid4().hex}"
+    recommendation_id = f"rec-{random_hex()}"
     answer = {
         "recommendation_id": recommendation_id,
         "customer": customer,

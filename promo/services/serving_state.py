@@ -201,7 +201,7 @@ class ServingState:
         # them (a customer's eligible campaigns) are keyed by these.
         self.tallies_version = 0
         self.audiences_version = 0
-        self._tally_version: dict[int, tuple[int, float]] | None = None
+        self._tally_version: tuple[int, float, int] | None = None
         self._ready = threading.Event()
         self._refresh_lock = threading.Lock()
         self._audience_lock = threading.Lock()
@@ -229,18 +229,21 @@ class ServingState:
         with self._refresh_lock:
             started = time.perf_counter()
             with self._runtime.session_factory() as session:
-                self._refresh_campaigns(session)
-                self._refresh_customers(session)
-                self._refresh_tallies(session)
+                versions = serving_data.versions(session, [c.id for c in self.campaigns.campaigns])
+                if self._refresh_campaigns(session, versions):
+                    # The live campaigns changed: their redemptions are other rows.
+                    versions = serving_data.versions(session, [c.id for c in self.campaigns.campaigns])
+                self._refresh_customers(session, versions.customers_changed_at)
+                self._refresh_tallies(session, versions.redemptions)
             metrics.SERVING_REFRESH_SECONDS.observe(time.perf_counter() - started)
         self._ready.set()
         if audiences:
             self.refresh_audiences()
 
-    def _refresh_campaigns(self, session: Any) -> None:
-        version = (*serving_data.campaigns_version(session), serving_data.products_changed_at(session))
+    def _refresh_campaigns(self, session: Any, versions: serving_data.Versions) -> bool:
+        version = (*versions.campaigns, versions.products_changed_at)
         if version == self.campaigns.version:
-            return
+            return False
         rows = serving_data.active_campaigns(session)
         products_of = serving_data.campaign_products(session, [row.id for row in rows])
         details = serving_data.product_details(session, {p for ids in products_of.values() for p in ids})
@@ -252,10 +255,10 @@ class ServingState:
         self._audiences_due.set()
         self._tally_version = None     # the set of live campaigns changed: count again
         metrics.SERVING_LIVE_CAMPAIGNS.set(len(snapshot.campaigns))
+        return True
 
-    def _refresh_customers(self, session: Any) -> None:
+    def _refresh_customers(self, session: Any, changed_at: dt.datetime | None) -> None:
         current = self.customers
-        changed_at = serving_data.customers_changed_at(session)
         full = time.monotonic() - current.loaded_at >= CUSTOMER_FULL_RELOAD_SECONDS
         if not full and changed_at == current.changed_at:
             return
@@ -268,11 +271,11 @@ class ServingState:
         self.customers = Customers(known, changed_at, time.monotonic() if full or not current.by_external_id
                                    else current.loaded_at)
 
-    def _refresh_tallies(self, session: Any) -> None:
+    def _refresh_tallies(self, session: Any, overall: tuple[int, float, int]) -> None:
+        if overall == self._tally_version:
+            return
         ids = [c.id for c in self.campaigns.campaigns]
         totals = serving_data.redemption_totals(session, ids)
-        if totals == self._tally_version:
-            return
         previous = self.tallies
         tallies = {}
         for cid, (count, spent) in totals.items():
@@ -283,7 +286,7 @@ class ServingState:
                 tallies[cid] = Tally(count, spent, serving_data.redemptions_by_customer(session, cid))
         self.tallies = tallies
         self.tallies_version += 1
-        self._tally_version = totals
+        self._tally_version = overall
 
     def refresh_audiences(self) -> None:
         """Resolve the audience of every live campaign that has none, whose revision or

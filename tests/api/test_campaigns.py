@@ -73,11 +73,6 @@ def create(client, headers, **changes) -> dict:
     return response.json
 
 
-@pytest.fixture
-def marketing(headers_for):
-    return headers_for("marketing")
-
-
 # --- building -------------------------------------------------------------------------------
 
 def test_a_campaign_is_created_as_a_draft_with_its_products_resolved(client, marketing, shop):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import time
 
 import pytest
 from sqlalchemy import select
@@ -16,16 +17,6 @@ from promo.domain.offers import parse_offer_id
 from tests.api.test_campaigns import NOW, iso, stock
 
 _ids = itertools.count()
-
-
-@pytest.fixture
-def marketing(headers_for):
-    return headers_for("marketing")
-
-
-@pytest.fixture
-def channel(headers_for):
-    return headers_for("channel")
 
 
 @pytest.fixture
@@ -367,3 +358,21 @@ def test_a_bad_offer_event_refuses_the_whole_batch(client, channel, row_count, s
     assert response.status_code == 422, response.json
     assert field in response.json["errors"]["json"]["events"]["1"]
     assert row_count("offer_events") == 0
+
+
+def test_with_a_recommender_a_customer_s_own_products_rank_first_and_say_why(client, marketing, channel, runtime,
+                                                                             shop):
+    from promo.services import training
+
+    training.train(runtime, ["recommender"])
+    deadline = time.monotonic() + 10
+    while runtime.models.get("recommender") is None:
+        assert time.monotonic() < deadline, "the trained recommender was not picked up"
+        time.sleep(0.05)
+    live(client, marketing, runtime, products={"skus": ["milk", "cheese", "steak"]})
+
+    answer = offers(client, channel)
+
+    assert answer["model"]["name"] == "recommender"
+    assert answer["offers"][0]["sku"] == "milk" and "bought_before" in answer["offers"][0]["reasons"]
+    assert skus(offers(client, channel, "bob"))[0] == "steak"

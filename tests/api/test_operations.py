@@ -135,3 +135,22 @@ def test_readyz_probes_log_no_alembic_lines(client, caplog):
 
     assert [record.getMessage() for record in caplog.records if record.name.startswith("alembic")] == []
     assert [record.getMessage() for record in caplog.records if record.name == "promo.request"] == ["request"] * 3
+
+
+def test_readyz_waits_for_the_first_serving_snapshot_and_then_says_what_it_holds(settings_overrides):
+    from promo import create_app
+    from promo.api.context import EXTENSION
+
+    app = create_app(settings_overrides)
+    runtime = app.extensions[EXTENSION]
+    try:
+        runtime.serving._ready.clear()      # as in a process whose first refresh is still running
+        loading = app.test_client().get("/readyz")
+        runtime.serving.refresh()
+        ready = app.test_client().get("/readyz")
+    finally:
+        runtime.close()
+
+    assert loading.status_code == 503
+    assert loading.json["checks"]["serving"] == {"ok": False, "detail": "loading the live campaigns for offers"}
+    assert ready.status_code == 200 and ready.json["checks"]["serving"]["detail"].startswith("0 live campaigns")

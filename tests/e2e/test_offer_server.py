@@ -11,16 +11,10 @@ import urllib.request
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.e2e.test_server import admin_key, call, free_port, start_server, wait_until_up
+from tests.e2e.test_campaign_server import NOW, ok
+from tests.e2e.test_server import admin_key, free_port, start_server, wait_until_up
 
 pytestmark = pytest.mark.slow
-NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-
-
-def ok(port: int, method: str, path: str, key: str, body: object = None, status: int = 200) -> dict:
-    code, raw = call(port, method, path, body, key)
-    assert code == status, (code, raw[:500])
-    return json.loads(raw)
 
 
 def offers(port: int, key: str) -> tuple[str, dict]:

@@ -20,16 +20,6 @@ BOUND_SECONDS = 3.0
 
 
 @pytest.fixture
-def marketing(headers_for):
-    return headers_for("marketing")
-
-
-@pytest.fixture
-def channel(headers_for):
-    return headers_for("channel")
-
-
-@pytest.fixture
 def other(settings_overrides):
     """A second 'worker': its own app on the same database, refreshing on its own."""
     app = create_app({**settings_overrides, "serving_refresh_ms": REFRESH_MS, "exposure_flush_ms": 3_600_000})
@@ -86,3 +76,43 @@ def test_closing_a_runtime_writes_the_exposures_it_still_held(client, marketing,
     other.extensions[EXTENSION].close()
 
     assert row_count("served_exposures") == 5 and len(answers) == 5
+
+
+@pytest.mark.settings(serving_refresh_ms=20, exposure_flush_ms=10, exposure_batch_size=7)
+def test_many_threads_serving_while_campaigns_change_lose_no_exposure_and_never_fail(
+        app, client, admin, marketing, channel, runtime, row_count, shop):
+    import concurrent.futures
+
+    campaigns = [live(client, marketing, runtime, products={"skus": [sku]}) for sku in ("milk", "cheese", "steak")]
+    stop = time.monotonic() + 3
+
+    def serve(n: int) -> list[int]:
+        worker = app.test_client()
+        rows = []
+        while time.monotonic() < stop:
+            response = worker.get("/v1/customers/ann/offers", query_string={"channel": "store", "location": "S1"},
+                                  headers=channel)
+            assert response.status_code == 200, response.json
+            rows.append(len({offer["campaign"]["id"] for offer in response.json["offers"]}))
+        return rows
+
+    def churn() -> int:
+        changes = 0
+        worker = app.test_client()
+        while time.monotonic() < stop:
+            for campaign in campaigns:
+                for action in ("pause", "resume"):
+                    assert worker.post(f"/v1/campaigns/{campaign['id']}/{action}", json={"override": {
+                        "reason": "test"}} if action == "resume" else {}, headers=marketing).status_code == 200
+                    changes += 1
+        return changes
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=7) as pool:
+        servers = [pool.submit(serve, n) for n in range(6)]
+        changes = pool.submit(churn)
+        served = [rows for future in servers for rows in future.result()]
+        assert changes.result() > 6
+
+    runtime.exposures.close()
+    assert len(served) > 50 and row_count("served_exposures") == sum(served)
+    assert 3 in served and min(served) < 3      # everything live was seen, and so were the pauses

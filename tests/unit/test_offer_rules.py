@@ -79,12 +79,15 @@ def test_the_choice_puts_higher_priorities_first_and_spreads_campaigns_and_categ
     assert rules.choose(priority[:0], value[:0], campaign[:0], category[:0], limit=3) == []
 
 
-def test_the_greedy_choice_equals_a_full_rescan_at_every_step():
+@pytest.mark.parametrize("campaigns, categories", [(5, 4), (1, 1), (60, 30)])
+def test_the_choice_on_the_best_few_equals_the_greedy_choice_on_all(campaigns, categories):
     rng = np.random.default_rng(3)
-    for _ in range(50):
-        n = int(rng.integers(1, 40))
-        priority, value = rng.integers(0, 3, n), rng.random(n)
-        campaign, category = rng.integers(0, 5, n), rng.integers(-1, 4, n)
+    for _ in range(40):
+        n = int(rng.integers(1, 300))
+        # One campaign and category: every pick discounts the rest, so the best few
+        # candidates are not enough and the choice must look further.
+        priority, value = rng.integers(0, 3, n), rng.random(n) ** 4
+        campaign, category = rng.integers(0, campaigns, n), rng.integers(-1, categories, n)
 
         chosen = rules.choose(priority, value, campaign, category, limit=10)
 

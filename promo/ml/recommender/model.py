@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from promo.ml import repeat_ranker
 from promo.ml.frames import check_columns
 from promo.ml.recommender import fitting, fold_in, persistence, scoring
+from promo.ml.recommender.affinity import ItemToItemIndex
 from promo.ml.recommender.common import MODES, NS_PER_DAY, Mode, Recommendation
 
 
@@ -217,6 +218,38 @@ class Recommender(BaseEstimator):
                 return self._repeat_learned(profile, limit, location, available)
             return self._repeat(profile, limit, available)
         return self._discovery(profile, limit, location, available)
+
+    def affinity(self, customer: int | None, product_ids, *, recent: pd.DataFrame | None = None, now=None,
+                 index: ItemToItemIndex | None = None) -> tuple[list[Recommendation], list[Recommendation]]:
+        """How ``customer`` relates to each of ``product_ids`` (e.g. a campaign's products).
+
+        ``index``, the set's :class:`ItemToItemIndex` (built once for many customers),
+        makes it much cheaper; without one it is built for this call.
+
+        Returns
+        -------
+        (repeat, similar) : two lists of Recommendation, best first
+            ``repeat``: those the customer bought, ranked as repeat mode ranks them;
+            ``similar``: those they never bought that the item-to-item weights link to
+            what they bought, with the product behind each (``similar_to``). Products in
+            neither list are unrelated to the customer. Much cheaper than ``recommend``
+            with a long ``limit``: no popular products are looked for.
+        """
+        check_is_fitted(self, "neighbour_items_")
+        wanted_ids = np.unique(np.asarray(list(product_ids), dtype=np.int64))
+        profile = self._profile(customer, recent, now)
+        if not len(wanted_ids) or not (profile.purchased.any() or profile.extra_purchased.any()):
+            return [], []
+
+        def wanted(candidates: np.ndarray) -> np.ndarray:
+            return np.isin(candidates, wanted_ids)
+
+        if len(self.ranker_coef_):
+            repeat = self._repeat_learned(profile, len(wanted_ids), None, wanted)
+        else:
+            repeat = self._repeat(profile, len(wanted_ids), wanted)
+        index = index if index is not None else ItemToItemIndex(self, wanted_ids)
+        return repeat, index.similar(self, profile)
 
     def _customer_position(self, customer) -> int:
         if customer is None:

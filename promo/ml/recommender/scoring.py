@@ -73,8 +73,9 @@ def repeat_learned(model, profile: Profile, limit, location, available
             for i in chosen]
 
 
-def discovery(model, profile: Profile, limit, location, available) -> list[Recommendation]:
-    """Unbought candidates by the item-to-item model, then popular products."""
+def _item_to_item(model, profile: Profile) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(score per candidate, the profile's usable rows, their candidate positions, and the
+    neighbours and contributions behind the scores) by the item-to-item weights."""
     sources = model.candidate_of_[profile.items]
     usable = np.flatnonzero(sources >= 0)
     # Sub-linear in the weight: the tenth purchase of milk says less than the first.
@@ -88,7 +89,13 @@ def discovery(model, profile: Profile, limit, location, available) -> list[Recom
     # (bincount answers an int array when there is nothing to count)
     scores = np.bincount(neighbours.ravel(), contributions.ravel(),
                          len(model.candidates_)).astype(np.float64, copy=False)
-    scores[sources[usable][profile.purchased[usable]]] = -np.inf
+    return scores, usable, sources[usable], neighbours, contributions
+
+
+def discovery(model, profile: Profile, limit, location, available) -> list[Recommendation]:
+    """Unbought candidates by the item-to-item model, then popular products."""
+    scores, usable, sources, neighbours, contributions = _item_to_item(model, profile)
+    scores[sources[profile.purchased[usable]]] = -np.inf
     # Ties (e.g. customers with no usable product) go to the more bought candidate.
     chosen = best(scores.copy(), limit, model.products_[model.candidates_], available)
     explained = strongest_sources(chosen, neighbours, contributions)
@@ -203,3 +210,4 @@ def walk(items: np.ndarray, limit: int, excluded: np.ndarray, products: np.ndarr
         if len(chosen) >= limit:
             break
     return chosen
+

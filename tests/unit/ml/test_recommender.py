@@ -10,6 +10,7 @@ import pytest
 from sklearn.base import clone
 
 from promo.ml.frames import COLUMNS
+from promo.ml.recommender.affinity import ItemToItemIndex
 from promo.ml.recommender import Recommendation, Recommender
 
 START = pd.Timestamp("2024-01-01")
@@ -263,3 +264,21 @@ def test_without_anything_re_bought_to_learn_from_the_counting_rule_serves(shop)
     model = Recommender(repeat_weeks=0).fit(shop)
     assert len(model.ranker_coef_) == 0
     assert products_of(model.recommend(7, mode="repeat"))[0] == MILK
+
+
+def test_affinity_to_a_set_of_products_says_which_are_bought_again_and_which_are_like_what_was_bought(model):
+    repeat, similar = model.affinity(9, [BREAD, JAM, COFFEE, MILK])
+
+    assert products_of(repeat) == [BREAD] and repeat[0].reasons == (("bought_before", None),)
+    assert products_of(similar) == [JAM] and similar[0].reasons == (("similar_to", BREAD),)
+    # The same as discovery's own score for jam, restricted to the set.
+    assert similar[0].score == pytest.approx(model.recommend(9, mode="discovery", limit=1)[0].score)
+
+
+def test_affinity_with_a_prebuilt_index_equals_affinity_without(model):
+    products = [BREAD, JAM, COFFEE, MILK, TEA]
+    index = ItemToItemIndex(model, products)
+
+    for customer in (1, 7, 9, 22, 12345):
+        assert model.affinity(customer, products, index=index) == model.affinity(customer, products)
+    assert model.affinity(12345, products) == ([], [])      # a stranger relates to nothing
