@@ -543,7 +543,8 @@ def run_wrk(port: int, script: Path, seconds: int, opts: argparse.Namespace) -> 
     lines = done.stdout.splitlines()
     found = [line[len("BENCH "):] for line in lines if line.startswith("BENCH ")]
     if done.returncode != 0 or not found:
-        raise BenchError(f"{shlex.join(command)} failed ({done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        raise BenchError(f"{shlex.join(command)} failed ({done.returncode}):\n"
+                         f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
     figures = json.loads(found[0])
     example = next((line[len("BENCH-EXAMPLE "):] for line in lines if line.startswith("BENCH-EXAMPLE ")), "")
     return Load(figures["requests"], figures["duration_us"] / 1e6, figures["p50_us"] / 1e3, figures["p99_us"] / 1e3,
@@ -563,7 +564,8 @@ class Line:
 def lines_of(part: str, households: Sequence[Household], limit: int) -> list[Line]:
     if part == "offers":
         return [Line(part, "offers store", "offers", tuple(
-                    f"/v1/customers/{h.customer}/offers?channel=store&location={h.store}&limit={limit}" for h in households)),
+                    f"/v1/customers/{h.customer}/offers?channel=store&location={h.store}&limit={limit}"
+                    for h in households)),
                 Line(part, "offers web", "offers", tuple(
                     f"/v1/customers/{h.customer}/offers?channel=web&limit={limit}" for h in households))]
     if part == "deals":
@@ -585,9 +587,10 @@ def measure_line(line: Line, port: int, bare_port: int, headers: dict[str, str],
     bare_script = tmp / f"{line.name.replace(' ', '-')}-bare.lua"
     bare_paths = line.paths if opts.baseline == "offers-like" else ("/healthz",)
     bare_script.write_text(lua_script(bare_paths, headers, opts.seed))
-    log(f"{line.name}: warm-up {opts.warmup:g} s each, then {opts.rounds} rounds of {opts.seconds:g} s, "
+    log(f"{line.name}: warm-up {opts.line_warmup} s each, then {opts.rounds} rounds of {opts.seconds:g} s, "
         f"promo and the bare app taking turns")
-    warm = [run_wrk(port, promo_script, opts.warmup, opts), run_wrk(bare_port, bare_script, opts.warmup, opts)]
+    warm = [run_wrk(port, promo_script, opts.line_warmup, opts),
+            run_wrk(bare_port, bare_script, opts.line_warmup, opts)]
     promo_runs, bare_runs = [], []
     for r in range(opts.rounds):
         # Alternate who goes first, so neither side always follows the other's load.
@@ -599,8 +602,10 @@ def measure_line(line: Line, port: int, bare_port: int, headers: dict[str, str],
     return add_line_rows(line, answers, warm, promo_runs, bare_runs, opts, report)
 
 
-def add_line_rows(line: Line, sample: list[tuple[int, bool]], warm: list[Load], promo_runs: list[Load], bare_runs: list[Load],
-                  opts: argparse.Namespace, report: Report) -> int:
+def add_line_rows(line: Line, sample: list[tuple[int, bool]], warm: list[Load], promo_runs: list[Load],
+                  bare_runs: list[Load], opts: argparse.Namespace, report: Report) -> int:
+    """The line's rows (medians over the rounds); returns its non-2xx answers, promo's and
+    the bare app's (which would be the bench's own fault)."""
     rate = statistics.median(r.rate for r in promo_runs)
     bare_rate = statistics.median(r.rate for r in bare_runs)
     if any(r.requests == 0 for r in promo_runs + bare_runs):
@@ -906,8 +911,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model-dir", help="its trained models (default: <db dir>/models or <db dir>/../models; "
                                             "trained on the copy if the active versions are not there)")
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts: {', '.join(PARTS)}")
-    parser.add_argument("--quick", action="store_true", help="a smoke run (about a minute): no warm-up passes, "
-                                                                 "4 s of settling, 1 round of 2 s, 5 propagation products")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run (about a minute): no warm-up passes, 4 s of settling, 1 round of 2 s, "
+                             "5 propagation products")
     parser.add_argument("--campaigns", type=int, default=50, help="active campaigns to create (default 50)")
     # wrk takes whole seconds.
     parser.add_argument("--seconds", type=int, help="wrk duration of each round, each side (default 10; quick 2)")
@@ -919,13 +925,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--settle-max", type=int, help="at most this many, if it is not steady before "
                                                          "(default 120; quick 4; 0: no bursts)")
     parser.add_argument("--settle-burst", type=int, help="seconds of one settling burst (default 5; quick 2)")
-    parser.add_argument("--warmup", type=int, help="wrk warm-up seconds, each side, per line (default 2; quick 1)")
+    parser.add_argument("--line-warmup", type=int,
+                        help="unmeasured wrk seconds before each line's rounds, each side (default 2; quick 1)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--baseline", choices=("offers-like", "healthz"), default="offers-like",
                         help="the bare app's endpoint: the same paths answered with 10 offer-shaped items "
                              "(default), or GET /healthz")
-    parser.add_argument("--propagation", type=int, help="products emptied in the propagation part (default 30; quick 5)")
+    parser.add_argument("--propagation", type=int,
+                        help="products emptied in the propagation part (default 30; quick 5)")
     parser.add_argument("--propagation-timeout", type=float, default=5.0,
                         help="seconds a product may stay offered after its stock-out before it counts as never gone")
     parser.add_argument("--pollers", type=int, default=3, help="client threads polling offers (propagation)")
@@ -946,7 +954,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     quick = args.quick
     args.seconds = max(1, args.seconds or (2 if quick else 10))
     args.rounds = max(1, args.rounds or (1 if quick else 3))
-    args.warmup = max(1, args.warmup or (1 if quick else 2))
+    args.line_warmup = max(1, args.line_warmup or (1 if quick else 2))
     args.warm_passes = args.warm_passes if args.warm_passes is not None else (0 if quick else 2)
     args.settle = args.settle if args.settle is not None else (2 if quick else 10)
     args.settle_max = args.settle_max if args.settle_max is not None else max(args.settle, 4 if quick else 120)
