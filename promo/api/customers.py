@@ -68,7 +68,7 @@ class CustomerById(MethodView):
 @blp.route("/<id:customer_id>/recommendations")
 class CustomerRecommendations(MethodView):
     @requires(Permission.CHANNEL_SERVE)
-    @blp.arguments(RecommendationQuerySchema, location="query")
+    @blp.arguments(RecommendationQuerySchema(), location="query")     # one instance: not built per request
     @blp.response(200, RecommendationsSchema)
     def get(self, args, customer_id):
         """Products to recommend to a customer, only those available now for the channel

@@ -25,7 +25,7 @@ blp = Blueprint("offers", __name__, url_prefix="/v1", description="Offers and de
 @blp.route("/customers/<id:customer_id>/offers")
 class CustomerOffers(MethodView):
     @requires(Permission.CHANNEL_SERVE)
-    @blp.arguments(OffersQuerySchema, location="query")
+    @blp.arguments(OffersQuerySchema(), location="query")     # one instance: not built per request
     @blp.response(200, OffersSchema)
     def get(self, args, customer_id):
         """Personalised offers: live campaigns the customer is eligible for, products in stock now
@@ -44,7 +44,7 @@ class CustomerOffers(MethodView):
 @blp.route("/deals")
 class Deals(MethodView):
     @requires(Permission.CHANNEL_SERVE)
-    @blp.arguments(DealsQuerySchema, location="query")
+    @blp.arguments(DealsQuerySchema(), location="query")
     @blp.response(200, DealsSchema)
     def get(self, args):
         """In-stock deals at a store: campaigns that target everyone, ranked for a customer if given"""

@@ -36,13 +36,13 @@ class Affinity:
     size: int
     positions: np.ndarray
     scores: np.ndarray
-    reasons: tuple[tuple[str, int | None], ...]
+    reasons: dict[int, tuple[str, int | None]]      # by position
 
     @classmethod
     def of(cls, size: int, found: dict[int, tuple[float, tuple[str, int | None]]]) -> "Affinity":
         positions = np.asarray(sorted(found), dtype=np.int64)
         return cls(size, positions, np.asarray([found[p][0] for p in positions.tolist()], dtype=np.float64),
-                   tuple(found[p][1] for p in positions.tolist()))
+                   {p: reason for p, (_, reason) in found.items()})
 
     def dense(self) -> np.ndarray:
         score = np.zeros(self.size)
@@ -50,8 +50,7 @@ class Affinity:
         return score
 
     def reason(self, position: int) -> tuple[str, int | None] | None:
-        at = int(np.searchsorted(self.positions, position))
-        return self.reasons[at] if at < len(self.positions) and self.positions[at] == position else None
+        return self.reasons.get(position)
 
 
 def _by_rank(items: list[Any], promoted: np.ndarray, weight: float,
@@ -74,6 +73,7 @@ class OfferAffinity:
         self._locations: LRUCache[tuple[Any, ...], Affinity] = LRUCache(maxsize=LOCATION_CACHE_SIZE)
         # The item-to-item weights into the promoted products, per (snapshot, model version).
         self._index: tuple[tuple[Any, ...], ItemToItemIndex] | None = None
+        self._skus_known_for: str | None = None
 
     def _index_for(self, snapshot: "CampaignSnapshot", served: Any) -> ItemToItemIndex:
         key = (snapshot.version, served.version)
@@ -82,6 +82,11 @@ class OfferAffinity:
         if found is not None and found[0] == key:
             return found[1]
         index = ItemToItemIndex(served.estimator, snapshot.promoted)
+        if self._skus_known_for != served.version:
+            # Reasons name the customer's own products (similar_to:<sku>): learn every sku
+            # the model knows, in a few bulk reads, rather than one read per request later.
+            self._runtime.stock.catalog.skus(served.estimator.products_.tolist())
+            self._skus_known_for = served.version
         with self._lock:
             self._index = (key, index)
         return index
