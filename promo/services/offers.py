@@ -167,18 +167,18 @@ def _availability(runtime: "Runtime", product_ids: list[int], site_ids: tuple[in
     and when it can be theirs when not where they are."""
     if not product_ids:
         return []
-    matrix = runtime.stock.view.available_matrix(product_ids, list(site_ids))
+    rows = runtime.stock.view.available_matrix(product_ids, list(site_ids)).tolist()
     sites = runtime.stock.catalog.sites(including=site_ids)
     answers = []
-    for row in matrix:
-        best = int(np.argmax(row))
+    for row in rows:
+        best = row.index(max(row))
         site = sites.get(site_ids[best])
-        here = location is not None
         answers.append({
-            "in_stock": bool(row[best] > 0),
-            "band": rules.quantity_band(int(row.sum())),
+            "in_stock": row[best] > 0,
+            "band": rules.quantity_band(sum(row)),
             "location": site.code if site else None,
-            "promise_date": None if here or site is None else today + dt.timedelta(days=site.lead_time_days),
+            "promise_date": None if location is not None or site is None
+            else today + dt.timedelta(days=site.lead_time_days),
         })
     return answers
 
@@ -214,21 +214,23 @@ def _offer_views(runtime: "Runtime", snapshot: CampaignSnapshot, ranked: _Ranked
                  ) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
     """The offers as the channel sees them, and the same grouped by campaign index."""
     product_ids = snapshot.pair_product[ranked.pairs].tolist()
+    campaign_of = snapshot.pair_campaign[ranked.pairs].tolist()
+    promoted_of = snapshot.pair_promoted[ranked.pairs].tolist()
     availability = _availability(runtime, product_ids, site_ids, location, today)
     items: list[dict[str, Any]] = []
     by_campaign: dict[int, list[dict[str, Any]]] = {}
-    for pair, value, product_id, stock_answer in zip(ranked.pairs, ranked.values, product_ids, availability):
-        campaign = snapshot.campaigns[int(snapshot.pair_campaign[pair])]
+    for pair, value, product_id, index, promoted_at, stock_answer in zip(
+            ranked.pairs, ranked.values, product_ids, campaign_of, promoted_of, availability):
+        campaign = snapshot.campaigns[index]
         info = snapshot.products[product_id]
-        why = _reasons(runtime, ranked.affinity, ranked.popular, int(snapshot.pair_promoted[pair]),
-                       terms.reasons.get(campaign.index, ()), stock_answer)
+        why = _reasons(runtime, ranked.affinity, ranked.popular, promoted_at, terms.reasons.get(index, ()),
+                       stock_answer)
         items.append({
             "offer_id": rules.offer_id(recommendation_id, campaign.id, product_id),
-            "campaign": {"id": campaign.code, "name": campaign.name},
-            "sku": info.sku, "name": info.name, "category": info.category,
-            "discount": campaign.discount.as_dict(), "exclusive": campaign.exclusive,
-            "price": float(info.price), "final_price": float(snapshot.pair_final_price[pair]),
-            "currency": info.currency, "availability": stock_answer, "score": round(value, 6), "reasons": why,
+            "campaign": campaign.view, "sku": info.sku, "name": info.name, "category": info.category,
+            "discount": campaign.discount_view, "exclusive": campaign.exclusive, "price": info.price_value,
+            "final_price": snapshot.pair_final_price[pair], "currency": info.currency,
+            "availability": stock_answer, "score": round(value, 6), "reasons": why,
         })
         by_campaign.setdefault(campaign.index, []).append(items[-1])
     return items, by_campaign

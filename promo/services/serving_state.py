@@ -70,6 +70,15 @@ class LiveCampaign:
     ends_at: dt.datetime
     pairs: np.ndarray                   # positions of its (campaign, product) pairs in the snapshot
 
+    @functools.cached_property
+    def view(self) -> dict[str, str]:
+        """The campaign as an offer names it (shared by every answer: never modified)."""
+        return {"id": self.code, "name": self.name}
+
+    @functools.cached_property
+    def discount_view(self) -> dict[str, Any]:
+        return self.discount.as_dict()
+
     def live_at(self, now: dt.datetime) -> bool:
         return self.starts_at <= now < self.ends_at
 
@@ -81,6 +90,10 @@ class ProductInfo:
     category: str | None
     price: Decimal
     currency: str
+
+    @functools.cached_property
+    def price_value(self) -> float:
+        return float(self.price)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +113,7 @@ class CampaignSnapshot:
     pair_priority: np.ndarray           # the campaign's priority
     pair_saving: np.ndarray             # float, what one unit's discount is worth
     pair_min_available: np.ndarray     # units a location needs for the pair to be offered there
-    pair_final_price: tuple[Decimal, ...]
+    pair_final_price: tuple[float, ...]     # one unit with the discount, rounded once to the cent
 
     @functools.cached_property
     def demanding(self) -> bool:
@@ -166,7 +179,7 @@ def build_snapshot(version: tuple[Any, ...], rows: list[Any], products_of: dict[
     minimum = np.asarray([max(1, policies[c].min_available_per_location) for c in campaign], dtype=np.int64)
     order = offer_rules.preference_order(product, priority, exclusive, saving, campaign)
     campaign, product, saving, priority, minimum = (a[order] for a in (campaign, product, saving, priority, minimum))
-    final_prices = tuple(pairs[i][3] for i in order)
+    final_prices = tuple(float(pairs[i][3]) for i in order)
     categories: dict[str, int] = {}
     category = np.asarray([categories.setdefault(products[p].category, len(categories))  # type: ignore[arg-type]
                            if products[p].category else -1 for p in product.tolist()], dtype=np.int64)
