@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from promo.services.audience_scoring import AudienceScorer
     from promo.services.campaign_watch import CampaignWatch
     from promo.services.offer_affinity import OfferAffinity
-    from promo.services.offers import EligibilityCache, InStockFlags
+    from promo.services.offers import EligibilityCache, InStockFlags, OfferPlans
     from promo.services.recommendations import PopularityFallback
     from promo.services.serving_state import ServingState
 
@@ -74,6 +74,12 @@ class Runtime:
         from promo.services.offers import EligibilityCache
 
         return EligibilityCache()
+
+    @functools.cached_property
+    def offer_plans(self) -> OfferPlans:
+        from promo.services.offers import OfferPlans
+
+        return OfferPlans()
 
     @functools.cached_property
     def offer_stock(self) -> InStockFlags:

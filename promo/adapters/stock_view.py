@@ -92,6 +92,12 @@ class StockView:
         self._expiring: dict[int, dict[str, tuple[int, float]]] = {}
         self._inbound: dict[int, list[list[Any]]] = {}                      # key -> [[eta, quantity], ...]
         self._in_stock: LRUCache[int, np.ndarray] = LRUCache(maxsize=IN_STOCK_LOCATIONS)
+        # Per location, the count of changes at the last one that touched it (events,
+        # expiries), and an epoch bumped by every load: together they version what is
+        # available at a set of locations, so answers derived from it can be cached.
+        self._changes = 0
+        self._changed_at: dict[int, int] = {}
+        self._epoch = 0
         self.as_of_seq = 0
 
     # --- loading and applying -------------------------------------------------------------
@@ -119,6 +125,8 @@ class StockView:
             for product_id, location_id, eta, seq, pending, inbound_id in inbound:
                 self._add_inbound(position_key(product_id, location_id), eta, seq, pending, inbound_id)
             self._in_stock.clear()
+            self._epoch += 1
+            self._changed_at = {}
             if trailing is not None and len(trailing):
                 self._add_many((trailing[:, 0] << LOCATION_BITS) | trailing[:, 1], trailing[:, 2:])
                 if self._recent:
@@ -391,10 +399,15 @@ class StockView:
         return flags
 
     def _refresh_in_stock(self, keys: np.ndarray) -> None:
-        """Bring the flags of the cached locations up to date for these positions."""
-        if not self._in_stock or not len(keys):
+        """Bring the flags of the cached locations up to date for these positions, and
+        note the change at their locations."""
+        if not len(keys):
             return
         locations = keys & LOCATION_MASK
+        self._changes += 1
+        self._changed_at.update(dict.fromkeys(np.unique(locations).tolist(), self._changes))
+        if not self._in_stock:
+            return
         cached = np.fromiter(self._in_stock.keys(), dtype=np.int64, count=len(self._in_stock))
         touched = np.isin(locations, cached)
         if not touched.any():
@@ -460,6 +473,14 @@ class StockView:
                 inside = products < len(flags)
                 result[inside] |= flags[products[inside]]
         return result
+
+    def location_versions(self, location_ids: Sequence[int], now: dt.datetime | None = None) -> tuple[int, ...]:
+        """A tuple that changes whenever anything available at one of ``location_ids``
+        may have changed (an event there, an expired reservation, a new snapshot)."""
+        with self._lock:
+            self._expire_until((now or dt.datetime.now(dt.timezone.utc)).timestamp())
+            changed_at = self._changed_at
+            return (self._epoch, *(changed_at.get(location_id, 0) for location_id in location_ids))
 
     def next_inbound(self, product_id: int, location_id: int) -> list[tuple[dt.datetime, int]]:
         with self._lock:

@@ -56,27 +56,53 @@ class _Terms:
 
 
 class InStockFlags:
-    """Which promoted products are available now for a set of locations, per stock
-    sequence number: many requests between two stock events share one computation."""
+    """Which promoted products are available now at a set of locations, per version of
+    those locations' stock: requests between two changes there share one computation."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cache: LRUCache[tuple[Any, ...], np.ndarray] = LRUCache(maxsize=1024)
 
-    def of(self, runtime: "Runtime", snapshot: CampaignSnapshot, site_ids: tuple[int, ...]
-           ) -> tuple[int, np.ndarray]:
-        """(the stock sequence number, a flag per promoted product). The flags may be
-        newer than the number (events applied meanwhile), never older."""
-        view = runtime.stock.view
-        seq = view.as_of_seq
-        key = (snapshot.version, site_ids, seq)
+    def of(self, runtime: "Runtime", snapshot: CampaignSnapshot, site_ids: tuple[int, ...],
+           stock_version: tuple[int, ...]) -> np.ndarray:
+        key = (snapshot.version, site_ids, stock_version)
         with self._lock:
             found = self._cache.get(key)
         if found is None:
-            found = view.in_stock(snapshot.promoted, site_ids)
+            found = runtime.stock.view.in_stock(snapshot.promoted, site_ids)
             with self._lock:
                 self._cache[key] = found
-        return seq, found
+        return found
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """An answer but for its ids: what a shopper is offered at a place while nothing it
+    derives from changes (campaigns, tallies, audiences, models, the stock there)."""
+
+    items: tuple[dict[str, Any], ...]               # the offers, without offer_id
+    offered: tuple[tuple[int, int], ...]            # (campaign id, product id) of each
+    by_campaign: tuple[tuple[int, tuple[int, ...]], ...]    # campaign id, positions of its offers
+    controls: tuple[tuple[int, tuple[str, ...]], ...]       # held out of: campaign id, skus in stock here
+    model: dict[str, str] | None
+    valid_until: dt.datetime
+
+
+class OfferPlans:
+    """Plans by everything they derive from, behind a lock (cachetools is not thread-safe)."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self._lock = threading.Lock()
+        self._cache: LRUCache[tuple[Any, ...], _Plan] = LRUCache(maxsize=size)
+
+    def get(self, key: tuple[Any, ...], now: dt.datetime) -> _Plan | None:
+        with self._lock:
+            found = self._cache.get(key)
+        return found if found is not None and now < found.valid_until else None
+
+    def put(self, key: tuple[Any, ...], plan: _Plan) -> None:
+        with self._lock:
+            self._cache[key] = plan
 
 
 class EligibilityCache:
@@ -210,30 +236,58 @@ def _rank(runtime: "Runtime", snapshot: CampaignSnapshot, terms: _Terms, in_stoc
 
 
 def _offer_views(runtime: "Runtime", snapshot: CampaignSnapshot, ranked: _Ranked, terms: _Terms,
-                 recommendation_id: str, site_ids: tuple[int, ...], location: str | None, today: dt.date
-                 ) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
-    """The offers as the channel sees them, and the same grouped by campaign index."""
+                 site_ids: tuple[int, ...], location: str | None, today: dt.date
+                 ) -> tuple[list[dict[str, Any]], dict[int, list[int]]]:
+    """The offers as the channel sees them (but for their ids), and their positions by
+    campaign index."""
     product_ids = snapshot.pair_product[ranked.pairs].tolist()
     campaign_of = snapshot.pair_campaign[ranked.pairs].tolist()
     promoted_of = snapshot.pair_promoted[ranked.pairs].tolist()
     availability = _availability(runtime, product_ids, site_ids, location, today)
     items: list[dict[str, Any]] = []
-    by_campaign: dict[int, list[dict[str, Any]]] = {}
+    by_campaign: dict[int, list[int]] = {}
     for pair, value, product_id, index, promoted_at, stock_answer in zip(
             ranked.pairs, ranked.values, product_ids, campaign_of, promoted_of, availability):
         campaign = snapshot.campaigns[index]
         info = snapshot.products[product_id]
         why = _reasons(runtime, ranked.affinity, ranked.popular, promoted_at, terms.reasons.get(index, ()),
                        stock_answer)
+        by_campaign.setdefault(index, []).append(len(items))
         items.append({
-            "offer_id": rules.offer_id(recommendation_id, campaign.id, product_id),
             "campaign": campaign.view, "sku": info.sku, "name": info.name, "category": info.category,
             "discount": campaign.discount_view, "exclusive": campaign.exclusive, "price": info.price_value,
             "final_price": snapshot.pair_final_price[pair], "currency": info.currency,
             "availability": stock_answer, "score": round(value, 6), "reasons": why,
         })
-        by_campaign.setdefault(campaign.index, []).append(items[-1])
     return items, by_campaign
+
+
+def _plan(runtime: "Runtime", kind: str, snapshot: CampaignSnapshot, shopper: _Shopper, channel: str,
+          location: str | None, location_id: int | None, site_ids: tuple[int, ...], limit: int, now: dt.datetime,
+          stock_version: tuple[int, ...]) -> _Plan:
+    terms = runtime.offer_eligibility.terms(runtime, snapshot, shopper, kind, channel, site_ids, now)
+    in_stock = runtime.offer_stock.of(runtime, snapshot, site_ids, stock_version)
+    ranked = _rank(runtime, snapshot, terms, in_stock, site_ids, shopper, location_id, limit)
+    items, by_campaign = _offer_views(runtime, snapshot, ranked, terms, site_ids, location, now.date())
+    controls = []
+    for index in terms.held_out:
+        own = snapshot.campaigns[index].pairs
+        stocked = snapshot.pair_product[own][in_stock[snapshot.pair_promoted[own]]]
+        if len(stocked):
+            controls.append((snapshot.campaigns[index].id,
+                             tuple(snapshot.products[p].sku for p in stocked[:DEFAULT_LIMIT].tolist())))
+    served = runtime.models.get(RECOMMENDER)
+    tomorrow = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
+    return _Plan(
+        items=tuple(items),
+        offered=tuple(zip((snapshot.campaigns[c].id for c in snapshot.pair_campaign[ranked.pairs].tolist()),
+                          snapshot.pair_product[ranked.pairs].tolist())),
+        by_campaign=tuple((snapshot.campaigns[index].id, tuple(at)) for index, at in by_campaign.items()),
+        controls=tuple(controls),
+        model={"name": served.name, "version": served.version}
+        if served is not None and ranked.affinity is not None else None,
+        # Promise dates count from today.
+        valid_until=min(terms.valid_until, tomorrow))
 
 
 def _serve(runtime: "Runtime", kind: str, customer: str | None, channel: str, location: str | None,
@@ -247,22 +301,25 @@ def _serve(runtime: "Runtime", kind: str, customer: str | None, channel: str, lo
     snapshot = state.campaigns
     now = dt.datetime.now(dt.timezone.utc)
     shopper = _shopper(runtime, customer)
-    terms = runtime.offer_eligibility.terms(runtime, snapshot, shopper, kind, channel, site_ids, now)
-    as_of_seq, in_stock = runtime.offer_stock.of(runtime, snapshot, site_ids)
-    ranked = _rank(runtime, snapshot, terms, in_stock, site_ids, shopper, location_id, limit)
-    recommendation_id = f"rec-{random_hex()}"
-    items, by_campaign = _offer_views(runtime, snapshot, ranked, terms, recommendation_id, site_ids, location,
-                                      now.date())
-    _record(runtime, kind, recommendation_id, now, shopper, channel, location_id, snapshot, by_campaign,
-            terms.held_out, in_stock)
-    metrics.OFFER_LISTS.labels(kind, "true" if shopper.personal else "false").inc()
+    as_of_seq = runtime.stock.view.as_of_seq
+    stock_version = runtime.stock.view.location_versions(site_ids, now)
     served = runtime.models.get(RECOMMENDER)
+    key = (kind, shopper, channel, location, limit, snapshot.version, state.tallies_version,
+           state.audiences_version, served.version if served is not None else None, site_ids, stock_version)
+    plan = runtime.offer_plans.get(key, now)
+    if plan is None:
+        plan = _plan(runtime, kind, snapshot, shopper, channel, location, location_id, site_ids, limit, now,
+                     stock_version)
+        runtime.offer_plans.put(key, plan)
+    recommendation_id = f"rec-{random_hex()}"
+    offer_ids = [rules.offer_id(recommendation_id, campaign_id, product_id) for campaign_id, product_id in plan.offered]
+    items = [{"offer_id": offer_id, **item} for offer_id, item in zip(offer_ids, plan.items)]
+    _record(runtime, kind, recommendation_id, now, shopper, channel, location_id, plan, items)
+    metrics.OFFER_LISTS.labels(kind, "true" if shopper.personal else "false").inc()
     return {
         "recommendation_id": recommendation_id, "customer": customer,
         "known_customer": shopper.customer_id is not None, "personalised": shopper.personal,
-        "channel": channel, "location": location, "stock_as_of_seq": as_of_seq,
-        "model": {"name": served.name, "version": served.version}
-        if served is not None and ranked.affinity is not None else None,
+        "channel": channel, "location": location, "stock_as_of_seq": as_of_seq, "model": plan.model,
         kind: items,
     }
 
@@ -283,23 +340,17 @@ def _reasons(runtime: "Runtime", affinity: Affinity | None, popular: Affinity, p
 
 
 def _record(runtime: "Runtime", kind: str, recommendation_id: str, now: dt.datetime, shopper: _Shopper, channel: str,
-            location_id: int | None, snapshot: CampaignSnapshot, listed: dict[int, list[dict[str, Any]]],
-            held_out: tuple[int, ...], in_stock: np.ndarray) -> None:
+            location_id: int | None, plan: _Plan, items: list[dict[str, Any]]) -> None:
     """One exposure per campaign in the list, and one control exposure per campaign the
     shopper was held out of that had something in stock to offer here."""
     cohort = TREATED if shopper.personal else UNTARGETED
     rows = [exposure(recommendation_id, now, kind, customer=shopper.external_id, cohort=cohort, channel=channel,
-                     location_id=location_id, campaign_id=snapshot.campaigns[index].id,
-                     skus=[item["sku"] for item in offered], offer_ids=[item["offer_id"] for item in offered])
-            for index, offered in listed.items()]
-    for index in held_out:
-        campaign = snapshot.campaigns[index]
-        own = campaign.pairs
-        stocked = snapshot.pair_product[own][in_stock[snapshot.pair_promoted[own]]]
-        if len(stocked):
-            skus = [snapshot.products[p].sku for p in stocked[:DEFAULT_LIMIT].tolist()]
-            rows.append(exposure(recommendation_id, now, kind, customer=shopper.external_id, cohort=HOLDOUT,
-                                 channel=channel, location_id=location_id, campaign_id=campaign.id, skus=skus))
+                     location_id=location_id, campaign_id=campaign_id, skus=[items[at]["sku"] for at in positions],
+                     offer_ids=[items[at]["offer_id"] for at in positions])
+            for campaign_id, positions in plan.by_campaign]
+    rows += [exposure(recommendation_id, now, kind, customer=shopper.external_id, cohort=HOLDOUT, channel=channel,
+                      location_id=location_id, campaign_id=campaign_id, skus=skus)
+             for campaign_id, skus in plan.controls]
     runtime.exposures.record(rows)
 
 

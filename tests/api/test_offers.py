@@ -376,3 +376,14 @@ def test_with_a_recommender_a_customer_s_own_products_rank_first_and_say_why(cli
     assert answer["model"]["name"] == "recommender"
     assert answer["offers"][0]["sku"] == "milk" and "bought_before" in answer["offers"][0]["reasons"]
     assert skus(offers(client, channel, "bob"))[0] == "steak"
+
+
+def test_a_campaign_whose_end_has_come_is_not_offered_even_before_anything_else_changes(
+        client, marketing, channel, runtime, shop):
+    ends_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2)
+    live(client, marketing, runtime, products={"skus": ["milk"]}, ends_at=iso(ends_at))
+    assert skus(offers(client, channel)) == ["milk"]
+
+    time.sleep(max(0.0, (ends_at - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 0.05)
+
+    assert skus(offers(client, channel)) == []      # no refresh, no campaign watch: the clock alone

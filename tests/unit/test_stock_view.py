@@ -373,3 +373,21 @@ def test_a_writer_counts_a_hold_that_readers_already_saw_expire():
 
     # A writer at the same moment: r1 has expired (readers took it off the expiry heap), r2 holds.
     assert writer_state(view, [(1 << 24) | 1], NOW + dt.timedelta(minutes=5)) == [(9, 9, 0, 0, 5)]
+
+
+def test_location_versions_change_with_whatever_changes_availability_there_and_only_there():
+    view = loaded((1, 1, 10, 0, 0, 0), (1, 2, 5, 0, 0, 0))
+    start = view.location_versions([1, 2], now=NOW)
+
+    view.apply([row(11, 1, 1, "sale", 1, on_hand=-1)])
+    after_sale = view.location_versions([1, 2], now=NOW)
+    assert after_sale[1] != start[1] and after_sale[2] == start[2]
+
+    view.apply([row(12, 1, 2, "reserve", 2, reserved=2, reservation_id="r", expires_at=NOW + dt.timedelta(minutes=5))])
+    held = view.location_versions([1, 2], now=NOW)
+    assert held[2] != after_sale[2] and held[1] == after_sale[1]
+    expired = view.location_versions([1, 2], now=NOW + dt.timedelta(minutes=6))
+    assert expired[2] != held[2] and expired[1] == held[1]          # the hold stopped counting
+
+    view.load(arrays((1, 1, 10, 0, 0, 0)), (), (), 20)
+    assert view.location_versions([1, 2], now=NOW + dt.timedelta(minutes=6)) != expired   # a new snapshot
