@@ -144,6 +144,8 @@ def test_readyz_waits_for_the_first_serving_snapshot_and_then_says_what_it_holds
     app = create_app(settings_overrides)
     runtime = app.extensions[EXTENSION]
     try:
+        assert runtime.serving.ready(10)
+        runtime.serving.stop()              # no refresher from here on: this test decides
         runtime.serving._ready.clear()      # as in a process whose first refresh is still running
         loading = app.test_client().get("/readyz")
         runtime.serving.refresh()
