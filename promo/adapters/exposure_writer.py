@@ -10,13 +10,13 @@ from sqlalchemy.orm import Session
 from promo.adapters.bulk import postgres_copy, sqlite_insert_values
 
 COLUMNS = ("recommendation_id", "served_at", "kind", "campaign_id", "customer", "cohort", "channel",
-           "location_id", "skus", "offer_ids")
-JSON_COLUMNS = ("skus", "offer_ids")
+           "location_id", "skus")
 TIMES = frozenset({"served_at"})
 
 
 def write_exposures(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    values = [tuple(orjson.dumps(row[c]).decode() if c in JSON_COLUMNS else row[c] for c in COLUMNS)
+    values = [(row["recommendation_id"], row["served_at"], row["kind"], row["campaign_id"], row["customer"],
+               row["cohort"], row["channel"], row["location_id"], orjson.dumps(row["skus"]).decode())
               for row in rows]
     if session.get_bind().dialect.name == "postgresql":
         postgres_copy(session, "served_exposures", COLUMNS, values, TIMES)

@@ -26,10 +26,10 @@ TREATED, HOLDOUT, UNTARGETED, RECOMMENDATION = "treated", "holdout", "untargeted
 
 def exposure(recommendation_id: str, served_at: dt.datetime, kind: str, *, customer: str | None, cohort: str,
              channel: str, location_id: int | None, campaign_id: int | None = None,
-             skus: Iterable[str] = (), offer_ids: Iterable[str] = ()) -> dict[str, Any]:
+             skus: Iterable[str] = ()) -> dict[str, Any]:
     return {"recommendation_id": recommendation_id, "served_at": served_at, "kind": kind,
             "campaign_id": campaign_id, "customer": customer, "cohort": cohort, "channel": channel,
-            "location_id": location_id, "skus": list(skus), "offer_ids": list(offer_ids)}
+            "location_id": location_id, "skus": list(skus)}
 
 
 class ExposureLog:

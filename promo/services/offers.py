@@ -345,8 +345,7 @@ def _record(runtime: "Runtime", kind: str, recommendation_id: str, now: dt.datet
     shopper was held out of that had something in stock to offer here."""
     cohort = TREATED if shopper.personal else UNTARGETED
     rows = [exposure(recommendation_id, now, kind, customer=shopper.external_id, cohort=cohort, channel=channel,
-                     location_id=location_id, campaign_id=campaign_id, skus=[items[at]["sku"] for at in positions],
-                     offer_ids=[items[at]["offer_id"] for at in positions])
+                     location_id=location_id, campaign_id=campaign_id, skus=[items[at]["sku"] for at in positions])
             for campaign_id, positions in plan.by_campaign]
     rows += [exposure(recommendation_id, now, kind, customer=shopper.external_id, cohort=HOLDOUT, channel=channel,
                       location_id=location_id, campaign_id=campaign_id, skus=skus)

@@ -21,11 +21,9 @@ class ServedExposure(Base):
     """
 
     __tablename__ = "served_exposures"
-    __table_args__ = (
-        Index("ix_served_exposures_recommendation", "recommendation_id"),
-        Index("ix_served_exposures_campaign_served", "campaign_id", "served_at"),
-        Index("ix_served_exposures_customer_served", "customer", "served_at"),
-    )
+    # One index: thousands of rows a second are written. Reports and attribution read by
+    # campaign (and customer); clicks join by recommendation_id from the events' side.
+    __table_args__ = (Index("ix_served_exposures_campaign_customer", "campaign_id", "customer"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     recommendation_id: Mapped[str] = mapped_column(String(40))
@@ -37,8 +35,8 @@ class ServedExposure(Base):
     cohort: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(10))
     location_id: Mapped[int | None] = mapped_column(Integer)
+    # The offers' skus; their offer ids are off-<recommendation hex>-<campaign_id>-<product id>.
     skus: Mapped[list[str]] = mapped_column(JSON, default=list)
-    offer_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class OfferEvent(Base):
