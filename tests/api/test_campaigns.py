@@ -19,17 +19,20 @@ def iso(moment: dt.datetime) -> str:
     return moment.isoformat()
 
 
+# Four products in two categories (the offers' tests sell them too).
+PRODUCTS = [
+    {"sku": "milk", "name": "Milk", "price": 2.0, "currency": "USD", "category": "DAIRY", "brand": "Cowco"},
+    {"sku": "cheese", "name": "Cheese", "price": 5.0, "currency": "USD", "category": "DAIRY", "brand": "Cowco"},
+    {"sku": "steak", "name": "Steak", "price": 20.0, "currency": "USD", "category": "MEAT", "brand": "Moo"},
+    {"sku": "ham", "name": "Ham", "price": 8.0, "currency": "USD", "category": "MEAT", "brand": "Oink"},
+]
+
+
 @pytest.fixture
 def shop(client, admin):
     """Four products in two categories; two stores and a web warehouse; three customers
     with purchases (so they have profiles)."""
-    products = [
-        {"sku": "milk", "name": "Milk", "price": 2.0, "currency": "USD", "category": "DAIRY", "brand": "Cowco"},
-        {"sku": "cheese", "name": "Cheese", "price": 5.0, "currency": "USD", "category": "DAIRY", "brand": "Cowco"},
-        {"sku": "steak", "name": "Steak", "price": 20.0, "currency": "USD", "category": "MEAT", "brand": "Moo"},
-        {"sku": "ham", "name": "Ham", "price": 8.0, "currency": "USD", "category": "MEAT", "brand": "Oink"},
-    ]
-    assert client.put("/v1/products", json=products, headers=admin).status_code == 200
+    assert client.put("/v1/products", json=PRODUCTS, headers=admin).status_code == 200
     assert client.put("/v1/locations", json=[
         {"code": "S1", "name": "Store 1", "kind": "store", "channels": ["store", "mobile"]},
         {"code": "S2", "name": "Store 2", "kind": "store", "channels": ["store"]},

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from promo.adapters.orm import Customer, OfferEvent, Redemption, ServedExposure
 from promo.domain.campaigns import is_held_out
 from promo.domain.offers import offer_id, parse_offer_id
-from tests.api.test_campaigns import NOW, iso, stock
+from tests.api.test_campaigns import NOW, PRODUCTS, iso, stock
 
 _ids = itertools.count()
 
@@ -23,13 +23,7 @@ _ids = itertools.count()
 def shop(client, admin, runtime):
     """Four products in two categories; two stores and a web warehouse; customers with
     purchases (ann twice, so she is the only one with two visits); stock at S1."""
-    products = [
-        {"sku": "milk", "name": "Milk", "price": 2.0, "currency": "USD", "category": "DAIRY", "brand": "Cowco"},
-        {"sku": "cheese", "name": "Cheese", "price": 5.0, "currency": "USD", "category": "DAIRY", "brand": "Cowco"},
-        {"sku": "steak", "name": "Steak", "price": 20.0, "currency": "USD", "category": "MEAT", "brand": "Moo"},
-        {"sku": "ham", "name": "Ham", "price": 8.0, "currency": "USD", "category": "MEAT", "brand": "Oink"},
-    ]
-    assert client.put("/v1/products", json=products, headers=admin).status_code == 200
+    assert client.put("/v1/products", json=PRODUCTS, headers=admin).status_code == 200
     assert client.put("/v1/locations", json=[
         {"code": "S1", "name": "Store 1", "kind": "store", "channels": ["store", "mobile"]},
         {"code": "S2", "name": "Store 2", "kind": "store", "channels": ["store", "mobile"]},
