@@ -41,7 +41,7 @@ tour: install
 	$(BIN)/python -m tests.readme_tour
 
 ## Benchmarks on SQLite (see docs/benchmarks.md for PostgreSQL and the figures).
-bench: install
+bench: install bench-tools
 	$(BIN)/python bench/demo_load.py
 	$(BIN)/python bench/stock.py
 	$(BIN)/python bench/stock_sqlite_layout.py
@@ -51,7 +51,7 @@ bench: install
 
 ## Tools the benchmarks need beyond the virtualenv: wrk (bench/offers.py), from Debian.
 bench-tools:
-	apt-get install -y wrk
+	command -v wrk >/dev/null || apt-get install -y wrk
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis
