@@ -23,6 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from promo.api import init_api
     from promo.api.context import EXTENSION
+    from promo.api.sessions import KeyedApiSessionInterface
     from promo.bootstrap import bootstrap
     from promo.config import load_settings
     from promo.observability import configure_logging, instrument
@@ -35,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         TESTING=settings.env == "test",
     )
+    app.session_interface = KeyedApiSessionInterface()
     runtime = bootstrap(settings, follow_stock=True)
     app.extensions[EXTENSION] = runtime
     instrument(app, expose_worker_id=bool(settings.expose_worker_id))
