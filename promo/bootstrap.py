@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from promo.services.campaign_watch import CampaignWatch
     from promo.services.offer_affinity import OfferAffinity
     from promo.services.offers import EligibilityCache, InStockFlags, OfferPlans
-    from promo.services.recommendations import PopularityFallback
+    from promo.services.recommendations import PopularityFallback, RecommendationAnswers
     from promo.services.serving_state import ServingState
 
 
@@ -80,6 +80,12 @@ class Runtime:
         from promo.services.offers import OfferPlans
 
         return OfferPlans()
+
+    @functools.cached_property
+    def recommendation_answers(self) -> RecommendationAnswers:
+        from promo.services.recommendations import RecommendationAnswers
+
+        return RecommendationAnswers()
 
     @functools.cached_property
     def offer_stock(self) -> InStockFlags:

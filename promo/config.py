@@ -54,6 +54,7 @@ class Settings:
     exposure_flush_ms: int
     exposure_batch_size: int
     expose_worker_id: int
+    recommendation_answer_cache: int
     webhook_sender_threads: int
     webhook_poll_interval_ms: int
     webhook_batch_size: int
@@ -96,8 +97,9 @@ class Settings:
                 raise ConfigError(f"setting {name!r} must be at least 1")
         if self.stock_max_wait_ms < 0 or self.low_stock_threshold < 0:
             raise ConfigError("settings 'stock_max_wait_ms' and 'low_stock_threshold' must not be negative")
-        if self.expose_worker_id not in (0, 1):
-            raise ConfigError("setting 'expose_worker_id' must be 0 or 1")
+        for name in ("expose_worker_id", "recommendation_answer_cache"):
+            if getattr(self, name) not in (0, 1):
+                raise ConfigError(f"setting {name!r} must be 0 or 1")
         if self.webhook_sender_threads < 0:
             raise ConfigError("setting 'webhook_sender_threads' must not be negative (0: this process sends none)")
         if self.webhook_lease_ms < 4 * self.webhook_timeout_ms:

@@ -69,8 +69,10 @@ def settings_overrides(database_url: str, request: pytest.FixtureRequest, tmp_pa
             # Tests drive the campaign watch by calling its tick; those that want the
             # thread set a short interval.
             "campaign_watch_interval_ms": 3_600_000,
-            # Likewise the serving snapshot: tests call runtime.serving.refresh().
-            "serving_refresh_ms": 3_600_000,
+            # Likewise the serving snapshot: tests call runtime.serving.refresh(). Writes
+            # made outside the app (the CLI, direct inserts) reach it only then, so
+            # recommendations are computed afresh unless a test asks for the cache.
+            "serving_refresh_ms": 3_600_000, "recommendation_answer_cache": 0,
             **(marker.kwargs if marker else {})}
 
 

@@ -55,9 +55,12 @@ def upgrade() -> None:
     )
     op.create_index('ix_offer_events_recommendation', 'offer_events', ['recommendation_id'])
     op.add_column('redemptions', sa.Column('discount_total', sa.Numeric(12, 2), nullable=True))
+    # Each serving process asks for the profiles rewritten since it last looked.
+    op.create_index(op.f('ix_customer_profiles_updated_at'), 'customer_profiles', ['updated_at'])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_customer_profiles_updated_at'), table_name='customer_profiles')
     with op.batch_alter_table('redemptions') as batch:
         batch.drop_column('discount_total')
     op.drop_index('ix_offer_events_recommendation', table_name='offer_events')

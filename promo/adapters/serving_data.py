@@ -10,7 +10,7 @@ from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
 
 from promo.adapters.bulk import rows_where_in
-from promo.adapters.orm import Campaign, CampaignProduct, Customer, Product, Redemption
+from promo.adapters.orm import Campaign, CampaignProduct, Customer, CustomerProfile, Product, Redemption
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +20,7 @@ class Versions:
     campaigns: tuple[int, int]              # count, sum of revisions: moves with every change
     products_changed_at: dt.datetime | None
     customers_changed_at: dt.datetime | None
+    profiles_changed_at: dt.datetime | None
     redemptions: tuple[int, float, int]     # of the live campaigns: count, discount taken, latest id
 
 
@@ -33,12 +34,13 @@ def versions(session: Session, live_campaign_ids: Sequence[int]) -> Versions:
         scalar(select(func.coalesce(func.sum(Campaign.revision), 0))),
         scalar(select(func.max(Product.updated_at))),
         scalar(select(func.max(Customer.updated_at))),
+        scalar(select(func.max(CustomerProfile.updated_at))),
         scalar(select(func.count()).select_from(Redemption).where(live)),
         scalar(select(func.coalesce(func.sum(Redemption.discount_total), 0)).where(live)),
         scalar(select(func.coalesce(func.max(Redemption.id), 0)).where(live)),
     )).one()
-    return Versions((int(row[0]), int(row[1])), _utc(row[2]), _utc(row[3]),
-                    (int(row[4]), float(row[5]), int(row[6])))
+    return Versions((int(row[0]), int(row[1])), _utc(row[2]), _utc(row[3]), _utc(row[4]),
+                    (int(row[5]), float(row[6]), int(row[7])))
 
 
 def _utc(value: Any) -> dt.datetime | None:
@@ -89,4 +91,13 @@ def customers(session: Session, changed_since: dt.datetime | None = None) -> lis
     query = select(Customer.id, Customer.external_id, Customer.opted_out)
     if changed_since is not None:
         query = query.where(Customer.updated_at >= changed_since)
+    return list(session.execute(query))
+
+
+def profile_stamps(session: Session, changed_since: dt.datetime | None = None) -> list[Any]:
+    """(customer id, when their profile was last rewritten) of every profile, or of those
+    rewritten since a time: a profile is rewritten by every interaction of its customer."""
+    query = select(CustomerProfile.customer_id, CustomerProfile.updated_at)
+    if changed_since is not None:
+        query = query.where(CustomerProfile.updated_at >= changed_since)
     return list(session.execute(query))

@@ -34,7 +34,9 @@ class Customers(MethodView):
     @blp.response(200, UpsertResultSchema)
     def put(self, items):
         """Create or replace customers by id (all or nothing)"""
-        return customers.upsert_customers(uow(write=True), limit_batch(items))
+        result = customers.upsert_customers(uow(write=True), limit_batch(items))
+        runtime().serving.touch(item["id"] for item in items)    # opt-outs count here at once
+        return result
 
     @requires(Permission.CUSTOMER_READ)
     @blp.arguments(CustomerQuerySchema, location="query")
@@ -77,7 +79,6 @@ class CustomerRecommendations(MethodView):
         customers get popular products, labelled `fallback_popular` (or
         `popular_at_location`), and a list shorter than `limit` is topped up with them.
         A location that does not serve the channel is a 422 naming it."""
-        process = runtime()
-        return json_answer(recommendations.recommend(
-            uow(), process.stock, process.models, process.popularity, customer_id, channel=args["channel"],
-            location=args["location"], limit=args["limit"], mode=args["mode"], exposures=process.exposures))
+        return json_answer(recommendations.recommend_served(
+            runtime(), customer_id, channel=args["channel"], location=args["location"], limit=args["limit"],
+            mode=args["mode"]))

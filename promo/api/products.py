@@ -5,7 +5,7 @@ from flask.views import MethodView
 from promo.api.parsing import Blueprint
 
 from promo.api.auth import requires
-from promo.api.context import uow
+from promo.api.context import runtime, uow
 from promo.api.pagination import limit_batch, page_args, page_body
 from promo.api.catalog_schemas import ProductPageSchema, ProductQuerySchema, ProductSchema
 from promo.api.schemas import UpsertResultSchema
@@ -22,7 +22,9 @@ class Products(MethodView):
     @blp.response(200, UpsertResultSchema)
     def put(self, items):
         """Create or replace up to max_batch_items products by sku (all or nothing)"""
-        return catalog.upsert_products(uow(write=True), limit_batch(items))
+        result = catalog.upsert_products(uow(write=True), limit_batch(items))
+        runtime().serving.touch()       # names and prices in cached answers: at once in this process
+        return result
 
     @requires(Permission.CATALOG_READ)
     @blp.arguments(ProductQuerySchema, location="query")

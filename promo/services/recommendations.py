@@ -11,19 +11,23 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from cachetools import LRUCache
 
 from promo import metrics
 from promo.domain.errors import InvalidInput
 from promo.ids import random_hex
 from promo.ml.recommender import FALLBACK_POPULAR, Recommendation
-from promo.services.exposures import RECOMMENDATION, ExposureLog, exposure
+from promo.services.exposures import RECOMMENDATION, exposure
 from promo.services.model_server import RECOMMENDER, ModelServer
 from promo.services.stock import StockContext, channel_sites
 from promo.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from promo.bootstrap import Runtime
 
 
 MODES = ("repeat", "discovery")
@@ -163,7 +167,7 @@ def _render_reasons(reasons: Sequence[tuple[str, int | None]], stock: StockConte
 
 def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallback: PopularityFallback,
               customer: str, *, channel: str, location: str | None = None, limit: int = 10,
-              mode: str = "repeat", exposures: ExposureLog | None = None) -> dict[str, Any]:
+              mode: str = "repeat") -> dict[str, Any]:
     """Up to ``limit`` products for ``customer``, in stock now for ``channel``/``location``.
 
     ``mode`` "repeat" ranks what the customer buys; "discovery" only what they never
@@ -172,8 +176,8 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
     given); so does anyone whose own list comes out shorter than ``limit``, after it, so
     that the list is empty only when nothing popular is in stock. Items carry what a
     shop shows (name, category, price, currency). Every answer carries a
-    recommendation_id that later interactions may cite; the list is recorded in
-    ``exposures`` (cohort "recommendation") when given.
+    recommendation_id that later interactions may cite (``recommend_served`` records the
+    list as an exposure).
     """
     if mode not in MODES:
         raise InvalidInput("invalid mode", {"mode": [f"one of {', '.join(MODES)}"]})
@@ -224,8 +228,60 @@ def recommend(uow: UnitOfWork, stock: StockContext, models: ModelServer, fallbac
         "stock_as_of_seq": stock.view.as_of_seq,
         "items": [_item_view(item, products.get(item.product), stock) for item in items],
     }
-    if exposures is not None:
-        exposures.record([exposure(recommendation_id, dt.datetime.now(dt.timezone.utc), "recommendations",
-                                   customer=customer, cohort=RECOMMENDATION, channel=channel,
-                                   location_id=location_id, skus=[item["sku"] for item in answer["items"]])])
+    return answer
+
+
+# A cached answer is served at most this long: its popular top-ups come from a ranking
+# that is itself read again every FALLBACK_TTL_SECONDS.
+ANSWER_TTL_SECONDS = 60.0
+
+
+class RecommendationAnswers:
+    """Answers but for their ids, by everything they derive from: the customer (their id,
+    opt-out and profile stamp: a new interaction rewrites the profile), the request, the
+    model version, the product details, the stock at the locations asked about, and what
+    this process itself changed. Behind a lock (cachetools is not thread-safe)."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self._lock = threading.Lock()
+        self._cache: LRUCache[tuple[Any, ...], tuple[float, dict[str, Any]]] = LRUCache(maxsize=size)
+
+    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._cache.get(key)
+        return found[1] if found is not None and time.monotonic() - found[0] < ANSWER_TTL_SECONDS else None
+
+    def put(self, key: tuple[Any, ...], answer: dict[str, Any]) -> None:
+        with self._lock:
+            self._cache[key] = (time.monotonic(), answer)
+
+
+def recommend_served(runtime: "Runtime", customer: str, *, channel: str, location: str | None = None,
+                     limit: int = 10, mode: str = "repeat") -> dict[str, Any]:
+    """``recommend`` as the channels call it: answered from the process's cache when
+    nothing it derives from has changed (README, "Serving from memory"), recorded as an
+    exposure either way."""
+    if mode not in MODES:
+        raise InvalidInput("invalid mode", {"mode": [f"one of {', '.join(MODES)}"]})
+    stock, state = runtime.stock, runtime.serving
+    location_id, site_ids = channel_sites(stock, channel, location)
+    key = None
+    if runtime.settings.recommendation_answer_cache and state.ready(0):
+        served = runtime.models.get(RECOMMENDER)
+        known = state.customers.by_external_id.get(customer)
+        key = (customer, mode, channel, location, limit, served.version if served is not None else None, known,
+               state.profiles.by_customer.get(known[0]) if known is not None else None, state.products_changed_at,
+               state.local_generation, state.touched(customer), stock.view.location_versions(tuple(site_ids)))
+    cached = runtime.recommendation_answers.get(key) if key is not None else None
+    if cached is None:
+        answer = recommend(runtime.unit_of_work(), stock, runtime.models, runtime.popularity, customer,
+                           channel=channel, location=location, limit=limit, mode=mode)
+        if key is not None:
+            runtime.recommendation_answers.put(key, answer)
+    else:
+        answer = {**cached, "recommendation_id": f"rec-{random_hex()}", "stock_as_of_seq": stock.view.as_of_seq}
+        metrics.RECOMMENDATIONS.labels(mode, "model" if answer["model"] else "fallback").inc()
+    runtime.exposures.record([exposure(answer["recommendation_id"], dt.datetime.now(dt.timezone.utc),
+                                       "recommendations", customer=customer, cohort=RECOMMENDATION, channel=channel,
+                                       location_id=location_id, skus=[item["sku"] for item in answer["items"]])])
     return answer

@@ -157,6 +157,16 @@ class Customers:
     loaded_at: float
 
 
+@dataclasses.dataclass(frozen=True)
+class ProfileStamps:
+    """{customer id: when their profile was last rewritten}: a customer's history changed
+    when their stamp did."""
+
+    by_customer: dict[int, dt.datetime]
+    changed_at: dt.datetime | None
+    loaded_at: float
+
+
 def build_snapshot(version: tuple[Any, ...], rows: list[Any], products_of: dict[int, list[int]],
                    details: list[tuple[int, str, str, str | None, float, str]]) -> CampaignSnapshot:
     """The snapshot of the active campaigns ``rows`` (ORM campaigns) and their products."""
@@ -210,11 +220,18 @@ class ServingState:
         self.tallies: dict[int, Tally] = {}
         self.audiences: dict[int, Audience] = {}
         self.customers = Customers({}, None, float("-inf"))
+        self.profiles = ProfileStamps({}, None, float("-inf"))
+        # Changes this process made itself (an interaction ingested here, a customer or
+        # product written here): answers cached from before them must not be served even
+        # before the next refresh sees them. Bumped per customer, and for everything.
+        self._touched: dict[str, int] = {}
+        self.local_generation = 0
         # Bumped whenever tallies or audiences are replaced: caches of what is derived from
         # them (a customer's eligible campaigns) are keyed by these.
         self.tallies_version = 0
         self.audiences_version = 0
         self._tally_version: tuple[int, float, int] | None = None
+        self.products_changed_at: dt.datetime | None = None
         self._ready = threading.Event()
         self._refresh_lock = threading.Lock()
         self._audience_lock = threading.Lock()
@@ -247,6 +264,8 @@ class ServingState:
                     # The live campaigns changed: their redemptions are other rows.
                     versions = serving_data.versions(session, [c.id for c in self.campaigns.campaigns])
                 self._refresh_customers(session, versions.customers_changed_at)
+                self._refresh_profiles(session, versions.profiles_changed_at)
+                self.products_changed_at = versions.products_changed_at
                 self._refresh_tallies(session, versions.redemptions)
             metrics.SERVING_REFRESH_SECONDS.observe(time.perf_counter() - started)
         self._ready.set()
@@ -283,6 +302,32 @@ class ServingState:
         known.update({external: (id_, bool(opted)) for id_, external, opted in rows})
         self.customers = Customers(known, changed_at, time.monotonic() if full or not current.by_external_id
                                    else current.loaded_at)
+
+    def _refresh_profiles(self, session: Any, changed_at: dt.datetime | None) -> None:
+        current = self.profiles
+        full = time.monotonic() - current.loaded_at >= CUSTOMER_FULL_RELOAD_SECONDS
+        if not full and changed_at == current.changed_at:
+            return
+        if full or current.changed_at is None:
+            rows, known = serving_data.profile_stamps(session), {}
+        else:
+            rows = serving_data.profile_stamps(session, changed_since=current.changed_at - CUSTOMER_OVERLAP)
+            known = dict(current.by_customer)
+        known.update({customer_id: stamp for customer_id, stamp in rows})
+        self.profiles = ProfileStamps(known, changed_at, time.monotonic() if full or not current.by_customer
+                                      else current.loaded_at)
+
+    def touch(self, external_ids: Any = None) -> None:
+        """This process changed these customers (or, with none given, anything answers
+        derive from): answers cached before must not be served again."""
+        if external_ids is None:
+            self.local_generation += 1
+            return
+        for external_id in external_ids:
+            self._touched[external_id] = self._touched.get(external_id, 0) + 1
+
+    def touched(self, external_id: str) -> int:
+        return self._touched.get(external_id, 0)
 
     def _refresh_tallies(self, session: Any, overall: tuple[int, float, int]) -> None:
         if overall == self._tally_version:

@@ -385,3 +385,57 @@ def test_a_campaign_whose_end_has_come_is_not_offered_even_before_anything_else_
     time.sleep(max(0.0, (ends_at - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 0.05)
 
     assert skus(offers(client, channel)) == []      # no refresh, no campaign watch: the clock alone
+
+
+# --- recommendations served from memory -------------------------------------------------------
+
+@pytest.mark.settings(recommendation_answer_cache=1)
+def test_cached_recommendations_follow_the_customer_the_stock_the_products_and_the_opt_out(
+        client, admin, channel, runtime, row_count, shop):
+    from promo.services import training
+
+    training.train(runtime, ["recommender"])
+    deadline = time.monotonic() + 10
+    while runtime.models.get("recommender") is None:
+        assert time.monotonic() < deadline, "the trained recommender was not picked up"
+        time.sleep(0.05)
+    runtime.serving.refresh()
+
+    def ask() -> dict:
+        response = client.get("/v1/customers/ann/recommendations",
+                              query_string={"channel": "store", "location": "S1"}, headers=channel)
+        assert response.status_code == 200, response.json
+        return response.json
+
+    first, again = ask(), ask()
+    assert again["items"] == first["items"] and again["recommendation_id"] != first["recommendation_id"]
+    assert [item["sku"] for item in first["items"]][:1] == ["milk"]
+
+    # Written by another process (here: the service, not this app's API): the cached
+    # answer stands until the refresher sees the profile rewritten.
+    from promo.services import interactions
+
+    purchase = {"event_id": "late-cheese", "customer": "ann", "sku": "cheese", "type": "purchase",
+                "channel": "store", "location": "S1", "occurred_at": dt.datetime.now(dt.timezone.utc)}
+    interactions.record_interactions(runtime.unit_of_work(write=True), [purchase])
+    assert "cheese" not in [item["sku"] for item in ask()["items"]]
+    runtime.serving.refresh()
+    assert "cheese" in [item["sku"] for item in ask()["items"]]
+
+    # Through this app's API: at once.
+    purchase = {"event_id": "late-steak", "customer": "ann", "sku": "steak", "type": "purchase",
+                "channel": "store", "location": "S1", "occurred_at": iso(dt.datetime.now(dt.timezone.utc))}
+    assert client.post("/v1/interactions", json={"events": [purchase]}, headers=admin).status_code == 200
+    assert "steak" in [item["sku"] for item in ask()["items"]]
+
+    stock(client, admin, runtime, ("milk", "S1", 0))
+    assert "milk" not in [item["sku"] for item in ask()["items"]]
+
+    renamed = {**PRODUCTS[1], "name": "Cheddar"}
+    assert client.put("/v1/products", json=[renamed], headers=admin).status_code == 200
+    assert {item["name"] for item in ask()["items"] if item["sku"] == "cheese"} == {"Cheddar"}
+
+    assert client.put("/v1/customers", json=[{"id": "ann", "opted_out": True}], headers=admin).status_code == 200
+    assert ask()["personalised"] is False
+    runtime.exposures.flush()
+    assert row_count("served_exposures") == 8      # every answer recorded, cached or not

@@ -35,6 +35,7 @@ class Product(Base):
     currency: Mapped[str] = mapped_column(String(3))
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Indexed: each audience scorer asks for the products changed since it last looked.
+    # Indexed: each serving process asks for the profiles rewritten since it last looked.
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
@@ -61,6 +62,7 @@ class Customer(Base):
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Indexed: each audience scorer asks for the customers changed since it last looked.
+    # Indexed: each serving process asks for the profiles rewritten since it last looked.
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
@@ -122,4 +124,5 @@ class CustomerProfile(Base):
     top_locations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     top_categories: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     top_brands: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Indexed: each serving process asks for the profiles rewritten since it last looked.
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
