@@ -44,10 +44,15 @@ def stock_view_check() -> tuple[bool, str]:
     return True, detail
 
 
+STARTING_WAIT_SECONDS = 1.0
+
+
 def serving_check() -> tuple[bool, str]:
     """Offers need the first serving snapshot; a process still building it is not ready."""
     state = runtime().serving
-    if not state.ready(0):
+    # A process starting up finishes its first refresh in milliseconds: wait that long
+    # rather than send a probe away on a race.
+    if not state.ready(STARTING_WAIT_SECONDS):
         return False, "loading the live campaigns for offers"
     snapshot = state.campaigns
     return True, (f"{len(snapshot.campaigns)} live campaigns, {len(state.audiences)} audiences resolved, "
