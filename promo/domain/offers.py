@@ -17,8 +17,6 @@ import numpy as np
 # Why a live campaign is not offered to a customer, in the order they are judged.
 NOT_ON_CHANNEL = "channel"
 NOT_AT_LOCATION = "location"
-NOT_TARGETED = "not_eligible"
-HELD_OUT = "holdout"
 PER_CUSTOMER_LIMIT = "per_customer_limit"
 CAP_REACHED = "max_redemptions_reached"
 BUDGET_EXHAUSTED = "budget_exhausted"

@@ -130,7 +130,7 @@ class EligibilityCache:
 def _shopper(runtime: "Runtime", customer: str | None) -> _Shopper:
     if customer is None:
         return _Shopper(None, None, False)
-    known = runtime.serving.customers.by_external_id.get(customer)
+    known = runtime.serving.customers.get(customer)
     if known is None:
         return _Shopper(customer, None, False)
     return _Shopper(customer, known[0], not known[1])

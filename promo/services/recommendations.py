@@ -268,9 +268,9 @@ def recommend_served(runtime: "Runtime", customer: str, *, channel: str, locatio
     key = None
     if runtime.settings.recommendation_answer_cache and state.ready(0):
         served = runtime.models.get(RECOMMENDER)
-        known = state.customers.by_external_id.get(customer)
+        known = state.customers.get(customer)
         key = (customer, mode, channel, location, limit, served.version if served is not None else None, known,
-               state.profiles.by_customer.get(known[0]) if known is not None else None, state.products_changed_at,
+               state.profiles.get(known[0]) if known is not None else None, state.products_changed_at,
                state.local_generation, state.touched(customer), stock.view.location_versions(tuple(site_ids)))
     cached = runtime.recommendation_answers.get(key) if key is not None else None
     if cached is None:

@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -149,22 +149,33 @@ class Audience:
 
 
 @dataclasses.dataclass(frozen=True)
-class Customers:
-    """{external id: (id, opted out)} of every customer this process knows of."""
+class ChangedRows:
+    """Rows of a table kept by key, read again incrementally by the table's latest
+    ``updated_at`` (``changed_at``) and in full every CUSTOMER_FULL_RELOAD_SECONDS."""
 
-    by_external_id: dict[str, tuple[int, bool]]
+    by_key: dict[Any, Any]
     changed_at: dt.datetime | None
     loaded_at: float
 
+    def get(self, key: Any) -> Any:
+        return self.by_key.get(key)
 
-@dataclasses.dataclass(frozen=True)
-class ProfileStamps:
-    """{customer id: when their profile was last rewritten}: a customer's history changed
-    when their stamp did."""
 
-    by_customer: dict[int, dt.datetime]
-    changed_at: dt.datetime | None
-    loaded_at: float
+NOTHING_READ = ChangedRows({}, None, float("-inf"))
+
+
+def reread(current: ChangedRows, changed_at: dt.datetime | None,
+           read: Callable[[dt.datetime | None], dict[Any, Any]]) -> ChangedRows:
+    """``current`` brought up to ``changed_at``: unchanged if that has not moved, else the
+    rows changed since shortly before the last change seen (a transaction that stamped
+    its rows earlier but committed later is still caught), or every row when due."""
+    full = time.monotonic() - current.loaded_at >= CUSTOMER_FULL_RELOAD_SECONDS or current.changed_at is None
+    if not full and changed_at == current.changed_at:
+        return current
+    if full:
+        return ChangedRows(read(None), changed_at, time.monotonic())
+    return ChangedRows({**current.by_key, **read(current.changed_at - CUSTOMER_OVERLAP)}, changed_at,
+                       current.loaded_at)
 
 
 def build_snapshot(version: tuple[Any, ...], rows: list[Any], products_of: dict[int, list[int]],
@@ -173,8 +184,8 @@ def build_snapshot(version: tuple[Any, ...], rows: list[Any], products_of: dict[
     products = {pid: ProductInfo(sku, name, category, Decimal(str(price)).quantize(Decimal("0.01")), currency)
                 for pid, sku, name, category, price, currency in details}
     pairs: list[tuple[int, int, Decimal, Decimal]] = []     # (campaign index, product, saving, final price)
-    for index, row in enumerate(rows):
-        discount = Discount.of(row.discount or {"type": "percent", "value": 0})
+    discounts = [Discount.of(row.discount or {"type": "percent", "value": 0}) for row in rows]
+    for index, (row, discount) in enumerate(zip(rows, discounts)):
         for pid in products_of.get(row.id, ()):
             info = products.get(pid)
             saving = discount.saving(info.price) if info is not None else Decimal(0)
@@ -198,7 +209,7 @@ def build_snapshot(version: tuple[Any, ...], rows: list[Any], products_of: dict[
         index=index, id=row.id, code=row.code, name=row.name, type=row.type, revision=row.revision,
         channels=frozenset(row.channels or ()),
         location_ids=None if row.location_ids is None else frozenset(row.location_ids),
-        discount=Discount.of(row.discount or {"type": "percent", "value": 0}), priority=row.priority or 0,
+        discount=discounts[index], priority=row.priority or 0,
         exclusive=bool(row.exclusive), holdout_percent=float(row.holdout_percent or 0),
         targeting_type=(row.targeting or {}).get("type", "everyone"),
         limits=Limits(row.max_redemptions, row.per_customer, row.budget), starts_at=row.starts_at,
@@ -219,8 +230,10 @@ class ServingState:
         self.campaigns: CampaignSnapshot = EMPTY_SNAPSHOT
         self.tallies: dict[int, Tally] = {}
         self.audiences: dict[int, Audience] = {}
-        self.customers = Customers({}, None, float("-inf"))
-        self.profiles = ProfileStamps({}, None, float("-inf"))
+        # {external id: (id, opted out)} of every customer this process knows of.
+        self.customers = NOTHING_READ
+        # {customer id: when their profile was last rewritten}: their history changed when it did.
+        self.profiles = NOTHING_READ
         # Changes this process made itself (an interaction ingested here, a customer or
         # product written here): answers cached from before them must not be served even
         # before the next refresh sees them. Bumped per customer, and for everything.
@@ -290,32 +303,16 @@ class ServingState:
         return True
 
     def _refresh_customers(self, session: Any, changed_at: dt.datetime | None) -> None:
-        current = self.customers
-        full = time.monotonic() - current.loaded_at >= CUSTOMER_FULL_RELOAD_SECONDS
-        if not full and changed_at == current.changed_at:
-            return
-        if full or current.changed_at is None:
-            rows, known = serving_data.customers(session), {}
-        else:
-            rows = serving_data.customers(session, changed_since=current.changed_at - CUSTOMER_OVERLAP)
-            known = dict(current.by_external_id)
-        known.update({external: (id_, bool(opted)) for id_, external, opted in rows})
-        self.customers = Customers(known, changed_at, time.monotonic() if full or not current.by_external_id
-                                   else current.loaded_at)
+        def read(since: dt.datetime | None) -> dict[Any, Any]:
+            return {external: (id_, bool(opted)) for id_, external, opted in serving_data.customers(session, since)}
+
+        self.customers = reread(self.customers, changed_at, read)
 
     def _refresh_profiles(self, session: Any, changed_at: dt.datetime | None) -> None:
-        current = self.profiles
-        full = time.monotonic() - current.loaded_at >= CUSTOMER_FULL_RELOAD_SECONDS
-        if not full and changed_at == current.changed_at:
-            return
-        if full or current.changed_at is None:
-            rows, known = serving_data.profile_stamps(session), {}
-        else:
-            rows = serving_data.profile_stamps(session, changed_since=current.changed_at - CUSTOMER_OVERLAP)
-            known = dict(current.by_customer)
-        known.update({customer_id: stamp for customer_id, stamp in rows})
-        self.profiles = ProfileStamps(known, changed_at, time.monotonic() if full or not current.by_customer
-                                      else current.loaded_at)
+        def read(since: dt.datetime | None) -> dict[Any, Any]:
+            return dict(serving_data.profile_stamps(session, since))
+
+        self.profiles = reread(self.profiles, changed_at, read)
 
     def touch(self, external_ids: Any = None) -> None:
         """This process changed these customers (or, with none given, anything answers
