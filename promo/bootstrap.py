@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from promo.services.api_keys import KeyRing
     from promo.services.audience_scoring import AudienceScorer
     from promo.services.campaign_watch import CampaignWatch
+    from promo.services.code_guesses import CodeGuesses
     from promo.services.offer_affinity import OfferAffinity
     from promo.services.offers import EligibilityCache, InStockFlags, OfferPlans
     from promo.services.recommendations import PopularityFallback, RecommendationAnswers
@@ -100,6 +101,12 @@ class Runtime:
         from promo.services.recommendations import PopularityFallback
 
         return PopularityFallback()
+
+    @functools.cached_property
+    def code_guesses(self) -> CodeGuesses:
+        from promo.services.code_guesses import CodeGuesses
+
+        return CodeGuesses(self.settings.code_guess_limit, self.settings.code_guess_window_s)
 
     @functools.cached_property
     def keys(self) -> KeyRing:

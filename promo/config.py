@@ -55,6 +55,9 @@ class Settings:
     exposure_batch_size: int
     expose_worker_id: int
     recommendation_answer_cache: int
+    redemption_hold_minutes: int
+    code_guess_limit: int
+    code_guess_window_s: int
     webhook_sender_threads: int
     webhook_poll_interval_ms: int
     webhook_batch_size: int
@@ -90,7 +93,8 @@ class Settings:
                      "segment_loyal_min_visits", "segment_loyal_visits_per_30_days", "segment_big_basket_value",
                      "model_check_interval_ms", "stock_positions_lag", "campaign_watch_interval_ms",
                      "api_key_refresh_ms", "serving_refresh_ms", "offer_audience_refresh_ms", "exposure_flush_ms",
-                     "exposure_batch_size", "webhook_poll_interval_ms", "webhook_batch_size", "webhook_timeout_ms",
+                     "exposure_batch_size", "redemption_hold_minutes", "code_guess_limit",
+                     "code_guess_window_s", "webhook_poll_interval_ms", "webhook_batch_size", "webhook_timeout_ms",
                      "webhook_lease_ms", "webhook_max_attempts", "webhook_max_age_seconds",
                      "webhook_backoff_base_ms", "webhook_backoff_max_ms"):
             if getattr(self, name) < 1:

@@ -132,7 +132,8 @@ class CampaignRepository:
         for campaign_id, cohort, count in self.session.execute(cohorts):
             found[campaign_id]["targeted" if cohort == "targeted" else "holdout"] += count
         redeemed = (select(Redemption.campaign_id, func.count(), func.count(Redemption.customer_id.distinct()))
-                    .where(Redemption.campaign_id.in_(ids)).group_by(Redemption.campaign_id))
+                    .where(Redemption.campaign_id.in_(ids), Redemption.cancelled_at.is_(None))
+                    .group_by(Redemption.campaign_id))
         for campaign_id, count, people in self.session.execute(redeemed):
             found[campaign_id]["redemptions"] = count
             found[campaign_id]["redeemers"] = people

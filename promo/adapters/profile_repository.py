@@ -129,7 +129,7 @@ class ProfileRepository:
         for customer_id, count in self.session.execute(exposures):
             rows[customer_id]["exposures"] = count
         redemptions = select(Redemption.customer_id, func.count(), func.max(Redemption.redeemed_at)).where(
-            Redemption.customer_id.in_(ids)).group_by(Redemption.customer_id)
+            Redemption.customer_id.in_(ids), Redemption.cancelled_at.is_(None)).group_by(Redemption.customer_id)
         for customer_id, count, last in self.session.execute(redemptions):
             rows[customer_id]["redemptions"] = count
             rows[customer_id]["last_redemption_at"] = _as_utc(last)

@@ -68,6 +68,11 @@ class ProductRepository:
     def get(self, sku: str) -> Product | None:
         return self.session.scalars(select(Product).where(Product.sku == sku)).one_or_none()
 
+    def prices(self, product_ids: Iterable[int]) -> list[tuple[int, float, str]]:
+        """(id, price, currency) of each product."""
+        query = select(Product.id, Product.price, Product.currency)
+        return [tuple(row) for row in rows_where_in(self.session, query, Product.id, product_ids)]  # type: ignore[misc]
+
     def page(self, *, after: str | None, limit: int, category: str | None = None, brand: str | None = None,
              text: str | None = None) -> list[Product]:
         """Category and brand match in any letter case, as people type them."""

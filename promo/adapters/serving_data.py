@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import false, func, select
+from sqlalchemy import and_, false, func, select
 from sqlalchemy.orm import Session
 
 from promo.adapters.bulk import rows_where_in
@@ -28,7 +28,8 @@ def versions(session: Session, live_campaign_ids: Sequence[int]) -> Versions:
     def scalar(query: Any) -> Any:
         return query.scalar_subquery()
 
-    live = Redemption.campaign_id.in_(list(live_campaign_ids)) if live_campaign_ids else false()
+    live = and_(Redemption.campaign_id.in_(list(live_campaign_ids)), Redemption.cancelled_at.is_(None)) \
+        if live_campaign_ids else false()
     row = session.execute(select(
         scalar(select(func.count()).select_from(Campaign)),
         scalar(select(func.coalesce(func.sum(Campaign.revision), 0))),
@@ -75,13 +76,14 @@ def redemption_totals(session: Session, campaign_ids: Sequence[int]) -> dict[int
     if not campaign_ids:
         return {}
     query = (select(Redemption.campaign_id, func.count(), func.coalesce(func.sum(Redemption.discount_total), 0))
-             .group_by(Redemption.campaign_id))
+             .where(Redemption.cancelled_at.is_(None)).group_by(Redemption.campaign_id))
     return {cid: (int(n), float(spent)) for cid, n, spent in rows_where_in(session, query, Redemption.campaign_id,
                                                                             campaign_ids)}
 
 
 def redemptions_by_customer(session: Session, campaign_id: int) -> dict[int, int]:
-    query = (select(Redemption.customer_id, func.count()).where(Redemption.campaign_id == campaign_id)
+    query = (select(Redemption.customer_id, func.count())
+             .where(Redemption.campaign_id == campaign_id, Redemption.cancelled_at.is_(None))
              .group_by(Redemption.customer_id))
     return {customer: int(n) for customer, n in session.execute(query)}
 

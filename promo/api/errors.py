@@ -21,6 +21,7 @@ from promo.domain.errors import (
     NotFound,
     PermissionDenied,
     PromoError,
+    TooManyRequests,
     Unavailable,
 )
 
@@ -33,6 +34,7 @@ STATUS_OF: list[tuple[type[PromoError], int]] = [
     (AuthenticationFailed, 401),
     (PermissionDenied, 403),
     (Unavailable, 503),
+    (TooManyRequests, 429),
 ]
 
 
@@ -78,15 +80,17 @@ def register_error_handlers(app: Flask, api: PromoApi) -> None:
         if isinstance(error, InvalidInput):
             # Where the input came from, as the schemas report it: reads take query parameters.
             errors = {"query" if request.method in ("GET", "HEAD") else "json": error.errors}
-        if isinstance(error, (Conflict, Unavailable)):
+        if isinstance(error, (Conflict, Unavailable, TooManyRequests)):
             extra["reason"] = error.reason
-            if error.details is not None:
-                extra["details"] = error.details
+        if getattr(error, "details", None) is not None:
+            extra["details"] = error.details  # type: ignore[attr-defined]
         name = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
-                422: "Unprocessable Entity", 503: "Service Unavailable"}[status]
+                422: "Unprocessable Entity", 429: "Too Many Requests", 503: "Service Unavailable"}[status]
         headers = {"WWW-Authenticate": 'Bearer realm="promo"'} if status == 401 else {}
         if status == 503:
             headers["Retry-After"] = "1"
+        if isinstance(error, TooManyRequests):
+            headers["Retry-After"] = str(error.retry_after)
         return jsonify(error_body(status, name, error.message, errors, **extra)), status, headers
 
     def handle_unexpected(error: Exception):  # type: ignore[no-untyped-def]

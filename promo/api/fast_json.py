@@ -12,5 +12,6 @@ from flask import Response
 OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
-def json_answer(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body, option=OPTIONS), status=status, mimetype="application/json")
+def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body, option=OPTIONS), status=status, mimetype="application/json",
+                    headers=headers)

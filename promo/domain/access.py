@@ -23,7 +23,8 @@ class Permission(str, enum.Enum):
     CUSTOMER_READ = "customer_read"          # customers and their profiles
     CUSTOMER_WRITE = "customer_write"        # customers and their interactions
     CHANNEL_SERVE = "channel_serve"          # offers, deals, recommendations
-    MARKETING_WRITE = "marketing_write"      # campaigns, audiences
+    MARKETING_WRITE = "marketing_write"      # campaigns, audiences, coupon codes, reports
+    CHECKOUT = "checkout"                    # carts evaluated, redemptions and cancellations
     ADMIN = "admin"                          # keys, operations
 
 
@@ -38,6 +39,7 @@ ALLOWED_ROLES: dict[Permission, frozenset[Role]] = {
     Permission.CUSTOMER_WRITE: frozenset({Role.CHANNEL, Role.ADMIN}),
     Permission.CHANNEL_SERVE: frozenset({Role.CHANNEL, Role.MARKETING, Role.ADMIN}),
     Permission.MARKETING_WRITE: frozenset({Role.MARKETING, Role.ADMIN}),
+    Permission.CHECKOUT: frozenset({Role.CHANNEL, Role.ADMIN}),
     Permission.ADMIN: frozenset({Role.ADMIN}),
 }
 

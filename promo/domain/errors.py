@@ -52,3 +52,13 @@ class Unavailable(PromoError):
     def __init__(self, message: str, reason: str):
         super().__init__(message)
         self.reason = reason
+
+
+class TooManyRequests(PromoError):
+    """The caller asked too often (429); ``reason`` is a stable code and ``retry_after``
+    the seconds to wait."""
+
+    def __init__(self, message: str, reason: str, retry_after: int):
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after = retry_after

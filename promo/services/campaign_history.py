@@ -77,6 +77,8 @@ def record_redemptions(uow: UnitOfWork, events: Sequence[dict[str, Any]], *,
                  "customer_id": customer_ids[e["customer"]], "coupon_code": e.get("coupon_code"),
                  "redeemed_at": e["redeemed_at"]} for e in events]
         new = uow.campaigns.add_redemptions(rows)
+        if new:     # history is not held to the limits: the counters follow what was stored
+            uow.checkout.recount({row["campaign_id"] for row in rows if row["event_id"] in new})
         if refresh_profiles and new:
             uow.profiles.refresh({row["customer_id"] for row in rows if row["event_id"] in new})
         uow.commit()

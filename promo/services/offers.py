@@ -38,7 +38,7 @@ READY_WAIT_SECONDS = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
-class _Shopper:
+class Shopper:
     external_id: str | None
     customer_id: int | None         # ours, when we know them
     personal: bool                  # known and not opted out: their history may be used
@@ -114,7 +114,7 @@ class EligibilityCache:
         self._lock = threading.Lock()
         self._cache: LRUCache[tuple[Any, ...], _Terms] = LRUCache(maxsize=size)
 
-    def terms(self, runtime: "Runtime", snapshot: CampaignSnapshot, shopper: _Shopper, kind: str, channel: str,
+    def terms(self, runtime: "Runtime", snapshot: CampaignSnapshot, shopper: Shopper, kind: str, channel: str,
               site_ids: tuple[int, ...], now: dt.datetime) -> _Terms:
         state = runtime.serving
         key = (kind, shopper, channel, site_ids, snapshot.version, state.tallies_version, state.audiences_version)
@@ -127,16 +127,16 @@ class EligibilityCache:
         return found
 
 
-def _shopper(runtime: "Runtime", customer: str | None) -> _Shopper:
+def shopper_of(runtime: "Runtime", customer: str | None) -> Shopper:
     if customer is None:
-        return _Shopper(None, None, False)
+        return Shopper(None, None, False)
     known = runtime.serving.customers.get(customer)
     if known is None:
-        return _Shopper(customer, None, False)
-    return _Shopper(customer, known[0], not known[1])
+        return Shopper(customer, None, False)
+    return Shopper(customer, known[0], not known[1])
 
 
-def _campaign_terms(runtime: "Runtime", snapshot: CampaignSnapshot, shopper: _Shopper, kind: str, channel: str,
+def _campaign_terms(runtime: "Runtime", snapshot: CampaignSnapshot, shopper: Shopper, kind: str, channel: str,
                     site_ids: tuple[int, ...], now: dt.datetime) -> _Terms:
     """Per campaign: may it be offered to this shopper here, its redemption probability
     for them, the targeting reasons, and the campaigns they are held out of."""
@@ -218,7 +218,7 @@ class _Ranked:
 
 
 def _rank(runtime: "Runtime", snapshot: CampaignSnapshot, terms: _Terms, in_stock: np.ndarray,
-          site_ids: tuple[int, ...], shopper: _Shopper, location_id: int | None, limit: int) -> _Ranked:
+          site_ids: tuple[int, ...], shopper: Shopper, location_id: int | None, limit: int) -> _Ranked:
     """The offerable pairs (allowed campaign, product in stock here, one per product),
     valued and chosen."""
     pairs = np.flatnonzero(terms.allowed[snapshot.pair_campaign] & in_stock[snapshot.pair_promoted])
@@ -262,7 +262,7 @@ def _offer_views(runtime: "Runtime", snapshot: CampaignSnapshot, ranked: _Ranked
     return items, by_campaign
 
 
-def _plan(runtime: "Runtime", kind: str, snapshot: CampaignSnapshot, shopper: _Shopper, channel: str,
+def _plan(runtime: "Runtime", kind: str, snapshot: CampaignSnapshot, shopper: Shopper, channel: str,
           location: str | None, location_id: int | None, site_ids: tuple[int, ...], limit: int, now: dt.datetime,
           stock_version: tuple[int, ...]) -> _Plan:
     terms = runtime.offer_eligibility.terms(runtime, snapshot, shopper, kind, channel, site_ids, now)
@@ -300,7 +300,7 @@ def _serve(runtime: "Runtime", kind: str, customer: str | None, channel: str, lo
     site_ids = tuple(sites)
     snapshot = state.campaigns
     now = dt.datetime.now(dt.timezone.utc)
-    shopper = _shopper(runtime, customer)
+    shopper = shopper_of(runtime, customer)
     as_of_seq = runtime.stock.view.as_of_seq
     stock_version = runtime.stock.view.location_versions(site_ids, now)
     served = runtime.models.get(RECOMMENDER)
@@ -339,7 +339,7 @@ def _reasons(runtime: "Runtime", affinity: Affinity | None, popular: Affinity, p
     return rules.reasons_text(codes)
 
 
-def _record(runtime: "Runtime", kind: str, recommendation_id: str, now: dt.datetime, shopper: _Shopper, channel: str,
+def _record(runtime: "Runtime", kind: str, recommendation_id: str, now: dt.datetime, shopper: Shopper, channel: str,
             location_id: int | None, plan: _Plan, items: list[dict[str, Any]]) -> None:
     """One exposure per campaign in the list, and one control exposure per campaign the
     shopper was held out of that had something in stock to offer here."""

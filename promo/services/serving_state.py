@@ -69,6 +69,9 @@ class LiveCampaign:
     starts_at: dt.datetime
     ends_at: dt.datetime
     pairs: np.ndarray                   # positions of its (campaign, product) pairs in the snapshot
+    product_ids: frozenset[int] = frozenset()   # all its products (pairs keep those with a saving)
+    budget: Decimal | None = None
+    codes_required: bool = False
 
     @functools.cached_property
     def view(self) -> dict[str, str]:
@@ -213,7 +216,10 @@ def build_snapshot(version: tuple[Any, ...], rows: list[Any], products_of: dict[
         exclusive=bool(row.exclusive), holdout_percent=float(row.holdout_percent or 0),
         targeting_type=(row.targeting or {}).get("type", "everyone"),
         limits=Limits(row.max_redemptions, row.per_customer, row.budget), starts_at=row.starts_at,
-        ends_at=row.ends_at, pairs=np.flatnonzero(campaign == index)) for index, row in enumerate(rows))
+        ends_at=row.ends_at, pairs=np.flatnonzero(campaign == index),
+        product_ids=frozenset(products_of.get(row.id, ())),
+        budget=None if row.budget is None else Decimal(str(row.budget)).quantize(Decimal("0.01")),
+        codes_required=bool(row.codes_required)) for index, row in enumerate(rows))
     return CampaignSnapshot(
         version=version, campaigns=campaigns, products=products, promoted=promoted, pair_campaign=campaign,
         pair_product=product, pair_promoted=np.searchsorted(promoted, product), pair_category=category,

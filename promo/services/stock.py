@@ -91,18 +91,18 @@ def ingest_events(uow: UnitOfWork, stock: StockContext, events: Sequence[dict[st
     with uow.reading() as reader:
         logged: dict[str, tuple[int, str | None]] | None = \
             StockRepository(reader.session).logged_outcomes(i.event_id for i in inputs)
-    batch = _Batch(events, inputs)
+    batch = EventBatch(events, inputs)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            result, signals, tally = _apply_batch(uow, stock, batch, logged, now or _utcnow())
+            with uow:
+                written = apply_within(uow, stock, batch, logged, now or _utcnow())
+                uow.commit()
             break
         except IntegrityError:
             if attempt == MAX_ATTEMPTS:
                 raise
             logged = None
-    _count(tally, result)
-    stock.signals.publish(signals)
-    return result
+    return written.after_commit(stock)
 
 
 def _count(tally: dict[tuple[str, str], int], result: dict[str, Any]) -> None:
@@ -112,7 +112,7 @@ def _count(tally: dict[tuple[str, str], int], result: dict[str, Any]) -> None:
     STOCK_ANOMALIES.inc(result["anomalies"])
 
 
-class _Batch:
+class EventBatch:
     """A validated batch and what its write transaction will look up, worked out before
     the write lock is taken."""
 
@@ -124,87 +124,106 @@ class _Batch:
         self.inbound_ids = _inbound_ids(inputs)
 
 
-def _apply_batch(uow: UnitOfWork, stock: StockContext, batch: _Batch,
-                 logged: dict[str, tuple[int, str | None]] | None,
-                 now: dt.datetime) -> tuple[dict[str, Any], list[Signal], dict[tuple[str, str], int]]:
+@dataclasses.dataclass
+class WrittenBatch:
+    """A batch applied inside a transaction that is not committed yet: what to tell the
+    process's view and the signal bus once it is (``after_commit``), and the result."""
+
+    result: dict[str, Any]
+    log_rows: list[EventRow]
+    unapplied: list[LogRow] | None
+    positions: dict[PositionKey, Position]
+    before: dict[PositionKey, Position]
+    last_seq: dict[PositionKey, int]
+    wanted: set[str]
+
+    def after_commit(self, stock: StockContext) -> dict[str, Any]:
+        """Tell the view, count, and publish the signals; returns the batch's result."""
+        if self.unapplied is None:      # the view was not used: it reads the log as usual
+            stock.follower.nudge()
+        else:
+            stock.follower.apply_committed(self.unapplied + [row.as_logged() for row in self.log_rows])
+        tally = Counter((row.type, row.refusal or "applied") for row in self.log_rows)
+        signals = [
+            Signal(kind.value, {"product_id": key[0], "location_id": key[1],
+                                "available": self.positions[key].available, "as_of_seq": self.last_seq[key]})
+            for key in (sorted(self.last_seq) if self.wanted else ())
+            for kind in crossings(self.before[key], self.positions[key], stock.low_stock_threshold)
+            if kind.value in self.wanted
+        ]
+        _count(tally, self.result)
+        stock.signals.publish(signals)
+        return self.result
+
+
+def apply_within(uow: UnitOfWork, stock: StockContext, batch: EventBatch,
+                 logged: dict[str, tuple[int, str | None]] | None, now: dt.datetime) -> WrittenBatch:
+    """Log and apply a validated batch inside ``uow``'s open write transaction, which the
+    caller commits (then calls ``after_commit``) or rolls back (then nothing happened):
+    checkout takes stock in the same transaction as the redemption it belongs to."""
     events, inputs = batch.events, batch.inputs
     wanted = stock.signals.wanted()
-    with uow:
-        repo = StockRepository(uow.session)
-        positions, unapplied = _locked_positions(repo, stock, batch.keys, now)
-        before = {key: position.copy() for key, position in positions.items()} if wanted else {}
-        if logged is None:
-            logged = repo.logged_outcomes(i.event_id for i in inputs)
-        reservations = repo.reservations(batch.reservation_ids)
-        inbounds = repo.inbounds(batch.inbound_ids)
+    repo = StockRepository(uow.session)
+    positions, unapplied = _locked_positions(repo, stock, batch.keys, now)
+    before = {key: position.copy() for key, position in positions.items()} if wanted else {}
+    if logged is None:
+        logged = repo.logged_outcomes(i.event_id for i in inputs)
+    reservations = repo.reservations(batch.reservation_ids)
+    inbounds = repo.inbounds(batch.inbound_ids)
 
-        fresh: dict[str, int] = {}          # event_id -> index of its first occurrence here
-        for index, event in enumerate(inputs):
-            if event.event_id not in logged and event.event_id not in fresh:
-                fresh[event.event_id] = index
-        seq = repo.allocate_seqs(len(fresh), positions_written=unapplied is None) if fresh else None
+    fresh: dict[str, int] = {}          # event_id -> index of its first occurrence here
+    for index, event in enumerate(inputs):
+        if event.event_id not in logged and event.event_id not in fresh:
+            fresh[event.event_id] = index
+    seq = repo.allocate_seqs(len(fresh), positions_written=unapplied is None) if fresh else None
 
-        log_rows: list[EventRow] = []
-        side = _SideRecords(repo, reservations, inbounds)
-        refused: list[dict[str, Any]] = []
-        last_seq: dict[PositionKey, int] = {}
-        outcomes: dict[str, str | None] = {}
-        duplicates = 0
-        for index, (raw, event) in enumerate(zip(events, inputs)):
-            if event.event_id in logged or fresh[event.event_id] != index:
-                duplicates += 1
-                refusal = logged[event.event_id][1] if event.event_id in logged else outcomes[event.event_id]
-                if refusal:
-                    refused.append({"index": index, "event_id": event.event_id, "reason": refusal, "duplicate": True})
-                continue
-            assert seq is not None
-            key = (event.product_id, event.location_id)
-            state_before = side.reservation_state(event.reservation_id) if event.reservation_id else None
-            outcome = decide(event, positions[key], reservations, now, inbounds)
-            refusal = outcome.refusal.value if outcome.refusal else None
-            outcomes[event.event_id] = refusal
-            deltas, inbound_id = outcome.deltas, _inbound_of(event)
-            log_rows.append(_event_row((
-                seq, event.product_id, event.location_id, raw["type"], event.quantity, event.reservation_id,
-                event.expires_at, event.eta, refusal, deltas.on_hand, deltas.reserved, deltas.safety_stock,
-                deltas.inbound, inbound_id, event.event_id, raw.get("reason"), raw["occurred_at"], now,
-                outcome.anomaly)))
+    log_rows: list[EventRow] = []
+    side = _SideRecords(repo, reservations, inbounds)
+    refused: list[dict[str, Any]] = []
+    last_seq: dict[PositionKey, int] = {}
+    outcomes: dict[str, str | None] = {}
+    duplicates = 0
+    for index, (raw, event) in enumerate(zip(events, inputs)):
+        if event.event_id in logged or fresh[event.event_id] != index:
+            duplicates += 1
+            refusal = logged[event.event_id][1] if event.event_id in logged else outcomes[event.event_id]
             if refusal:
-                refused.append({"index": index, "event_id": event.event_id, "reason": refusal, "duplicate": False})
-            else:
-                last_seq[key] = seq
-                if event.reservation_id or deltas.inbound or inbound_id:
-                    side.record(event, raw, seq, deltas.inbound, state_before)
-            seq += 1
+                refused.append({"index": index, "event_id": event.event_id, "reason": refusal, "duplicate": True})
+            continue
+        assert seq is not None
+        key = (event.product_id, event.location_id)
+        state_before = side.reservation_state(event.reservation_id) if event.reservation_id else None
+        outcome = decide(event, positions[key], reservations, now, inbounds)
+        refusal = outcome.refusal.value if outcome.refusal else None
+        outcomes[event.event_id] = refusal
+        deltas, inbound_id = outcome.deltas, _inbound_of(event)
+        log_rows.append(_event_row((
+            seq, event.product_id, event.location_id, raw["type"], event.quantity, event.reservation_id,
+            event.expires_at, event.eta, refusal, deltas.on_hand, deltas.reserved, deltas.safety_stock,
+            deltas.inbound, inbound_id, event.event_id, raw.get("reason"), raw["occurred_at"], now,
+            outcome.anomaly)))
+        if refusal:
+            refused.append({"index": index, "event_id": event.event_id, "reason": refusal, "duplicate": False})
+        else:
+            last_seq[key] = seq
+            if event.reservation_id or deltas.inbound or inbound_id:
+                side.record(event, raw, seq, deltas.inbound, state_before)
+        seq += 1
 
-        repo.append_events(log_rows)
-        if unapplied is None:
-            repo.save_positions({k: positions[k] for k in last_seq}, last_seq)
-        side.flush()
-        if unapplied is not None:
-            # The log is the record; the table follows it in bulk (see stock_positions_lag).
-            repo.bring_positions_forward(min_lag=stock.positions_lag)
-        head = (seq - 1) if seq is not None else repo.last_seq()
-        if log_rows:
-            repo.notify(head)
-        uow.commit()
-    if unapplied is None:      # the view was not used: it reads the log as usual
-        stock.follower.nudge()
-    else:
-        stock.follower.apply_committed(unapplied + [row.as_logged() for row in log_rows])
-    tally = Counter((row.type, row.refusal or "applied") for row in log_rows)
-
-    signals = [
-        Signal(kind.value, {"product_id": key[0], "location_id": key[1], "available": positions[key].available,
-                            "as_of_seq": last_seq[key]})
-        for key in (sorted(last_seq) if wanted else ())
-        for kind in crossings(before[key], positions[key], stock.low_stock_threshold)
-        if kind.value in wanted
-    ]
+    repo.append_events(log_rows)
+    if unapplied is None:
+        repo.save_positions({k: positions[k] for k in last_seq}, last_seq)
+    side.flush()
+    if unapplied is not None:
+        # The log is the record; the table follows it in bulk (see stock_positions_lag).
+        repo.bring_positions_forward(min_lag=stock.positions_lag)
+    head = (seq - 1) if seq is not None else repo.last_seq()
+    if log_rows:
+        repo.notify(head)
     result = {"accepted": len(events) - duplicates - sum(1 for r in refused if not r["duplicate"]),
               "duplicates": duplicates, "refused": refused, "last_seq": head,
               "anomalies": sum(1 for row in log_rows if row.anomaly)}
-    return result, signals, tally
+    return WrittenBatch(result, log_rows, unapplied, positions, before, last_seq, wanted)
 
 
 def _locked_positions(repo: StockRepository, stock: StockContext, keys: list[PositionKey], now: dt.datetime

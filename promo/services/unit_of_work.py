@@ -6,6 +6,7 @@ from types import TracebackType
 from sqlalchemy.orm import Session, sessionmaker
 
 from promo.adapters.campaign_repository import CampaignRepository
+from promo.adapters.checkout_repository import CheckoutRepository
 from promo.adapters.database import WRITE_INTENT, WriteGate
 from promo.adapters.profile_repository import ProfileRepository
 from promo.adapters.repositories import (
@@ -50,6 +51,7 @@ class UnitOfWork:
         self.api_keys = ApiKeyRepository(self.session)
         self.profiles = ProfileRepository(self.session)
         self.campaigns = CampaignRepository(self.session)
+        self.checkout = CheckoutRepository(self.session)
         self.active_models = ActiveModelRepository(self.session)
         self.timelines = DatasetTimelineRepository(self.session)
         self.webhooks = WebhookRepository(self.session)

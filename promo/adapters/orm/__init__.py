@@ -28,6 +28,8 @@ from promo.adapters.orm.campaigns import (
     CampaignEvent,
     CampaignExposure,
     CampaignProduct,
+    CouponCode,
+    CustomerRedemptionCount,
     PromotedStockCursor,
     Redemption,
 )
@@ -69,6 +71,8 @@ __all__ = [
     "CampaignEvent",
     "CampaignExposure",
     "CampaignProduct",
+    "CouponCode",
+    "CustomerRedemptionCount",
     "PromotedStockCursor",
     "Redemption",
     "ActiveModel",

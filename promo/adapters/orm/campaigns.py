@@ -57,6 +57,13 @@ class Campaign(Base):
     expected_redemptions: Mapped[float | None] = mapped_column(Numeric(14, 4, asdecimal=False))
     # Bumped by every edit and transition: conditional updates on it make each change once.
     revision: Mapped[int] = mapped_column(Integer, server_default="1")
+    # Redemptions not cancelled and the discount they took, in hundredths: moved only by
+    # conditional updates inside the redeeming (or cancelling) transaction, so a cap or a
+    # budget holds whatever the concurrency (promo.services.redemptions).
+    redeemed_count: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    discount_spent_cents: Mapped[int] = mapped_column(BigInteger, server_default="0", default=0)
+    # Has issued coupon codes: redeemed only with one of them.
+    codes_required: Mapped[bool] = mapped_column(Boolean, server_default=text("false"), default=False)
     created_by: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -118,6 +125,52 @@ class Redemption(Base):
     # What the redemption took off the customer's bill, which a campaign's budget counts
     # (none for the imported history, whose amounts are in the interactions).
     discount_total: Mapped[float | None] = mapped_column(Money)
+    # Checkout's redemptions (none of these for the imported history): what the customer
+    # paid for the lines, where and how, what was cited, the answer given (returned again
+    # for a repeat of the same idempotency key), a fingerprint of the request (a repeat
+    # with another body is refused), and when it was cancelled.
+    revenue: Mapped[float | None] = mapped_column(Money)
+    channel: Mapped[str | None] = mapped_column(String(10))
+    location_id: Mapped[int | None] = mapped_column(Integer)
+    code_id: Mapped[int | None] = mapped_column(BigInteger)
+    offer_id: Mapped[str | None] = mapped_column(String(120))
+    recommendation_id: Mapped[str | None] = mapped_column(String(40))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class CustomerRedemptionCount(Base):
+    """How many redemptions of a campaign a customer has (not cancelled): the per-customer
+    limit is held by a conditional upsert of this row."""
+
+    __tablename__ = "customer_redemption_counts"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    redeemed: Mapped[int] = mapped_column(Integer)
+
+
+class CouponCode(Base):
+    """A code that unlocks a campaign at checkout: one shared code (``SUMMER20``), or one
+    of many unique codes, optionally assigned to a customer. Stored upper-case (codes are
+    case-insensitive) and found by its unique index; ``uses`` moves only by a conditional
+    update against ``max_uses``."""
+
+    __tablename__ = "coupon_codes"
+    __table_args__ = (
+        Index("ix_coupon_codes_campaign", "campaign_id", "id"),
+        Index("ix_coupon_codes_customer", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))         # shared | unique
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class PromotedStockCursor(Base):

@@ -1,0 +1,298 @@
+"""Checkout through the HTTP API: carts evaluated (every discount type, stacking, each
+reason a promotion does not apply), redemptions (each refusal, idempotency, stock held)
+and cancellations. Races on both databases: tests/integration/test_checkout_races.py;
+properties of the pricing: tests/unit/test_checkout_pricing.py."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from sqlalchemy import select
+
+from promo.adapters.orm import Campaign, CustomerRedemptionCount, Redemption, StockReservation
+from promo.domain.campaigns import is_held_out
+from tests.api.test_offers import live, offers, shop  # noqa: F401  (a fixture)
+
+_keys = itertools.count()
+
+
+def evaluate(client, headers, lines, *, customer="ann", location="S1", channel_name="store", codes=(),
+             status=200) -> dict:
+    body = {"customer": customer, "channel": channel_name, "location": location,
+            "lines": [dict(zip(("sku", "quantity", "unit_price"), line)) for line in lines], "codes": list(codes)}
+    if customer is None:
+        del body["customer"]
+    response = client.post("/v1/carts/evaluate", json=body, headers=headers)
+    assert response.status_code == status, response.json
+    return response.json
+
+
+def redeem(client, headers, lines, *, status=201, customer="ann", key=None, **named) -> dict:
+    body = {"idempotency_key": key or f"key-{next(_keys):06d}", "customer": customer, "channel": "store",
+            "location": "S1", "lines": [dict(zip(("sku", "quantity", "unit_price"), line)) for line in lines],
+            **named}
+    response = client.post("/v1/redemptions", json=body, headers=headers)
+    assert response.status_code == status, response.json
+    return response.json
+
+
+def reasons(answer: dict) -> dict:
+    return {(item["campaign"], item["code"]): item["reason"] for item in answer["not_applied"]}
+
+
+# --- cart evaluation ----------------------------------------------------------------------
+
+def test_a_percent_off_is_computed_per_line_and_rounded_once(client, marketing, channel, runtime, shop):
+    campaign = live(client, marketing, runtime, products={"skus": ["milk"]}, discount={"type": "percent", "value": 15})
+
+    answer = evaluate(client, channel, [("milk", 3, "1.99"), ("steak", 1, None)])
+
+    assert [a["campaign"] for a in answer["applied"]] == [campaign["id"]]
+    milk, steak = answer["lines"]
+    # 3 x 1.99 = 5.97; 15% = 0.8955 -> 0.90 (rounded once, on the line, half up)
+    assert (milk["amount"], milk["discount"], milk["total"]) == ("5.97", "0.90", "5.07")
+    assert milk["promotions"] == [campaign["id"]]
+    assert (steak["unit_price"], steak["discount"], steak["total"]) == ("20.00", "0.00", "20.00")   # the catalog's
+    assert (answer["subtotal"], answer["discount"], answer["total"]) == ("25.97", "0.90", "25.07")
+    assert answer["currency"] == "USD"
+
+
+@pytest.mark.parametrize("discount, lines, expected", [
+    ({"type": "amount_off", "value": 0.5}, [("milk", 4, "2.00")], "2.00"),
+    ({"type": "amount_off", "value": 3}, [("milk", 2, "2.00")], "4.00"),       # never more than the line
+    ({"type": "fixed_price", "value": 1.25}, [("milk", 2, "2.00")], "1.50"),
+    ({"type": "fixed_price", "value": 2.5}, [("cheese", 1, "5.00")], "2.50"),
+])
+def test_amount_off_and_fixed_price_on_cart_lines(client, marketing, channel, runtime, shop, discount, lines,
+                                                  expected):
+    live(client, marketing, runtime, discount=discount)
+
+    answer = evaluate(client, channel, lines)
+
+    assert answer["discount"] == expected
+
+
+def test_buy_two_get_one_gives_the_cheapest_units_of_each_group_free(client, marketing, channel, runtime, shop):
+    live(client, marketing, runtime, discount={"type": "buy_x_get_y", "buy": 2, "get": 1})
+
+    # Units by price: cheese 5, 5, 5, milk 2, 2, 2, 2 -> groups (5,5,5) and (2,2,2): a
+    # cheese and a milk free; the seventh unit is no full group.
+    answer = evaluate(client, channel, [("milk", 4, "2.00"), ("cheese", 3, "5.00")])
+
+    milk, cheese = answer["lines"]
+    assert (milk["discount"], cheese["discount"], answer["discount"]) == ("2.00", "5.00", "7.00")
+
+    too_few = evaluate(client, channel, [("milk", 2, "2.00")])
+    assert too_few["applied"] == [] and list(reasons(too_few).values()) == ["min_quantity"]
+
+
+def test_non_exclusive_promotions_stack_by_priority_and_an_exclusive_one_takes_its_lines(
+        client, marketing, channel, runtime, shop):
+    first = live(client, marketing, runtime, products={"skus": ["milk"]}, priority=5,
+                 discount={"type": "percent", "value": 50})
+    second = live(client, marketing, runtime, products={"skus": ["milk", "cheese"]}, priority=1,
+                  discount={"type": "amount_off", "value": 0.25})
+    exclusive = live(client, marketing, runtime, products={"skus": ["milk", "cheese"]}, priority=0, exclusive=True,
+                     discount={"type": "percent", "value": 90})
+
+    answer = evaluate(client, channel, [("milk", 2, "2.00"), ("cheese", 1, "5.00")])
+
+    # milk: 4.00 -> 50% = 2.00 -> then 0.25 x 2 = 0.50; cheese: 0.25. The exclusive one comes
+    # last (lowest priority): its lines are already discounted.
+    assert [a["campaign"] for a in answer["applied"]] == [first["id"], second["id"]]
+    milk, cheese = answer["lines"]
+    assert (milk["discount"], cheese["discount"]) == ("2.50", "0.25")
+    assert reasons(answer) == {(exclusive["id"], None): "exclusive_conflict"}
+
+
+def test_an_exclusive_promotion_of_higher_priority_shuts_out_the_others_on_its_lines(
+        client, marketing, channel, runtime, shop):
+    exclusive = live(client, marketing, runtime, products={"skus": ["milk"]}, priority=9, exclusive=True,
+                     discount={"type": "percent", "value": 10})
+    other = live(client, marketing, runtime, products={"skus": ["milk"]}, priority=1,
+                 discount={"type": "percent", "value": 50})
+
+    answer = evaluate(client, channel, [("milk", 1, "2.00")])
+
+    assert [a["campaign"] for a in answer["applied"]] == [exclusive["id"]]
+    assert reasons(answer) == {(other["id"], None): "exclusive_conflict"}
+
+
+def test_each_reason_a_promotion_does_not_apply(client, admin, marketing, channel, runtime, shop):
+    web_only = live(client, marketing, runtime, channels=["web"], products={"skus": ["milk"]})
+    capped = live(client, marketing, runtime, products={"skus": ["milk"]}, limits={"max_redemptions": 1})
+    out = live(client, marketing, runtime, products={"skus": ["ham"]})
+    held = live(client, marketing, runtime, products={"skus": ["cheese"]}, holdout_percent=50)
+    redeem(client, channel, [("milk", 1, "2.00")], customer="bob", campaign=capped["id"])
+
+    customer = next(c for c in (f"c{n}" for n in range(100)) if is_held_out(held["id"], c, 50))
+    answer = evaluate(client, channel, [("milk", 1, "2.00"), ("ham", 1, "8.00"), ("cheese", 1, "5.00")],
+                      customer=customer)
+
+    found = reasons(answer)
+    assert found[(web_only["id"], None)] == "not_eligible"
+    assert found[(capped["id"], None)] == "max_redemptions_reached"
+    assert found[(out["id"], None)] == "out_of_stock"           # no ham at S1
+    assert found[(held["id"], None)] == "holdout"
+    assert answer["applied"] == [] and answer["discount"] == "0.00"
+
+
+def test_a_cart_with_an_unknown_sku_or_a_location_off_the_channel_is_refused_whole(client, channel, runtime, shop):
+    bad = evaluate(client, channel, [("milk", 1, "2.00"), ("nope", 1, "1.00")], status=422)
+    assert bad["errors"]["json"]["lines"] == {"1": {"sku": ["unknown sku 'nope'"]}}
+
+    off = evaluate(client, channel, [("milk", 1, "2.00")], location="DC", status=422)
+    assert "does not serve channel" in off["message"]
+
+    hostile = client.post("/v1/carts/evaluate", json={"channel": "store", "location": "S1", "lines": [
+        {"sku": "milk", "quantity": 0, "unit_price": "NaN"}, {"sku": "milk", "quantity": 2.5, "unit_price": -1},
+        {"sku": "milk", "quantity": 1, "unit_price": "1.00001"}]}, headers=channel)
+    assert hostile.status_code == 422
+    errors = hostile.json["errors"]["json"]["lines"]
+    assert set(errors["0"]) == {"quantity", "unit_price"} and set(errors["1"]) == {"quantity", "unit_price"}
+    assert set(errors["2"]) == {"unit_price"}
+
+
+def test_only_the_channel_role_may_evaluate_and_redeem(client, marketing, headers_for, shop):
+    inventory = headers_for("inventory")
+    body = {"channel": "store", "location": "S1", "lines": [{"sku": "milk", "quantity": 1}]}
+    assert client.post("/v1/carts/evaluate", json=body, headers=marketing).status_code == 403
+    assert client.post("/v1/carts/evaluate", json=body, headers=inventory).status_code == 403
+    assert client.post("/v1/carts/evaluate", json=body).status_code == 401
+
+
+# --- redemptions --------------------------------------------------------------------------
+
+def test_a_redemption_counts_holds_the_stock_and_evaluation_said_the_same(client, marketing, channel, runtime,
+                                                                         shop):
+    campaign = live(client, marketing, runtime, products={"skus": ["milk"]}, discount={"type": "percent", "value": 15})
+    lines = [("milk", 3, "1.99"), ("steak", 1, "20.00")]
+    evaluated = evaluate(client, channel, lines)
+    available_before = runtime.stock.view.available_matrix(
+        [runtime.stock.catalog.product_ids(["milk"])["milk"]], [runtime.stock.catalog.location_id("S1")])[0, 0]
+
+    done = redeem(client, channel, lines, campaign=campaign["id"])
+
+    assert done["redemption_id"].startswith("rdm-") and done["status"] == "redeemed"
+    assert (done["discount"], done["total"], done["subtotal"]) == (evaluated["discount"], evaluated["total"],
+                                                                   evaluated["subtotal"])
+    assert done["lines"] == evaluated["lines"]
+    assert [(r["sku"], r["quantity"]) for r in done["reservations"]] == [("milk", 3)]
+    runtime.stock.follower.wait_for(runtime.stock.view.as_of_seq + 1, 1)
+    available_after = runtime.stock.view.available_matrix(
+        [runtime.stock.catalog.product_ids(["milk"])["milk"]], [runtime.stock.catalog.location_id("S1")])[0, 0]
+    assert available_after == available_before - 3
+    with runtime.unit_of_work() as uow:
+        row = uow.session.scalars(select(Campaign).where(Campaign.code == campaign["id"])).one()
+        assert (row.redeemed_count, row.discount_spent_cents) == (1, 90)
+        stored = uow.session.scalars(select(Redemption).where(Redemption.event_id == done["idempotency_key"])).one()
+        assert (stored.discount_total, stored.revenue, stored.channel) == (0.90, 5.07, "store")
+        held = uow.session.get(StockReservation, done["reservations"][0]["reservation_id"])
+        assert (held.quantity, held.state) == (3, "open")
+
+
+def test_the_same_key_gets_the_same_answer_and_another_body_is_refused(client, marketing, channel, runtime, shop):
+    campaign = live(client, marketing, runtime, products={"skus": ["milk"]})
+    first = redeem(client, channel, [("milk", 1, "2.00")], key="till-7-0001", campaign=campaign["id"])
+
+    again = client.post("/v1/redemptions", json={
+        "idempotency_key": "till-7-0001", "customer": "ann", "channel": "store", "location": "S1",
+        "lines": [{"sku": "milk", "quantity": 1, "unit_price": "2.00"}], "campaign": campaign["id"]}, headers=channel)
+    assert again.status_code == 201 and again.json == first
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+    other = redeem(client, channel, [("milk", 2, "2.00")], key="till-7-0001", campaign=campaign["id"], status=409)
+    assert other["reason"] == "idempotency_mismatch"
+    with runtime.unit_of_work() as uow:
+        assert uow.session.scalars(select(Campaign.redeemed_count).where(Campaign.code == campaign["id"])).one() == 1
+
+
+def test_each_refusal_has_its_reason_and_writes_nothing(client, admin, marketing, channel, runtime, shop):
+    capped = live(client, marketing, runtime, products={"skus": ["milk"]}, limits={"max_redemptions": 1})
+    once = live(client, marketing, runtime, products={"skus": ["cheese"]}, limits={"per_customer": 1})
+    budget = live(client, marketing, runtime, products={"skus": ["steak"]}, limits={"budget": 3},
+                  discount={"type": "amount_off", "value": 2})
+    web = live(client, marketing, runtime, products={"skus": ["milk"]}, channels=["web"])
+    ham = live(client, marketing, runtime, products={"skus": ["ham"]})
+    redeem(client, channel, [("milk", 1, "2.00")], customer="bob", campaign=capped["id"])
+    redeem(client, channel, [("cheese", 1, "5.00")], campaign=once["id"])
+    redeem(client, channel, [("steak", 1, "20.00")], campaign=budget["id"])
+    with runtime.unit_of_work() as uow:
+        before = uow.session.scalar(select(Redemption.id).order_by(Redemption.id.desc()).limit(1))
+
+    assert redeem(client, channel, [("milk", 1, "2.00")], campaign=capped["id"], status=409)["reason"] \
+        == "max_redemptions_reached"
+    assert redeem(client, channel, [("cheese", 1, "5.00")], campaign=once["id"], status=409)["reason"] \
+        == "per_customer_limit"
+    assert redeem(client, channel, [("steak", 1, "20.00")], campaign=budget["id"], status=409)["reason"] \
+        == "budget_exhausted"       # 2.00 of 3.00 spent: 2.00 more would pass it
+    assert redeem(client, channel, [("milk", 1, "2.00")], campaign=web["id"], status=409)["reason"] == "not_eligible"
+    assert redeem(client, channel, [("ham", 1, "8.00")], campaign=ham["id"], status=409)["reason"] == "out_of_stock"
+    assert redeem(client, channel, [("milk", 1, "2.00")], campaign="cmp-nope", status=404)
+    with runtime.unit_of_work() as uow:
+        assert uow.session.scalar(select(Redemption.id).order_by(Redemption.id.desc()).limit(1)) == before
+
+
+def test_a_redemption_by_offer_id_is_attributed_to_the_list_it_was_served_in(client, marketing, channel, runtime,
+                                                                            shop):
+    live(client, marketing, runtime, products={"skus": ["milk"]})
+    served = offers(client, channel)
+    offer = served["offers"][0]
+
+    done = redeem(client, channel, [("milk", 1, None)], offer_id=offer["offer_id"])
+
+    assert done["recommendation_id"] == served["recommendation_id"] and done["offer_id"] == offer["offer_id"]
+    assert done["lines"][0]["unit_price"] == "2.00"
+
+
+def test_a_redemption_shows_in_the_customers_next_offers_at_once(client, marketing, channel, runtime, shop):
+    campaign = live(client, marketing, runtime, products={"skus": ["milk"]}, limits={"per_customer": 1})
+    assert [o["sku"] for o in offers(client, channel)["offers"]] == ["milk"]
+
+    redeem(client, channel, [("milk", 1, "2.00")], campaign=campaign["id"])
+
+    assert offers(client, channel)["offers"] == []
+    profile = client.get("/v1/customers/ann", headers=marketing)
+    assert profile.status_code == 200 and profile.json["profile"]["coupons"]["redemptions"] == 1
+
+
+def test_cancel_gives_everything_back_once(client, marketing, channel, runtime, shop):
+    campaign = live(client, marketing, runtime, products={"skus": ["milk"]},
+                    limits={"max_redemptions": 1, "per_customer": 1, "budget": 1})
+    done = redeem(client, channel, [("milk", 2, "2.00")], campaign=campaign["id"])
+    assert redeem(client, channel, [("milk", 1, "2.00")], campaign=campaign["id"], customer="bob",
+                  status=409)["reason"] == "max_redemptions_reached"
+
+    cancelled = client.post(f"/v1/redemptions/{done['redemption_id']}/cancel", json={"reason": "returned"},
+                            headers=channel)
+    again = client.post(f"/v1/redemptions/{done['redemption_id']}/cancel", json={}, headers=channel)
+
+    assert cancelled.status_code == 200 and cancelled.json["status"] == "cancelled"
+    assert [r["quantity"] for r in cancelled.json["stock_released"]] == [2]
+    assert again.status_code == 200 and again.json == cancelled.json
+    with runtime.unit_of_work() as uow:
+        row = uow.session.scalars(select(Campaign).where(Campaign.code == campaign["id"])).one()
+        assert (row.redeemed_count, row.discount_spent_cents) == (0, 0)
+        count = uow.session.scalars(select(CustomerRedemptionCount.redeemed)
+                                    .where(CustomerRedemptionCount.campaign_id == row.id)).one()
+        assert count == 0
+        held = uow.session.get(StockReservation, done["reservations"][0]["reservation_id"])
+        assert held.state == "released"
+    # Room again, for her as for anyone.
+    redeem(client, channel, [("milk", 1, "2.00")], campaign=campaign["id"])
+    assert client.post("/v1/redemptions/rdm-999999/cancel", json={}, headers=channel).status_code == 404
+
+
+def test_a_redemption_body_must_name_one_promotion_and_its_lines(client, channel, shop):
+    base = {"idempotency_key": "k-00000001", "customer": "ann", "channel": "store", "location": "S1"}
+    cases = [
+        {**base, "sku": "milk", "quantity": 1},                                         # no promotion
+        {**base, "sku": "milk", "quantity": 1, "campaign": "a", "code": "ABC"},         # two
+        {**base, "campaign": "a"},                                                      # no lines
+        {**base, "campaign": "a", "sku": "milk"},                                       # no quantity
+        {**base, "campaign": "a", "sku": "milk", "quantity": 1, "offer_id": "x"},
+        {**base, "idempotency_key": "short", "campaign": "a", "sku": "milk", "quantity": 1},
+    ]
+    for body in cases:
+        response = client.post("/v1/redemptions", json=body, headers=channel)
+        assert response.status_code == 422, (body, response.json)
