@@ -3,8 +3,19 @@ from __future__ import annotations
 
 from flask import Flask
 
-from promo.api import audiences, campaigns, checkout, customers, interactions, locations, offers, products, stock, \
-    webhooks
+from promo.api import (
+    audiences,
+    campaigns,
+    checkout,
+    coupon_codes,
+    customers,
+    interactions,
+    locations,
+    offers,
+    products,
+    stock,
+    webhooks,
+)
 from promo.api.errors import PromoApi, register_error_handlers
 from promo.api.parsing import IdConverter, id_parameter_schema, require_json_content_type
 from promo.api.health import (
@@ -16,7 +27,7 @@ from promo.api.health import (
 )
 
 RESOURCES = (products.blp, locations.blp, customers.blp, interactions.blp, stock.blp, audiences.blp,
-             campaigns.blp, offers.blp, checkout.blp, webhooks.blp)
+             campaigns.blp, offers.blp, checkout.blp, coupon_codes.blp, webhooks.blp)
 
 API_SETTINGS = {
     "API_TITLE": "promo",

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from promo.api.schemas import CHANNELS, ExternalId, Int, Text
+from promo.api.schemas import CHANNELS, ExternalId, Int, PageQuerySchema, Text
 from promo.domain.offers import OFFER_ID
 
 MAX_LINES = 200
@@ -169,3 +169,81 @@ class RedemptionSchema(Schema):
 
 class CancelSchema(Schema):
     reason = Text(500, load_default=None)
+
+
+class IssueCodesSchema(Schema):
+    code = CouponCodeText(load_default=None, metadata={"description": "one shared code, e.g. SUMMER20"})
+    count = Int(1, 100_000, load_default=None, metadata={"description": "or this many unique codes"})
+    pattern = Text(64, 1, load_default=None, metadata={
+        "description": "unique codes' shape: # is a random character (default ####-####-####); it must have "
+                       "enough # for the count"})
+    customers = fields.List(ExternalId(), load_default=None, validate=validate.Length(min=1, max=100_000),
+                            metadata={"description": "one unique code for each of these customers"})
+    max_uses = Int(1, 1_000_000_000, allow_none=True, metadata={
+        "description": "uses per code (unique codes: default 1; shared: default unlimited)"})
+
+    @validates_schema
+    def _one_kind(self, data: dict, **_: object) -> None:  # type: ignore[type-arg]
+        kinds = [name for name in ("code", "count", "customers") if data.get(name) is not None]
+        if data.get("code") is not None and len(kinds) > 1:
+            raise ValidationError("A shared code takes no count nor customers.", "_schema")
+        if not kinds:
+            raise ValidationError("Give a shared code, a count, or customers.", "_schema")
+        if data.get("count") is not None and data.get("customers") is not None \
+                and data["count"] != len(data["customers"]):
+            raise ValidationError(["Must equal the number of customers when both are given."], "count")
+        if data.get("code") is not None and data.get("pattern") is not None:
+            raise ValidationError(["Only for unique codes."], "pattern")
+
+
+class CodeSchema(Schema):
+    code = fields.String()
+    kind = fields.String(metadata={"description": "shared or unique"})
+    customer = fields.String(allow_none=True)
+    max_uses = fields.Integer(allow_none=True)
+    uses = fields.Integer()
+
+
+class IssuedCodesSchema(Schema):
+    campaign = fields.String()
+    issued = fields.Integer()
+    codes = fields.List(fields.Nested(CodeSchema))
+
+
+class CodesPageSchema(Schema):
+    items = fields.List(fields.Nested(CodeSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class CodesQuerySchema(PageQuerySchema):
+    format = fields.String(validate=validate.OneOf(("json", "csv")), load_default="json")
+
+
+class CustomerCodesQuerySchema(Schema):
+    channel = fields.String(validate=validate.OneOf(CHANNELS), load_default="mobile")
+    location = ExternalId(required=True, metadata={"description": "the store the shopper is at"})
+
+
+class CodeDealSchema(Schema):
+    sku = fields.String()
+    name = fields.String()
+    price = fields.Float()
+    final_price = fields.Float()
+    currency = fields.String()
+    availability = fields.Dict()
+
+
+class CustomerCodeSchema(Schema):
+    code = fields.String()
+    campaign = fields.Dict()
+    discount = fields.Dict()
+    uses_left = fields.Integer(allow_none=True)
+    ends_at = fields.DateTime()
+    deals = fields.List(fields.Nested(CodeDealSchema))
+
+
+class CustomerCodesSchema(Schema):
+    customer = fields.String()
+    channel = fields.String()
+    location = fields.String()
+    codes = fields.List(fields.Nested(CustomerCodeSchema))

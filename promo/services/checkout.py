@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from promo.adapters.orm import CouponCode
 from promo.domain import checkout as rules
 from promo.domain.campaigns import is_held_out
+from promo.domain.codes import normalise
 from promo.domain.errors import InvalidInput, Unavailable
 from promo.domain.offers import limit_refusal, serves
 from promo.services.offers import READY_WAIT_SECONDS, Shopper, shopper_of
@@ -27,11 +28,6 @@ if TYPE_CHECKING:
     from promo.services.unit_of_work import UnitOfWork
 
 DEFAULT_CURRENCY = "USD"
-
-
-def normalise_code(code: str) -> str:
-    """Codes are case-insensitive and may be typed with spaces around them."""
-    return code.strip().upper()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +75,7 @@ def cart_of(runtime: "Runtime", uow: "UnitOfWork", body: dict[str, Any]) -> Cart
                              Decimal(line["unit_price"]) if line.get("unit_price") is not None
                              else catalog[product_ids[line["sku"]]][0])
                   for line in lines_in)
-    codes = tuple(dict.fromkeys(normalise_code(code) for code in body.get("codes") or ()))
+    codes = tuple(dict.fromkeys(normalise(code) for code in body.get("codes") or ()))
     return Cart(body.get("customer"), body["channel"], body["location"], location_id, lines, currency, codes)
 
 

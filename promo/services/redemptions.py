@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from promo.adapters.orm import Redemption
 from promo.domain import checkout as rules
+from promo.domain.codes import normalise
 from promo.domain.errors import Conflict, InvalidInput, NotFound
 from promo.domain.offers import parse_offer_id
 from promo.domain.stock import EventType, StockEventInput
@@ -73,7 +74,7 @@ def redeem(runtime: "Runtime", uow: "UnitOfWork", body: dict[str, Any], *, calle
 
     lines = body.get("lines") or [{"sku": body["sku"], "quantity": body["quantity"],
                                    "unit_price": body.get("unit_price")}]
-    code = checkout.normalise_code(body["code"]) if body.get("code") else None
+    code = normalise(body["code"]) if body.get("code") else None
     cart = checkout.cart_of(runtime, uow, {**body, "lines": lines, "codes": [code] if code else []})
     codes = _codes(runtime, uow, cart, code, caller)
     campaign_id, recommendation_id = _named_campaign(runtime, uow, body, codes.get(code) if code else None)

@@ -296,3 +296,91 @@ def test_a_redemption_body_must_name_one_promotion_and_its_lines(client, channel
     for body in cases:
         response = client.post("/v1/redemptions", json=body, headers=channel)
         assert response.status_code == 422, (body, response.json)
+
+
+# --- coupon codes -----------------------------------------------------------------------------
+
+def issue(client, headers, campaign, status=201, **body) -> dict:
+    response = client.post(f"/v1/campaigns/{campaign}/codes", json=body, headers=headers)
+    assert response.status_code == status, response.json
+    return response.json
+
+
+def test_unique_codes_are_unguessable_distinct_and_exported(client, marketing, runtime, shop):
+    campaign = live(client, marketing, runtime, products={"skus": ["milk"]})
+
+    issued = issue(client, marketing, campaign["id"], count=2000, pattern="PR-####-####")
+
+    codes = [c["code"] for c in issued["codes"]]
+    assert issued["issued"] == 2000 and len(set(codes)) == 2000
+    assert all(len(code) == 12 and code.startswith("PR-") and code[7] == "-" for code in codes)
+    assert {c["max_uses"] for c in issued["codes"]} == {1}
+    short = issue(client, marketing, campaign["id"], status=422, count=10_000, pattern="PR-####")
+    assert "need at least 8 '#'" in short["errors"]["json"]["pattern"][0]
+
+    exported = client.get(f"/v1/campaigns/{campaign['id']}/codes", query_string={"format": "csv"}, headers=marketing)
+    lines = exported.get_data(as_text=True).splitlines()
+    assert exported.status_code == 200 and lines[0] == "code,customer,max_uses,uses" and len(lines) == 2001
+    assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(codes)
+    page = client.get(f"/v1/campaigns/{campaign['id']}/codes", query_string={"limit": 500}, headers=marketing)
+    assert len(page.json["items"]) == 500 and page.json["next_cursor"]
+
+
+def test_a_campaign_with_codes_is_redeemed_only_with_one_and_a_single_use_code_once(
+        client, marketing, channel, runtime, shop):
+    campaign = live(client, marketing, runtime, products={"skus": ["milk"]})
+    code = issue(client, marketing, campaign["id"], count=1)["codes"][0]["code"]
+    runtime.serving.refresh()
+
+    without = evaluate(client, channel, [("milk", 1, "2.00")])
+    assert reasons(without) == {(campaign["id"], None): "code_required"}
+    with_code = evaluate(client, channel, [("milk", 1, "2.00")], codes=[code.lower()])   # any letter case
+    assert [(a["campaign"], a["code"]) for a in with_code["applied"]] == [(campaign["id"], code)]
+
+    done = redeem(client, channel, [("milk", 1, "2.00")], code=f" {code.lower()} ")
+    assert done["code"] == code
+    again = redeem(client, channel, [("milk", 1, "2.00")], code=code, customer="bob", status=409)
+    assert again["reason"] == "code_used"
+    assert reasons(evaluate(client, channel, [("milk", 1, "2.00")], codes=[code]))[(campaign["id"], code)] \
+        == "code_used"
+    assert redeem(client, channel, [("milk", 1, "2.00")], code="NOPE-NOPE", status=409)["reason"] == "code_unknown"
+
+    client.post(f"/v1/redemptions/{done['redemption_id']}/cancel", json={}, headers=channel)
+    redeem(client, channel, [("milk", 1, "2.00")], code=code, customer="bob")        # its use came back
+
+
+def test_a_shared_code_and_codes_assigned_to_customers(client, marketing, channel, runtime, shop):
+    shared = live(client, marketing, runtime, products={"skus": ["milk"]}, limits={"per_customer": 1})
+    issue(client, marketing, shared["id"], code="summer20")
+    assert issue(client, marketing, shared["id"], code="SUMMER20", status=409)["reason"] == "code_exists"
+    own = live(client, marketing, runtime, products={"skus": ["cheese", "ham"]})
+    assigned = issue(client, marketing, own["id"], customers=["ann", "bob"])["codes"]
+    runtime.serving.refresh()
+
+    redeem(client, channel, [("milk", 1, "2.00")], code="SUMMER20")
+    redeem(client, channel, [("milk", 1, "2.00")], code="Summer20", customer="bob")
+    assert redeem(client, channel, [("milk", 1, "2.00")], code="SUMMER20", status=409)["reason"] \
+        == "per_customer_limit"
+    anns = next(c["code"] for c in assigned if c["customer"] == "ann")
+    # Another customer's code is answered as unknown.
+    assert redeem(client, channel, [("cheese", 1, "5.00")], code=anns, customer="bob", status=409)["reason"] \
+        == "code_unknown"
+
+    mine = client.get("/v1/customers/ann/codes", query_string={"location": "S1"}, headers=channel)
+    assert mine.status_code == 200
+    assert [(c["code"], c["uses_left"]) for c in mine.json["codes"]] == [(anns, 1)]
+    assert [d["sku"] for d in mine.json["codes"][0]["deals"]] == ["cheese"]     # ham: none at S1
+
+
+def test_wrong_codes_are_rate_limited_per_key_and_customer(client, marketing, channel, runtime, shop, monkeypatch):
+    monkeypatch.setattr(runtime.code_guesses, "limit", 3)
+    for n in range(3):
+        evaluate(client, channel, [("milk", 1, "2.00")], codes=[f"GUESS-{n}"])
+
+    refused = client.post("/v1/carts/evaluate", json={"customer": "ann", "channel": "store", "location": "S1",
+                                                     "lines": [{"sku": "milk", "quantity": 1}], "codes": ["X-1"]},
+                          headers=channel)
+    assert refused.status_code == 429 and refused.json["reason"] == "too_many_code_guesses"
+    assert int(refused.headers["Retry-After"]) >= 1
+    # A cart without codes is still evaluated.
+    evaluate(client, channel, [("milk", 1, "2.00")])
