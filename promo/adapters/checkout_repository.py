@@ -78,7 +78,9 @@ class CheckoutRepository:
         stmt = stmt.on_conflict_do_update(
             index_elements=["campaign_id", "customer_id"], set_={"redeemed": table.c.redeemed + 1},
             where=None if limit is None else table.c.redeemed < limit)
-        return self.session.execute(stmt).rowcount == 1
+        # RETURNING tells whether a row was written (an upsert's rowcount is not reliable
+        # on every driver).
+        return self.session.execute(stmt.returning(table.c.redeemed)).first() is not None
 
     def give_back_for_customer(self, campaign_id: int, customer_id: int) -> None:
         self.session.execute(update(CustomerRedemptionCount).where(

@@ -113,8 +113,12 @@ def lookup_codes(uow: "UnitOfWork", codes: Sequence[str]) -> dict[str, CouponCod
 
 def judge(runtime: "Runtime", cart: Cart, codes: dict[str, CouponCode], *, now: dt.datetime,
           only: int | None = None) -> Judged:
-    """Price ``cart`` with the live promotions the shopper may use here (``only``: the one
-    campaign a redemption names), and say why each other candidate does not apply."""
+    """Price ``cart`` with the live promotions the shopper may use here, and say why each
+    other candidate does not apply.
+
+    ``only``: the one campaign a redemption names. Its limits (cap, budget, the customer's
+    uses) are then left to the redemption's transaction, which holds them exactly: this
+    process's tallies may be a refresh behind another's redemptions and cancellations."""
     state = runtime.serving
     if not state.ready(READY_WAIT_SECONDS):
         raise Unavailable("this process is still loading the live campaigns; retry in a moment",
@@ -144,12 +148,12 @@ def judge(runtime: "Runtime", cart: Cart, codes: dict[str, CouponCode], *, now: 
                   and (c.id in code_of or not c.product_ids.isdisjoint(in_cart))]
     promotions: list[rules.Promotion] = []
     for campaign in candidates:
-        reason = _refusal(runtime, campaign, shopper, cart, code_of)
+        reason = _refusal(runtime, campaign, shopper, cart, code_of, check_limits=only is None)
         if reason is not None:
             refused.append({"campaign": campaign.code, "code": _code_text(code_of, campaign.id), "reason": reason})
             continue
         tally = state.tally(campaign.id)
-        budget_left = None if campaign.budget is None else \
+        budget_left = None if campaign.budget is None or only is not None else \
             campaign.budget - Decimal(str(tally.discount_spent)).quantize(Decimal("0.01"))
         promotions.append(rules.Promotion(campaign.id, campaign.code, campaign.discount, campaign.priority,
                                           campaign.exclusive, campaign.product_ids, budget_left))
@@ -170,7 +174,7 @@ def _code_text(code_of: dict[int, CouponCode], campaign_id: int) -> str | None:
 
 
 def _refusal(runtime: "Runtime", campaign: LiveCampaign, shopper: Shopper, cart: Cart,
-             code_of: dict[int, CouponCode]) -> str | None:
+             code_of: dict[int, CouponCode], *, check_limits: bool) -> str | None:
     """Why the shopper may not use the campaign here, in the order offers judge it."""
     if serves(campaign.channels, campaign.location_ids, cart.channel, (cart.location_id,)):
         return rules.NOT_ELIGIBLE
@@ -181,9 +185,10 @@ def _refusal(runtime: "Runtime", campaign: LiveCampaign, shopper: Shopper, cart:
     if shopper.external_id is not None and campaign.holdout_percent > 0 \
             and is_held_out(campaign.code, shopper.external_id, campaign.holdout_percent):
         return rules.HOLDOUT
-    refusal = limit_refusal(campaign.limits, runtime.serving.tally(campaign.id), shopper.customer_id)
-    if refusal is not None:
-        return refusal
+    if check_limits:
+        refusal = limit_refusal(campaign.limits, runtime.serving.tally(campaign.id), shopper.customer_id)
+        if refusal is not None:
+            return refusal
     if campaign.codes_required and campaign.id not in code_of:
         return rules.CODE_REQUIRED
     return None

@@ -80,6 +80,10 @@ def redeem(runtime: "Runtime", uow: "UnitOfWork", body: dict[str, Any], *, calle
     campaign_id, recommendation_id = _named_campaign(runtime, uow, body, codes.get(code) if code else None)
     judged = checkout.judge(runtime, cart, codes, now=now, only=campaign_id)
     if campaign_id not in judged.campaigns:
+        # Activated a moment ago, maybe by another process: look again before refusing.
+        runtime.serving.refresh(audiences=False)
+        judged = checkout.judge(runtime, cart, codes, now=now, only=campaign_id)
+    if campaign_id not in judged.campaigns:
         raise Conflict("the campaign is not running now", reason=rules.CAMPAIGN_NOT_ACTIVE)
     if not judged.priced.applied:
         reason = judged.refused[0]["reason"] if judged.refused else rules.NOT_ELIGIBLE
@@ -273,7 +277,8 @@ def cancel(runtime: "Runtime", uow: "UnitOfWork", reference: str, *, reason: str
         if found.answer is None:
             raise Conflict("an imported redemption cannot be cancelled", reason=NOT_CANCELLABLE)
         if not repo.cancel(redemption_id, now):
-            return dict(found.answer)
+            uow.session.refresh(found)      # cancelled meanwhile: answer as it stands now
+            return dict(found.answer or {})
         answer = dict(found.answer)
         repo.give_back_to_campaign(found.campaign_id, _cents(Decimal(answer["discount"])))
         repo.give_back_for_customer(found.campaign_id, found.customer_id)
