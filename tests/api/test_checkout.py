@@ -5,12 +5,16 @@ properties of the pricing: tests/unit/test_checkout_pricing.py."""
 from __future__ import annotations
 
 import itertools
+from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from promo.adapters.orm import Campaign, CustomerRedemptionCount, Redemption, StockReservation
 from promo.domain.campaigns import is_held_out
+from tests.api.test_campaigns import stock
 from tests.api.test_offers import live, offers, shop  # noqa: F401  (a fixture)
 
 _keys = itertools.count()
@@ -384,3 +388,38 @@ def test_wrong_codes_are_rate_limited_per_key_and_customer(client, marketing, ch
     assert int(refused.headers["Retry-After"]) >= 1
     # A cart without codes is still evaluated.
     evaluate(client, channel, [("milk", 1, "2.00")])
+
+
+# --- evaluation equals redemption -----------------------------------------------------------
+
+cart_lines = st.lists(st.tuples(st.sampled_from(["milk", "cheese", "steak", "ham"]), st.integers(1, 5),
+                                st.one_of(st.none(), st.decimals("0.50", "30", places=2))),
+                      min_size=1, max_size=6)
+
+
+@pytest.fixture
+def four_campaigns(client, admin, marketing, runtime, shop) -> dict:
+    """One campaign per product, one of each discount type, none sharing a product."""
+    stock(client, admin, runtime, *((sku, "S1", 1_000_000) for sku in ("milk", "cheese", "steak", "ham")))
+    made = [live(client, marketing, runtime, products={"skus": [sku]}, discount=discount)
+            for sku, discount in (("milk", {"type": "percent", "value": 15}),
+                                  ("cheese", {"type": "amount_off", "value": 0.7}),
+                                  ("steak", {"type": "fixed_price", "value": 17.5}),
+                                  ("ham", {"type": "buy_x_get_y", "buy": 2, "get": 1}))]
+    return {campaign["id"]: campaign for campaign in made}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=cart_lines)
+def test_what_evaluation_says_a_promotion_takes_is_what_its_redemption_takes(client, channel, four_campaigns,
+                                                                            lines):
+    evaluated = evaluate(client, channel, lines, customer=None)
+    assert Decimal(evaluated["subtotal"]) - Decimal(evaluated["discount"]) == Decimal(evaluated["total"])
+    if any(sku == "milk" for sku, _, _ in lines):        # 15% off milk always saves something
+        assert evaluated["applied"]
+
+    for applied in evaluated["applied"]:
+        done = redeem(client, channel, lines, customer=f"shopper-{next(_keys)}", campaign=applied["campaign"])
+        assert done["discount"] == applied["amount"]
+        assert {(line["index"], line["discount"]) for line in done["lines"] if line["discount"] != "0.00"} \
+            == {(line["index"], line["discount"]) for line in applied["lines"]}
