@@ -9,6 +9,9 @@ compares the level before them (now, minus what they changed) with the level now
 - ``stock.low``: it was above the low-stock threshold and is now within it, above zero;
 - ``stock.back``: it was zero and is above zero.
 
+Each event is also written to the history of every campaign promoting the product there
+(action ``stock.out`` and so on), for its timeline and report.
+
 The cursor moves by a conditional update in the same transaction as the webhooks, so of
 all the processes watching, one sends each event, and a crash before the commit leaves
 the events for the next tick of any process.
@@ -93,8 +96,15 @@ def watch_promoted_stock(runtime: "Runtime") -> list[StockChange]:
             return []      # another process took this stretch of the log
         skus = runtime.stock.catalog.skus(c.product_id for c in changes)
         sites = runtime.stock.catalog.sites()
+        ids = {campaign.code: campaign.id for campaign, _ in running}
         for change in changes:
-            webhooks.enqueue(uow, change.kind, _payload(change, skus, sites, promoted, seq))
+            payload = _payload(change, skus, sites, promoted, seq)
+            webhooks.enqueue(uow, change.kind, payload)
+            # On each campaign's own timeline too (its history and report).
+            details = {name: payload[name] for name in ("sku", "location", "available", "previous_available")}
+            for code in payload["campaigns"]:
+                uow.campaigns.add_event(ids[code], actor="system", action=change.kind, stock_seq=seq,
+                                        details=details)
         uow.commit()
     return changes
 

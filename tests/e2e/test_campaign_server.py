@@ -64,8 +64,10 @@ def test_a_stock_event_over_http_pauses_a_running_campaign_once_and_a_restock_re
         wait_for("active")
         time.sleep(0.5)  # both workers' watches look again
 
-        history = ok(port, "GET", f"/v1/campaigns/{campaign}/history", key)["items"]
+        timeline = ok(port, "GET", f"/v1/campaigns/{campaign}/history", key)["items"]
+        history = [e for e in timeline if not e["action"].startswith("stock.")]
         assert [e["action"] for e in history] == ["created", "activation_refused", "activated", "paused", "resumed"]
+        assert [e["action"] for e in timeline if e["action"].startswith("stock.")].count("stock.out") == 1
         assert history[3]["actor"] == "system" and history[3]["stock_seq"] >= empty
         assert history[3]["details"]["short"] == [{"sku": "eggs", "location": "S1"}]
     finally:

@@ -85,15 +85,21 @@ def test_a_stock_out_pauses_the_campaign_and_a_restock_resumes_it_each_audited_w
     out = set_stock(runtime, milk_S2=0)
     assert runtime.campaign_watch.tick() == [(code, "paused")]
     assert campaign(runtime, code)["status"] == "paused" and campaign(runtime, code)["paused_by"] == "stock"
-    paused = events(runtime, code)[-1]
-    assert paused["actor"] == "system" and paused["action"] == "paused" and paused["stock_seq"] >= out
+    history = events(runtime, code)
+    paused = next(e for e in reversed(history) if e["action"] == "paused")
+    assert paused["actor"] == "system" and paused["stock_seq"] >= out
     assert paused["details"]["short"] == [{"sku": "milk", "location": "S2"}]
+    # The stock event behind it is on the campaign's timeline too.
+    stock_out = next(e for e in reversed(history) if e["action"] == "stock.out")
+    assert stock_out["details"]["sku"] == "milk" and stock_out["details"]["location"] == "S2"
+    assert stock_out["details"]["available"] == 0 and stock_out["stock_seq"] >= out
     assert runtime.campaign_watch.tick() == []
 
     back = set_stock(runtime, milk_S2=30)
     assert runtime.campaign_watch.tick() == [(code, "resumed")]
-    resumed = events(runtime, code)[-1]
-    assert resumed["action"] == "resumed" and resumed["stock_seq"] >= back
+    resumed = next(e for e in reversed(events(runtime, code)) if e["action"] == "resumed")
+    assert resumed["stock_seq"] >= back
+    assert any(e["action"] == "stock.back" for e in events(runtime, code))
     assert campaign(runtime, code)["status"] == "active"
 
 
@@ -109,7 +115,8 @@ def test_an_override_holds_until_the_stock_meets_the_policy_once(shop):
     assert runtime.campaign_watch.tick() == [(code, "stock_override_lapsed")]
     set_stock(runtime, cheese_S2=0)
     assert runtime.campaign_watch.tick() == [(code, "paused")]
-    assert [e["action"] for e in events(runtime, code)][-3:] == ["activated", "stock_override_lapsed", "paused"]
+    lifecycle = [e["action"] for e in events(runtime, code) if not e["action"].startswith("stock.")]
+    assert lifecycle[-3:] == ["activated", "stock_override_lapsed", "paused"]
 
 
 def test_exclude_product_keeps_the_campaign_running_until_nothing_is_left(shop):
@@ -293,7 +300,12 @@ def test_two_service_processes_start_pause_resume_and_end_a_campaign_exactly_onc
     finally:
         for worker in workers:
             worker.communicate("stop\n", timeout=30)
-    actions = [(e["action"], e["actor"]) for e in events(runtime, code)]
+    history = events(runtime, code)
+    actions = [(e["action"], e["actor"]) for e in history if not e["action"].startswith("stock.")]
     assert actions == [("created", "tester"), ("scheduled", "tester"), ("activated", "system"),
                        ("paused", "system"), ("resumed", "system"), ("ended", "system")]
+    # The stock events behind them are on the timeline once each, however many processes watch.
+    stock_events = [(e["action"], e["stock_seq"], e["details"]["location"]) for e in history
+                    if e["action"].startswith("stock.")]
+    assert len(stock_events) == len(set(stock_events)) and ("stock.out" in {a for a, _, _ in stock_events})
     assert all(worker.returncode == 0 for worker in workers)
