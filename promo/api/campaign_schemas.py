@@ -265,3 +265,37 @@ class AudiencePageSchema(Schema):
     items = fields.List(fields.Nested(AudienceMemberSchema))
     next_cursor = fields.String(allow_none=True)
 
+
+
+class ReportQuerySchema(Schema):
+    format = Choice(("json", "csv"), load_default="json")
+
+
+class ReportComparisonSchema(Schema):
+    comparison = fields.String(allow_none=True, metadata={
+        "description": "holdout (randomised), or 'untargeted (not randomised)' for imported history"})
+    window = fields.Dict()
+    treated = fields.Integer()
+    control = fields.Integer()
+    treated_buyers = fields.Integer()
+    control_buyers = fields.Integer()
+    treated_rate = fields.Float()
+    control_rate = fields.Float()
+    uplift = fields.Float(metadata={"description": "treated rate minus control rate"})
+    interval_95 = fields.List(fields.Float(), metadata={"description": "Wald interval of the difference"})
+    relative_uplift = fields.Float(allow_none=True)
+    treated_sales = fields.Float(metadata={"description": "what the treated spent on the promoted products"})
+    note = fields.String()
+
+
+class CampaignReportSchema(Schema):
+    campaign = fields.Dict()
+    as_of = fields.DateTime()
+    totals = fields.Dict(metadata={"description": "exposures, clicks, redemptions, revenue, discount, ..."})
+    limits = fields.Dict(metadata={"description": "cap, budget and codes: used and left"})
+    outcome = fields.String()
+    treated_vs_control = fields.Nested(ReportComparisonSchema)
+    by_channel = fields.List(fields.Dict())
+    by_location = fields.List(fields.Dict())
+    timeline = fields.List(fields.Dict(), metadata={
+        "description": "transitions, refusals, stock events on promoted products, codes issued"})

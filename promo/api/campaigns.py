@@ -16,7 +16,9 @@ from promo.api.campaign_schemas import (
     CampaignQuerySchema,
     CampaignSchema,
     CampaignWriteSchema,
+    CampaignReportSchema,
     CheckReportSchema,
+    ReportQuerySchema,
     TransitionSchema,
 )
 from promo.api.context import runtime, uow
@@ -24,7 +26,8 @@ from promo.api.pagination import page_args, page_body
 from promo.api.parsing import Blueprint
 from promo.api.schemas import PageQuerySchema
 from promo.domain.access import Permission
-from promo.services import campaign_audience_export, campaign_check, campaign_lifecycle, campaigns
+from promo.services import campaign_audience_export, campaign_check, campaign_lifecycle, campaign_reports, \
+    campaigns
 
 blp = Blueprint("campaigns", __name__, url_prefix="/v1/campaigns", description="Campaigns")
 
@@ -169,3 +172,23 @@ class CampaignAudience(MethodView):
         after, limit = page_args(args, listing)
         summary, page = campaign_audience_export.audience_page(runtime(), code, after=after, limit=limit)
         return {"audience": summary, **page_body(page, listing)}
+
+
+@blp.route("/<id:code>/report")
+class CampaignReport(MethodView):
+    @requires(Permission.MARKETING_WRITE)
+    @blp.arguments(ReportQuerySchema, location="query")
+    @blp.response(200, CampaignReportSchema)
+    def get(self, args, code):
+        """Results: exposures, clicks, redemptions, revenue, discount, what is left; uplift against the holdout
+
+        The outcome compared is "bought a promoted product during the campaign" (a held-out
+        customer never gets the coupon, so redemption cannot be compared): treated rate minus
+        holdout rate, with a 95% interval. Per channel and location; the timeline of
+        transitions and stock events. Attribution: redemptions citing an offer, and those
+        by customers served the campaign before they redeemed. `format=csv` for a CSV."""
+        found = campaign_reports.report(runtime(), code)
+        if args["format"] == "csv":
+            return Response(campaign_reports.csv_lines(found), mimetype="text/csv",
+                            headers={"Content-Disposition": f'attachment; filename="report-{code}.csv"'})
+        return found

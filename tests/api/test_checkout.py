@@ -4,17 +4,18 @@ and cancellations. Races on both databases: tests/integration/test_checkout_race
 properties of the pricing: tests/unit/test_checkout_pricing.py."""
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from promo.adapters.orm import Campaign, CustomerRedemptionCount, Redemption, StockReservation
 from promo.domain.campaigns import is_held_out
-from tests.api.test_campaigns import stock
+from tests.api.test_campaigns import PRODUCTS, stock
 from tests.api.test_offers import live, offers, shop  # noqa: F401  (a fixture)
 
 _keys = itertools.count()
@@ -423,3 +424,78 @@ def test_what_evaluation_says_a_promotion_takes_is_what_its_redemption_takes(cli
         assert done["discount"] == applied["amount"]
         assert {(line["index"], line["discount"]) for line in done["lines"] if line["discount"] != "0.00"} \
             == {(line["index"], line["discount"]) for line in applied["lines"]}
+
+
+# --- reports ----------------------------------------------------------------------------------
+
+def test_the_report_counts_what_was_served_clicked_redeemed_and_left(client, marketing, channel, runtime, shop):
+    campaign = live(client, marketing, runtime, products={"skus": ["milk"]},
+                    limits={"max_redemptions": 10, "budget": 5})
+    served = offers(client, channel)
+    offer = served["offers"][0]
+    assert client.post("/v1/offers/events", json={"events": [
+        {"recommendation_id": served["recommendation_id"], "offer_id": offer["offer_id"], "type": "click",
+         "customer": "ann"}]}, headers=channel).status_code == 200
+    done = redeem(client, channel, [("milk", 2, "2.00")], offer_id=offer["offer_id"])
+    redeem(client, channel, [("milk", 1, "2.00")], customer="bob", campaign=campaign["id"])
+    cancelled = redeem(client, channel, [("milk", 1, "2.00")], customer="cy", campaign=campaign["id"])
+    client.post(f"/v1/redemptions/{cancelled['redemption_id']}/cancel", json={}, headers=channel)
+    runtime.exposures.flush()
+
+    report = client.get(f"/v1/campaigns/{campaign['id']}/report", headers=marketing)
+
+    assert report.status_code == 200, report.json
+    totals = report.json["totals"]
+    assert (totals["exposures"], totals["clicks"], totals["redemptions"], totals["cancelled"]) == (1, 1, 2, 1)
+    assert (totals["revenue"], totals["discount"]) == (5.4, 0.6)       # 4.00 - 0.40 and 2.00 - 0.20
+    assert (totals["citing_an_offer"], totals["after_exposure"]) == (1, 1)      # ann saw it before redeeming
+    assert report.json["limits"] == {"max_redemptions": 10, "redeemed": 2, "redemptions_left": 8, "budget": 5.0,
+                                     "discount_spent": 0.6, "budget_left": 4.4, "per_customer": None,
+                                     "codes_issued": 0, "codes_left": 0}
+    assert report.json["by_channel"] == [{"channel": "store", "exposures": 1, "redemptions": 2, "revenue": 5.4,
+                                          "discount": 0.6}]
+    assert [row["location"] for row in report.json["by_location"]] == ["S1"]
+    assert [e["action"] for e in report.json["timeline"]] == ["activated"]
+    assert done["redemption_id"] != cancelled["redemption_id"]
+
+    exported = client.get(f"/v1/campaigns/{campaign['id']}/report", query_string={"format": "csv"},
+                          headers=marketing)
+    lines = exported.get_data(as_text=True).splitlines()
+    assert exported.status_code == 200 and lines[0] == "section,key,metric,value"
+    assert "totals,,redemptions,2" in lines and "by_channel,store,revenue,5.4" in lines
+    assert client.get(f"/v1/campaigns/{campaign['id']}/report", headers=channel).status_code == 403
+    assert client.get("/v1/campaigns/cmp-none/report", headers=marketing).status_code == 404
+
+
+def test_the_reports_uplift_is_the_hand_computed_one(client, admin, marketing, runtime):
+    """20 treated customers of whom 6 buy a promoted product during the campaign, 10 held
+    out of whom 2 do: the figures of tests/unit/test_checkout_pricing.py's fixture."""
+    assert client.put("/v1/products", json=PRODUCTS, headers=admin).status_code == 200
+    assert client.put("/v1/locations", json=[{"code": "S1", "name": "Store 1", "kind": "store",
+                                              "channels": ["store"]}], headers=admin).status_code == 200
+    names = (f"h{n}" for n in itertools.count())
+    campaign_code = "cmp-uplift-fixture"
+    treated = [n for n in itertools.islice((n for n in names if not is_held_out(campaign_code, n, 30)), 20)]
+    held = [n for n in itertools.islice((n for n in names if is_held_out(campaign_code, n, 30)), 10)]
+    now = dt.datetime.now(dt.timezone.utc)
+    before = [purchase(customer, "ham", now - dt.timedelta(days=3)) for customer in treated + held]
+    during = [purchase(customer, "milk", now - dt.timedelta(minutes=30)) for customer in treated[:6] + held[:2]]
+    assert client.post("/v1/interactions", json={"events": before}, headers=admin).status_code == 200
+    campaign = live(client, marketing, runtime, products={"skus": ["milk"]}, holdout_percent=30,
+                    channels=["store"])
+    assert client.post("/v1/interactions", json={"events": during}, headers=admin).status_code == 200
+    with runtime.unit_of_work(write=True) as uow:      # the fixture's campaign id, so the holdout is known
+        uow.session.execute(update(Campaign).where(Campaign.code == campaign["id"]).values(code=campaign_code))
+        uow.commit()
+
+    found = client.get(f"/v1/campaigns/{campaign_code}/report", headers=marketing).json["treated_vs_control"]
+
+    assert found["comparison"] == "holdout"
+    assert (found["treated"], found["treated_buyers"], found["control"], found["control_buyers"]) == (20, 6, 10, 2)
+    assert (found["treated_rate"], found["control_rate"], found["uplift"]) == (0.3, 0.2, 0.1)
+    assert found["interval_95"] == [-0.219059, 0.419059] and found["relative_uplift"] == 0.5
+
+
+def purchase(customer: str, sku: str, when: dt.datetime) -> dict:
+    return {"event_id": f"buy-{next(_keys)}", "customer": customer, "sku": sku, "type": "purchase", "quantity": 1,
+            "value": 2.0, "channel": "store", "location": "S1", "occurred_at": when.isoformat()}

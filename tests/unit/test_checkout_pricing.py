@@ -122,3 +122,20 @@ def test_buy_x_get_y_alone_frees_the_cheapest_of_each_group(cart, buy, get):
         assert priced.refused[0][1] == MIN_QUANTITY
     else:
         assert priced.discount == sum(expected, Decimal(0))
+
+
+# --- uplift (promo.domain.reports), checked against figures worked out by hand ---------------
+
+def test_uplift_and_its_interval_match_the_hand_computed_fixture():
+    from promo.domain.reports import uplift
+
+    # 6 of 20 treated bought (0.30), 2 of 10 held out (0.20): difference 0.10;
+    # se = sqrt(0.3 x 0.7 / 20 + 0.2 x 0.8 / 10) = sqrt(0.0265) = 0.1627882;
+    # 1.959964 x 0.1627882 = 0.3190590 -> [-0.2190590, 0.4190590]; relative 0.10 / 0.20 = 0.5.
+    found = uplift(20, 6, 10, 2)
+
+    assert round(found.difference, 7) == 0.1
+    assert round(found.standard_error, 7) == 0.1627882
+    assert [round(x, 7) for x in found.interval] == [-0.219059, 0.419059]
+    assert found.relative == 0.5
+    assert uplift(0, 0, 10, 1) is None and uplift(10, 1, 0, 0) is None
