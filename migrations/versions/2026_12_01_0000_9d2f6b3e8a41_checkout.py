@@ -21,20 +21,21 @@ BIG_ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('campaigns') as batch:
-        batch.add_column(sa.Column('redeemed_count', sa.Integer(), server_default='0', nullable=False))
-        batch.add_column(sa.Column('discount_spent_cents', sa.BigInteger(), server_default='0', nullable=False))
-        batch.add_column(sa.Column('codes_required', sa.Boolean(), server_default=sa.false(), nullable=False))
-    with op.batch_alter_table('redemptions') as batch:
-        batch.add_column(sa.Column('revenue', sa.Numeric(12, 2), nullable=True))
-        batch.add_column(sa.Column('channel', sa.String(length=10), nullable=True))
-        batch.add_column(sa.Column('location_id', sa.Integer(), nullable=True))
-        batch.add_column(sa.Column('code_id', sa.BigInteger(), nullable=True))
-        batch.add_column(sa.Column('offer_id', sa.String(length=120), nullable=True))
-        batch.add_column(sa.Column('recommendation_id', sa.String(length=40), nullable=True))
-        batch.add_column(sa.Column('request_hash', sa.String(length=64), nullable=True))
-        batch.add_column(sa.Column('answer', sa.JSON(), nullable=True))
-        batch.add_column(sa.Column('cancelled_at', sa.DateTime(), nullable=True))
+    # Plain ADD COLUMN on both databases: a batch (copy-and-move) of these tables would
+    # trip the foreign keys that point at them on a database with rows.
+    op.add_column('campaigns', sa.Column('redeemed_count', sa.Integer(), server_default='0', nullable=False))
+    op.add_column('campaigns', sa.Column('discount_spent_cents', sa.BigInteger(), server_default='0', nullable=False))
+    op.add_column('campaigns', sa.Column('codes_required', sa.Boolean(), server_default=sa.false(), nullable=False))
+    for column in (sa.Column('revenue', sa.Numeric(12, 2), nullable=True),
+                   sa.Column('channel', sa.String(length=10), nullable=True),
+                   sa.Column('location_id', sa.Integer(), nullable=True),
+                   sa.Column('code_id', sa.BigInteger(), nullable=True),
+                   sa.Column('offer_id', sa.String(length=120), nullable=True),
+                   sa.Column('recommendation_id', sa.String(length=40), nullable=True),
+                   sa.Column('request_hash', sa.String(length=64), nullable=True),
+                   sa.Column('answer', sa.JSON(), nullable=True),
+                   sa.Column('cancelled_at', sa.DateTime(), nullable=True)):
+        op.add_column('redemptions', column)
     op.create_table(
         'customer_redemption_counts',
         sa.Column('campaign_id', sa.Integer(), nullable=False),
@@ -82,10 +83,8 @@ def downgrade() -> None:
     op.drop_index('ix_coupon_codes_campaign', table_name='coupon_codes')
     op.drop_table('coupon_codes')
     op.drop_table('customer_redemption_counts')
-    with op.batch_alter_table('redemptions') as batch:
-        for name in ('cancelled_at', 'answer', 'request_hash', 'recommendation_id', 'offer_id', 'code_id',
-                     'location_id', 'channel', 'revenue'):
-            batch.drop_column(name)
-    with op.batch_alter_table('campaigns') as batch:
-        for name in ('codes_required', 'discount_spent_cents', 'redeemed_count'):
-            batch.drop_column(name)
+    for name in ('cancelled_at', 'answer', 'request_hash', 'recommendation_id', 'offer_id', 'code_id',
+                 'location_id', 'channel', 'revenue'):
+        op.drop_column('redemptions', name)
+    for name in ('codes_required', 'discount_spent_cents', 'redeemed_count'):
+        op.drop_column('campaigns', name)

@@ -44,8 +44,8 @@ class CartSchema(Schema):
     customer = ExternalId(load_default=None, metadata={"description": "absent: an anonymous shopper"})
     channel = fields.String(validate=validate.OneOf(CHANNELS), required=True)
     location = ExternalId(required=True, metadata={"description": "where the cart is paid and fulfilled"})
-    currency = fields.String(validate=validate.Regexp(r"^[A-Za-z]{3}\Z"), load_default=None,
-                             metadata={"description": "ISO 4217; default: the products'"})
+    currency = fields.String(validate=[validate.Length(equal=3), validate.Regexp(r"^[A-Za-z]{3}\Z")],
+                             load_default=None, metadata={"description": "ISO 4217; default: the products'"})
     lines = fields.List(fields.Nested(CartLineSchema), required=True,
                         validate=validate.Length(min=1, max=MAX_LINES))
     codes = fields.List(CouponCodeText(), load_default=list, validate=validate.Length(max=MAX_CODES))
@@ -108,7 +108,8 @@ class RedemptionRequestSchema(Schema):
     customer = ExternalId(required=True)
     channel = fields.String(validate=validate.OneOf(CHANNELS), required=True)
     location = ExternalId(required=True)
-    currency = fields.String(validate=validate.Regexp(r"^[A-Za-z]{3}\Z"), load_default=None)
+    currency = fields.String(validate=[validate.Length(equal=3), validate.Regexp(r"^[A-Za-z]{3}\Z")],
+                             load_default=None)
     lines = fields.List(fields.Nested(CartLineSchema), load_default=None,
                         validate=validate.Length(min=1, max=MAX_LINES))
     sku = ExternalId(load_default=None, metadata={"description": "instead of lines: one product"})

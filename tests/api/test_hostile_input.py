@@ -93,6 +93,9 @@ def bound_problems(field: fields.Field, location: str) -> list[str]:
             problems.append("an integer without both bounds")
         if location == "json" and not field.strict:
             problems.append("a body integer that is not strict (2.5 would be truncated)")
+    elif isinstance(field, fields.Decimal):
+        if field.allow_nan or not any(v.min is not None and v.max is not None for v in ranges):
+            problems.append("a decimal that allows NaN or lacks a bound")
     elif isinstance(field, fields.Float):
         if field.allow_nan or not any(v.min is not None and v.max is not None for v in ranges):
             problems.append("a float that allows NaN or lacks a bound")
@@ -131,6 +134,8 @@ def test_the_bound_check_itself_catches_an_unbounded_field():
         "a string without a maximum length", "a string that allows control characters"]
     assert bound_problems(fields.Float(validate=validate.Range(min=0)), "json") == [
         "a float that allows NaN or lacks a bound"]
+    assert bound_problems(fields.Decimal(allow_nan=True, validate=validate.Range(min=0, max=1)), "json") == [
+        "a decimal that allows NaN or lacks a bound"]
 
 
 # --- the fuzzer ---------------------------------------------------------------------------
