@@ -58,3 +58,15 @@ def recommendations(customer: str):  # type: ignore[no-untyped-def]
 @app.get("/v1/deals")
 def deals():  # type: ignore[no-untyped-def]
     return _listing("deals", request.args.get("customer"))
+
+
+@app.post("/v1/carts/evaluate")
+def carts():  # type: ignore[no-untyped-def]
+    """Parse the cart and answer its lines priced (no promotion), shaped like promo's answer."""
+    body = request.get_json()
+    lines = [{"index": i, "sku": line["sku"], "quantity": line["quantity"], "unit_price": "2.00",
+              "amount": f"{2 * line['quantity']:.2f}", "discount": "0.00", "total": f"{2 * line['quantity']:.2f}",
+              "promotions": []} for i, line in enumerate(body["lines"])]
+    return jsonify({"customer": body.get("customer"), "channel": body["channel"], "location": body["location"],
+                    "currency": "USD", "lines": lines, "applied": [], "not_applied": [], "subtotal": "0.00",
+                    "discount": "0.00", "total": "0.00", "stock_as_of_seq": 0})

@@ -43,6 +43,12 @@ ratio: the median of each round's ratio). The server logs at INFO, as `make serv
                    the same goals.
   recommendations  GET /v1/customers/{id}/recommendations?channel=store&location={store}&limit=10;
                    the same goals (the issue asks for the same figures).
+  carts            POST /v1/carts/evaluate of a 20-line cart (no codes) at the household's
+                   usual store: about half the lines promoted products in stock there,
+                   the rest other products in stock there, 1-3 units each, catalog prices.
+                   Goal (issue 14): p99 < 25 ms with the 50 campaigns live; the
+                   throughput against the bare app (which parses the body and answers a
+                   cart-shaped JSON) is shown, not a goal.
   propagation      a stock event (a sale of every unit on hand, POST /v1/stock/events)
                    that empties a product offered to a household at its store, to the
                    first offer list without it (or with it out of stock) from EVERY
@@ -80,7 +86,8 @@ from stock import Report, bare_server, clean_env, free_port, gunicorn, log, perc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMO = str(Path(sys.executable).parent / "promo")
-PARTS = ("offers", "deals", "recommendations", "propagation")
+PARTS = ("offers", "deals", "recommendations", "carts", "propagation")
+CART_LINES = 20                  # lines per evaluated cart
 DEFAULT_URL = f"sqlite:///{ROOT}/var/promo.db"      # where `make run` leaves the demo
 RATIO_GOAL = 0.5                 # promo throughput / bare app throughput
 P99_GOAL_MS = 25.0               # at 16 connections
@@ -189,6 +196,7 @@ class Setup:
     households: list[Household]
     campaigns: list[str]
     notes: list[str]
+    carts: dict[str, str] = dataclasses.field(default_factory=dict)     # customer -> a cart body (JSON)
 
 
 def setup_runtime(url: str, model_dir: str) -> Any:
@@ -334,6 +342,8 @@ def seed(url: str, model_dir: str, opts: argparse.Namespace) -> Setup:
                                                 [skus[p] for p in products.web], rng)
         everyone_ids = set(runtime.stock.catalog.product_ids(everyone_skus).values())
         channel_key, inventory_key = create_keys(runtime)
+        promoted_ids = set(products.pool) | set(products.web)
+        stocked_skus = runtime.stock.catalog.skus(set().union(*products.stocked.values()))
     finally:
         runtime.close()
     promoted = {h: len(products.stocked[h.location_id] & everyone_ids) for h in households}
@@ -342,13 +352,31 @@ def seed(url: str, model_dir: str, opts: argparse.Namespace) -> Setup:
         raise BenchError("no household's store holds promoted products in stock")
     rng.shuffle(covered)
     covered = covered[: opts.households]
+    carts = cart_bodies(covered, products.stocked, promoted_ids, stocked_skus, rng)
     notes = [f"{len(codes)} active campaigns over {len(set(products.pool) | set(products.web))} products "
              f"({len(everyone_skus)} in campaigns for everyone)",
              f"{len(covered)} households of {len(households)} (those whose usual store holds >= {opts.min_promoted} "
              f"everyone-campaign products in stock; median {statistics.median(promoted[h] for h in covered):.0f}), "
              f"at {len({h.store for h in covered})} stores"]
     log(f"set-up: {notes[0]}; {notes[1]}; {time.perf_counter() - started:.1f} s")
-    return Setup(channel_key, inventory_key, covered, codes, notes)
+    return Setup(channel_key, inventory_key, covered, codes, notes, carts)
+
+
+def cart_bodies(households: Sequence[Household], stocked: dict[int, set[int]], promoted: set[int],
+                skus: dict[int, str], rng: random.Random) -> dict[str, str]:
+    """A CART_LINES-line cart per household at its usual store: promoted products in stock
+    there for about half the lines, other products in stock there for the rest."""
+    carts = {}
+    for h in households:
+        here = sorted(stocked[h.location_id])
+        on_offer = [p for p in here if p in promoted]
+        other = [p for p in here if p not in promoted]
+        chosen = rng.sample(on_offer, min(len(on_offer), CART_LINES // 2))
+        chosen += rng.sample(other, min(len(other), CART_LINES - len(chosen)))
+        lines = [{"sku": skus[p], "quantity": rng.randint(1, 3)} for p in chosen]
+        carts[h.customer] = json.dumps({"customer": h.customer, "channel": "store", "location": h.store,
+                                        "lines": lines})
+    return carts
 
 
 # --- servers ---------------------------------------------------------------------------------
@@ -461,11 +489,26 @@ def check_answers(port: int, paths: Sequence[str], headers: dict[str, str], key:
     return seen
 
 
+def check_cart_answers(port: int, bodies: Sequence[str], headers: dict[str, str]) -> list[tuple[int, bool]]:
+    """POST each cart once; every answer must be a 200 with the cart's lines. Returns (the
+    promotions applied, True) of each."""
+    seen = []
+    for body in bodies:
+        answer = post_json(port, "/v1/carts/evaluate", json.loads(body), headers)
+        if len(answer.get("lines", ())) != len(json.loads(body)["lines"]):
+            raise BenchError(f"POST /v1/carts/evaluate: not the cart's lines: {json.dumps(answer)[:500]}")
+        seen.append((len(answer["applied"]), True))
+    return seen
+
+
 # --- wrk --------------------------------------------------------------------------------------
 
 LUA = r"""-- Written by bench/offers.py: a random path (household) per request, counting non-2xx answers.
 local paths = {
 %(paths)s
+}
+local bodies = {
+%(bodies)s
 }
 local headers = %(headers)s
 local threads = {}
@@ -484,7 +527,11 @@ function init(args)
 end
 
 function request()
-  return wrk.format("GET", paths[math.random(#paths)], headers)
+  local i = math.random(#paths)
+  if #bodies > 0 then
+    return wrk.format("POST", paths[i], headers, bodies[i])
+  end
+  return wrk.format("GET", paths[i], headers)
 end
 
 function response(status, response_headers, body)
@@ -514,11 +561,15 @@ end
 """
 
 
-def lua_script(paths: Sequence[str], headers: dict[str, str], seed: int) -> str:
+def lua_script(paths: Sequence[str], headers: dict[str, str], seed: int, bodies: Sequence[str] = ()) -> str:
+    """GET a random path per request; with ``bodies`` (one per path), POST it as JSON."""
+    if bodies:
+        headers = {**headers, "Content-Type": "application/json"}
     # JSON strings of plain ASCII read the same in Lua.
     table = ",\n".join(json.dumps(p) for p in paths)
+    body_table = ",\n".join(json.dumps(b) for b in bodies)
     header_table = "{" + ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()) + "}"
-    return LUA % {"paths": table, "headers": header_table, "seed": seed}
+    return LUA % {"paths": table, "bodies": body_table, "headers": header_table, "seed": seed}
 
 
 @dataclasses.dataclass
@@ -557,11 +608,16 @@ def run_wrk(port: int, script: Path, seconds: int, opts: argparse.Namespace) -> 
 class Line:
     part: str
     name: str
-    key: str                    # the answer's list: offers, deals or items
+    key: str                    # the answer's list: offers, deals, items (or applied, for carts)
     paths: tuple[str, ...]
+    bodies: tuple[str, ...] = ()    # POST bodies, one per path (carts); none: GET
 
 
-def lines_of(part: str, households: Sequence[Household], limit: int) -> list[Line]:
+def lines_of(part: str, households: Sequence[Household], limit: int, carts: dict[str, str] | None = None
+             ) -> list[Line]:
+    if part == "carts":
+        bodies = tuple((carts or {})[h.customer] for h in households)
+        return [Line(part, f"carts {CART_LINES} lines", "applied", ("/v1/carts/evaluate",) * len(bodies), bodies)]
     if part == "offers":
         return [Line(part, "offers store", "offers", tuple(
                     f"/v1/customers/{h.customer}/offers?channel=store&location={h.store}&limit={limit}"
@@ -580,13 +636,17 @@ def measure_line(line: Line, port: int, bare_port: int, headers: dict[str, str],
                  opts: argparse.Namespace, report: Report) -> int:
     """promo and the bare app take turns; adds the line's rows; returns its non-2xx count."""
     rng = random.Random(opts.seed)
-    sample = rng.sample(line.paths, min(opts.sample, len(line.paths)))
-    answers = check_answers(port, sample, headers, line.key)
+    if line.bodies:
+        answers = check_cart_answers(port, rng.sample(line.bodies, min(opts.sample, len(line.bodies))), headers)
+    else:
+        answers = check_answers(port, rng.sample(line.paths, min(opts.sample, len(line.paths))), headers, line.key)
     promo_script = tmp / f"{line.name.replace(' ', '-')}.lua"
-    promo_script.write_text(lua_script(line.paths, headers, opts.seed))
+    promo_script.write_text(lua_script(line.paths, headers, opts.seed, line.bodies))
     bare_script = tmp / f"{line.name.replace(' ', '-')}-bare.lua"
-    bare_paths = line.paths if opts.baseline == "offers-like" else ("/healthz",)
-    bare_script.write_text(lua_script(bare_paths, headers, opts.seed))
+    if opts.baseline == "offers-like":
+        bare_script.write_text(lua_script(line.paths, headers, opts.seed, line.bodies))
+    else:
+        bare_script.write_text(lua_script(("/healthz",), headers, opts.seed))
     log(f"{line.name}: warm-up {opts.line_warmup} s each, then {opts.rounds} rounds of {opts.seconds:g} s, "
         f"promo and the bare app taking turns")
     warm = [run_wrk(port, promo_script, opts.line_warmup, opts),
@@ -1063,12 +1123,13 @@ def run(opts: argparse.Namespace, tmp: Path, report: Report) -> list[str]:
         print(f"  {note}")
     headers = {"Authorization": f"Bearer {setup.channel_key}"}
     lines = [line for part in PARTS if part in opts.parts and part != "propagation"
-             for line in lines_of(part, setup.households, LIMIT)]
+             for line in lines_of(part, setup.households, LIMIT, setup.carts)]
+    reads = [line for line in lines if not line.bodies]       # warmed and settled with GETs
     log("starting promo and the bare app under gunicorn, 2 workers each")
     with promo_server(url, model_dir, tmp, opts.log_level) as port, bare_app_server(tmp) as bare_port:
-        if opts.warm_passes and warm_every_path(port, lines, headers, opts, report):
+        if opts.warm_passes and warm_every_path(port, reads, headers, opts, report):
             problems.append("warming: non-2xx answers")
-        if settle(port, lines, headers, tmp, opts, report):
+        if settle(port, reads, headers, tmp, opts, report):
             problems.append("settling: non-2xx answers")
         for line in lines:
             bad = measure_line(line, port, bare_port, headers, tmp, opts, report)

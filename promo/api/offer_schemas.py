@@ -44,6 +44,8 @@ class OfferSchema(Schema):
     category = fields.String(allow_none=True)
     discount = fields.Dict(metadata={"description": "the campaign's discount, as in its body"})
     exclusive = fields.Boolean(metadata={"description": "true: does not combine with other promotions"})
+    code_required = fields.Boolean(metadata={"description": "true: redeemed only with one of the campaign's "
+                                                            "coupon codes"})
     price = fields.Float()
     final_price = fields.Float(metadata={"description": "the price of one unit with the discount "
                                                         "(buy X get Y: the average over a full bundle)"})

@@ -120,7 +120,7 @@ def _comparison(runtime: "Runtime", uow: Any, campaign: Any, now: dt.datetime) -
                               "control": control_size,
                               "treated_sales": round(sum(buyers.get(c, 0.0) for c in treated), 2)}
     if found is None:
-        return {**answer, "note": "no comparison group: set holdout_percent to measure uplift"}
+        return {**answer, "comparison": None, "note": "no comparison group: set holdout_percent to measure uplift"}
     low, high = found.interval
     return {**answer, "treated_buyers": found.treated_converted, "control_buyers": found.control_converted,
             "treated_rate": round(found.treated_rate, 6), "control_rate": round(found.control_rate, 6),

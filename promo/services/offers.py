@@ -255,7 +255,8 @@ def _offer_views(runtime: "Runtime", snapshot: CampaignSnapshot, ranked: _Ranked
         by_campaign.setdefault(index, []).append(len(items))
         items.append({
             "campaign": campaign.view, "sku": info.sku, "name": info.name, "category": info.category,
-            "discount": campaign.discount_view, "exclusive": campaign.exclusive, "price": info.price_value,
+            "discount": campaign.discount_view, "exclusive": campaign.exclusive,
+            "code_required": campaign.codes_required, "price": info.price_value,
             "final_price": snapshot.pair_final_price[pair], "currency": info.currency,
             "availability": stock_answer, "score": round(value, 6), "reasons": why,
         })

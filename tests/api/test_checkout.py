@@ -499,3 +499,13 @@ def test_the_reports_uplift_is_the_hand_computed_one(client, admin, marketing, r
 def purchase(customer: str, sku: str, when: dt.datetime) -> dict:
     return {"event_id": f"buy-{next(_keys)}", "customer": customer, "sku": sku, "type": "purchase", "quantity": 1,
             "value": 2.0, "channel": "store", "location": "S1", "occurred_at": when.isoformat()}
+
+
+def test_an_offer_says_when_its_campaign_needs_a_code(client, marketing, channel, runtime, shop):
+    campaign = live(client, marketing, runtime, products={"skus": ["milk"]})
+    assert [o["code_required"] for o in offers(client, channel)["offers"]] == [False]
+
+    issue(client, marketing, campaign["id"], code="MILKY")
+    runtime.serving.refresh()
+
+    assert [o["code_required"] for o in offers(client, channel)["offers"]] == [True]

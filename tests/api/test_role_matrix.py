@@ -62,6 +62,13 @@ def test_the_routes_we_know_of_carry_the_permission_decided_for_them(app):
         ("/v1/customers", "PUT"): Permission.CUSTOMER_WRITE,
         ("/v1/customers/no-such-thing", "GET"): Permission.CUSTOMER_READ,
         ("/v1/interactions", "POST"): Permission.CUSTOMER_WRITE,
+        ("/v1/carts/evaluate", "POST"): Permission.CHECKOUT,
+        ("/v1/redemptions", "POST"): Permission.CHECKOUT,
+        ("/v1/redemptions/no-such-thing/cancel", "POST"): Permission.CHECKOUT,
+        ("/v1/campaigns/no-such-thing/codes", "POST"): Permission.MARKETING_WRITE,
+        ("/v1/campaigns/no-such-thing/codes", "GET"): Permission.MARKETING_WRITE,
+        ("/v1/campaigns/no-such-thing/report", "GET"): Permission.MARKETING_WRITE,
+        ("/v1/customers/no-such-thing/codes", "GET"): Permission.CHANNEL_SERVE,
     }
     declared = {(path, method): permission for path, method, permission in v1_routes(app)}
 
