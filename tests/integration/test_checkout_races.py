@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from promo.adapters.orm import Campaign, CouponCode, Redemption, StockReservation
 from promo.services import campaign_lifecycle, campaigns, catalog, coupon_codes, redemptions
 from promo.services.stock import ingest_events
+from tests.integration.test_stock_concurrency import read_line
 
 WORKER = Path(__file__).with_name("checkout_worker.py")
 PROJECT_ROOT = WORKER.parents[2]
@@ -67,25 +68,17 @@ def race(tmp_path: Path, database_url: str, requests: list[dict]) -> list[list]:
             [sys.executable, str(WORKER), database_url, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}))
     try:
-        assert [_line(w) for w in workers] == ["ready"] * PROCESSES
+        assert [read_line(w) for w in workers] == ["ready"] * PROCESSES
         for worker in workers:
             worker.stdin.write("go\n")
             worker.stdin.flush()
-        return [outcome for worker in workers for outcome in _line(worker)]
+        return [outcome for worker in workers for outcome in read_line(worker)]
     finally:
         for worker in workers:
             worker.stdin.close()
             worker.wait(timeout=60)
             worker.stdout.close()
             worker.stderr.close()
-
-
-def _line(worker: subprocess.Popen) -> Any:
-    line = worker.stdout.readline()
-    if not line:
-        worker.wait(timeout=30)
-        raise AssertionError(f"worker ended with {worker.returncode}: {worker.stderr.read()[-3000:]}")
-    return json.loads(line)
 
 
 def counters(runtime, code: str) -> tuple[int, int, int, Decimal]:
