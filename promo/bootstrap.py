@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from promo.services.api_keys import KeyRing
     from promo.services.audience_scoring import AudienceScorer
     from promo.services.campaign_watch import CampaignWatch
+    from promo.services.checkout import CatalogPrices
     from promo.services.code_guesses import CodeGuesses
     from promo.services.offer_affinity import OfferAffinity
     from promo.services.offers import EligibilityCache, InStockFlags, OfferPlans
@@ -101,6 +102,12 @@ class Runtime:
         from promo.services.recommendations import PopularityFallback
 
         return PopularityFallback()
+
+    @functools.cached_property
+    def catalog_prices(self) -> CatalogPrices:
+        from promo.services.checkout import CatalogPrices
+
+        return CatalogPrices()
 
     @functools.cached_property
     def code_guesses(self) -> CodeGuesses:

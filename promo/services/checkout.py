@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from cachetools import LRUCache
 
 from promo.adapters.orm import CouponCode
 from promo.domain import checkout as rules
@@ -68,7 +71,7 @@ def cart_of(runtime: "Runtime", uow: "UnitOfWork", body: dict[str, Any]) -> Cart
             errors[index] = {"sku": [f"unknown sku {line['sku']!r}"]}
     if errors:
         raise InvalidInput("some lines name unknown products; nothing was evaluated", {"lines": errors})
-    catalog = _catalog_prices(runtime, uow, [product_ids[line["sku"]] for line in lines_in])
+    catalog = runtime.catalog_prices.of(runtime, uow, [product_ids[line["sku"]] for line in lines_in])
     currencies = {catalog[product_ids[line["sku"]]][1] for line in lines_in}
     currency = (body.get("currency") or (currencies.pop() if len(currencies) == 1 else DEFAULT_CURRENCY)).upper()
     lines = tuple(rules.Line(line["sku"], product_ids[line["sku"]], line["quantity"],
@@ -79,17 +82,36 @@ def cart_of(runtime: "Runtime", uow: "UnitOfWork", body: dict[str, Any]) -> Cart
     return Cart(body.get("customer"), body["channel"], body["location"], location_id, lines, currency, codes)
 
 
-def _catalog_prices(runtime: "Runtime", uow: "UnitOfWork", product_ids: Iterable[int]) -> dict[int, tuple[Decimal, str]]:
-    """(price, currency) of each product: from the serving snapshot for promoted ones,
-    else from the catalog table."""
-    known = runtime.serving.campaigns.products
-    found = {pid: (known[pid].price, known[pid].currency) for pid in product_ids if pid in known}
-    missing = [pid for pid in product_ids if pid not in found]
-    if missing:
-        with uow.reading() as reader:
-            for pid, price, currency in reader.products.prices(missing):
-                found[pid] = (Decimal(str(price)).quantize(Decimal("0.01")), currency)
-    return found
+class CatalogPrices:
+    """Each product's catalog (price, currency), kept while no product changed: the
+    serving state's latest product change and this process's own writes (a product PUT
+    here bumps its local generation) key the whole cache, so a cart priced at catalog
+    prices costs no database round trip in steady state."""
+
+    def __init__(self, size: int = 200_000) -> None:
+        self._lock = threading.Lock()
+        self._version: tuple[Any, ...] | None = None
+        self._prices: LRUCache[int, tuple[Decimal, str]] = LRUCache(maxsize=size)
+
+    def of(self, runtime: "Runtime", uow: "UnitOfWork", product_ids: Iterable[int]) -> dict[int, tuple[Decimal, str]]:
+        state = runtime.serving
+        version = (state.products_changed_at, state.local_generation)
+        wanted = set(product_ids)
+        with self._lock:
+            if version != self._version:
+                self._prices.clear()
+                self._version = version
+            found = {pid: self._prices[pid] for pid in wanted if pid in self._prices}
+        missing = wanted - found.keys()
+        if missing:
+            with uow.reading() as reader:
+                read = {pid: (Decimal(str(price)).quantize(Decimal("0.01")), currency)
+                        for pid, price, currency in reader.products.prices(missing)}
+            with self._lock:
+                if version == self._version:
+                    self._prices.update(read)
+            found.update(read)
+        return found
 
 
 def evaluate(runtime: "Runtime", uow: "UnitOfWork", body: dict[str, Any], *,

@@ -254,7 +254,8 @@ def _hold_stock(runtime: "Runtime", uow: "UnitOfWork", redemption_id: int, lines
 def _refresh_serving(runtime: "Runtime", customer: str | None) -> None:
     """The customer's next offers count this change at once in this process (others within
     a serving refresh)."""
-    runtime.serving.touch([customer] if customer else None)
+    if customer:
+        runtime.serving.touch([customer])
     runtime.serving.refresh(audiences=False)
 
 

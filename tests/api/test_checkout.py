@@ -509,3 +509,12 @@ def test_an_offer_says_when_its_campaign_needs_a_code(client, marketing, channel
     runtime.serving.refresh()
 
     assert [o["code_required"] for o in offers(client, channel)["offers"]] == [True]
+
+
+def test_a_cart_without_prices_is_priced_at_the_catalogs_current_ones(client, admin, channel, runtime, shop):
+    assert evaluate(client, channel, [("ham", 2, None)], customer=None)["subtotal"] == "16.00"
+
+    changed = [{**p, "price": 9.5} if p["sku"] == "ham" else p for p in PRODUCTS]
+    assert client.put("/v1/products", json=changed, headers=admin).status_code == 200
+
+    assert evaluate(client, channel, [("ham", 2, None)], customer=None)["subtotal"] == "19.00"
