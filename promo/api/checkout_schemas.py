@@ -60,6 +60,8 @@ class PricedLineSchema(Schema):
     discount = fields.String()
     total = fields.String(metadata={"description": "amount - discount"})
     promotions = fields.List(fields.String(), metadata={"description": "campaigns that discount the line"})
+    not_discounted = fields.String(allow_none=True, metadata={
+        "description": "why no promotion may discount it (out_of_stock: more units than are available here)"})
 
 
 class AppliedLineSchema(Schema):

@@ -56,6 +56,7 @@ class Judged:
     code_of: dict[int, CouponCode]              # campaign id -> the code that unlocked it
     campaigns: dict[int, LiveCampaign]
     as_of_seq: int
+    blocked: dict[int, str]                     # line index -> why no promotion may discount it
 
 
 def cart_of(runtime: "Runtime", uow: "UnitOfWork", body: dict[str, Any]) -> Cart:
@@ -183,7 +184,7 @@ def judge(runtime: "Runtime", cart: Cart, codes: dict[str, CouponCode], *, now: 
     priced = rules.price_cart(cart.lines, promotions, cart.currency, blocked)
     refused += [{"campaign": promotion.code, "code": _code_text(code_of, promotion.campaign_id), "reason": reason}
                 for promotion, reason in priced.refused]
-    return Judged(cart, priced, tuple(refused), code_of, live, runtime.stock.view.as_of_seq)
+    return Judged(cart, priced, tuple(refused), code_of, live, runtime.stock.view.as_of_seq, blocked)
 
 
 def _campaign_code(snapshot: CampaignSnapshot, campaign_id: int) -> str | None:
@@ -247,7 +248,7 @@ def answer(judged: Judged) -> dict[str, Any]:
         lines.append({"index": index, "sku": line.sku, "quantity": line.quantity,
                       "unit_price": money(line.unit_price, unit), "amount": money(amount, unit),
                       "discount": money(discount, unit), "total": money(amount - discount, unit),
-                      "promotions": per_line.get(index, [])})
+                      "promotions": per_line.get(index, []), "not_discounted": judged.blocked.get(index)})
     applied = []
     for found in priced.applied:
         campaign = judged.campaigns[found.promotion.campaign_id]

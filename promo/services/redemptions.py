@@ -169,7 +169,9 @@ def _store(runtime: "Runtime", uow: "UnitOfWork", body: dict[str, Any], request_
     campaign = judged.campaigns[campaign_id]
     code_row = judged.code_of.get(campaign_id)
     discount = applied.total
-    held_lines = [(i, line) for i, line in enumerate(cart.lines) if line.product_id in campaign.product_ids]
+    # The promotion's lines, as it was priced: a line short here is not part of it.
+    held_lines = [(i, line) for i, line in enumerate(cart.lines)
+                  if line.product_id in campaign.product_ids and i not in judged.blocked]
     with uow:
         repo = uow.checkout
         customer_id = uow.customers.ensure([cart.customer])[cart.customer]

@@ -518,3 +518,16 @@ def test_a_cart_without_prices_is_priced_at_the_catalogs_current_ones(client, ad
     assert client.put("/v1/products", json=changed, headers=admin).status_code == 200
 
     assert evaluate(client, channel, [("ham", 2, None)], customer=None)["subtotal"] == "19.00"
+
+
+def test_a_line_short_here_is_left_out_of_the_promotion_and_says_so(client, marketing, channel, runtime, shop):
+    campaign = live(client, marketing, runtime, products={"skus": ["milk", "ham"]})   # no ham at S1
+
+    evaluated = evaluate(client, channel, [("milk", 1, "2.00"), ("ham", 1, "8.00")])
+
+    milk, ham = evaluated["lines"]
+    assert (milk["promotions"], milk["not_discounted"]) == ([campaign["id"]], None)
+    assert (ham["promotions"], ham["not_discounted"]) == ([], "out_of_stock")
+    done = redeem(client, channel, [("milk", 1, "2.00"), ("ham", 1, "8.00")], campaign=campaign["id"])
+    assert done["discount"] == evaluated["discount"] == "0.20"
+    assert [r["sku"] for r in done["reservations"]] == ["milk"]      # only the promotion's lines are held
