@@ -200,15 +200,20 @@ class CampaignRepository:
             .values(stock_seq=to, updated_at=utcnow()).execution_options(synchronize_session=False))
         return result.rowcount == 1  # type: ignore[attr-defined]
 
-    def stock_deltas(self, after: int, until: int, product_ids: Iterable[int]) -> dict[tuple[int, int], int]:
-        """{(product, location): change of on hand - reserved - safety stock} over the
-        events after ``after`` up to ``until``, for these products."""
+    def stock_moves(self, after: int, until: int, product_ids: Iterable[int]
+                    ) -> dict[tuple[int, int], list[tuple[int, int]]]:
+        """{(product, location): [(seq, change of on hand - reserved - safety stock), ...]}
+        of the events after ``after`` up to ``until`` that moved it, for these products,
+        in sequence order."""
         wanted = list(product_ids)
         if not wanted:
             return {}
-        change = func.sum(StockEvent.delta_on_hand - StockEvent.delta_reserved - StockEvent.delta_safety_stock)
+        change = StockEvent.delta_on_hand - StockEvent.delta_reserved - StockEvent.delta_safety_stock
         rows = self.session.execute(
-            select(StockEvent.product_id, StockEvent.location_id, change)
-            .where(StockEvent.seq > after, StockEvent.seq <= until, StockEvent.product_id.in_(wanted))
-            .group_by(StockEvent.product_id, StockEvent.location_id))
-        return {(p, loc): int(d or 0) for p, loc, d in rows}
+            select(StockEvent.product_id, StockEvent.location_id, StockEvent.seq, change)
+            .where(StockEvent.seq > after, StockEvent.seq <= until, StockEvent.product_id.in_(wanted), change != 0)
+            .order_by(StockEvent.seq))
+        moves: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for product_id, location_id, seq, delta in rows:
+            moves.setdefault((product_id, location_id), []).append((int(seq), int(delta)))
+        return moves

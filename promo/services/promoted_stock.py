@@ -3,7 +3,9 @@
 The campaign watch calls :func:`watch_promoted_stock` on every tick. It reads the stock
 log from a durable cursor to the sequence number this process's view has reached, and
 for each (product, location) a running campaign promotes that those events touched, it
-compares the level before them (now, minus what they changed) with the level now:
+walks the level from before them (now, minus what they changed) through each event to
+now, and each event that crosses a line is one of these (a stock-out and the restock
+after it in one stretch are two events):
 
 - ``stock.out``: it was above zero and is zero;
 - ``stock.low``: it was above the low-stock threshold and is now within it, above zero;
@@ -19,7 +21,7 @@ the events for the next tick of any process.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from promo.adapters.orm import Campaign
 from promo.services import webhooks
@@ -36,6 +38,7 @@ class StockChange:
     location_id: int
     before: int
     after: int
+    seq: int                   # the stock event that made it
 
 
 def classify(before: int, after: int, low: int) -> str | None:
@@ -48,6 +51,20 @@ def classify(before: int, after: int, low: int) -> str | None:
     if before > low >= after > 0:
         return "stock.low"
     return None
+
+
+def walk(product_id: int, location_id: int, after: int, moves: Sequence[tuple[int, int]], low: int
+         ) -> list[StockChange]:
+    """The events along the moves that led to ``after``, one by one: a stock-out and the
+    restock after it within one stretch of the log are both events, not a net nothing."""
+    level = after - sum(delta for _, delta in moves)
+    found = []
+    for seq, delta in moves:
+        kind = classify(level, level + delta, low)
+        if kind is not None:
+            found.append(StockChange(kind, product_id, location_id, max(level, 0), max(level + delta, 0), seq))
+        level += delta
+    return found
 
 
 def _promoted(runtime: "Runtime", campaigns: list[tuple[Campaign, list[int]]]) -> dict[tuple[int, int], list[str]]:
@@ -82,13 +99,10 @@ def watch_promoted_stock(runtime: "Runtime") -> list[StockChange]:
         pairs = sorted(promoted)
         seq, levels = view.available_of_pairs(pairs)
         with runtime.unit_of_work() as uow:
-            deltas = uow.campaigns.stock_deltas(cursor, seq, {p for p, _ in pairs})
+            moves = uow.campaigns.stock_moves(cursor, seq, {p for p, _ in pairs})
         low = runtime.settings.low_stock_threshold
         for (product_id, location_id), after in zip(pairs, levels.tolist()):
-            delta = deltas.get((product_id, location_id))
-            kind = None if delta is None else classify(after - delta, after, low)
-            if kind is not None:
-                changes.append(StockChange(kind, product_id, location_id, max(after - delta, 0), max(after, 0)))
+            changes += walk(product_id, location_id, after, moves.get((product_id, location_id), ()), low)
     else:
         seq = view.as_of_seq
     with runtime.unit_of_work(write=True) as uow:
@@ -98,20 +112,20 @@ def watch_promoted_stock(runtime: "Runtime") -> list[StockChange]:
         sites = runtime.stock.catalog.sites()
         ids = {campaign.code: campaign.id for campaign, _ in running}
         for change in changes:
-            payload = _payload(change, skus, sites, promoted, seq)
+            payload = _payload(change, skus, sites, promoted)
             webhooks.enqueue(uow, change.kind, payload)
             # On each campaign's own timeline too (its history and report).
             details = {name: payload[name] for name in ("sku", "location", "available", "previous_available")}
             for code in payload["campaigns"]:
-                uow.campaigns.add_event(ids[code], actor="system", action=change.kind, stock_seq=seq,
+                uow.campaigns.add_event(ids[code], actor="system", action=change.kind, stock_seq=change.seq,
                                         details=details)
         uow.commit()
     return changes
 
 
 def _payload(change: StockChange, skus: dict[int, str], sites: dict[int, Any],
-             promoted: dict[tuple[int, int], list[str]], seq: int) -> dict[str, Any]:
+             promoted: dict[tuple[int, int], list[str]]) -> dict[str, Any]:
     site = sites.get(change.location_id)
     return {"sku": skus.get(change.product_id), "location": site.code if site else None,
-            "available": change.after, "previous_available": change.before, "stock_seq": seq,
+            "available": change.after, "previous_available": change.before, "stock_seq": change.seq,
             "campaigns": promoted[(change.product_id, change.location_id)]}

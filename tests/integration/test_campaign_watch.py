@@ -103,6 +103,23 @@ def test_a_stock_out_pauses_the_campaign_and_a_restock_resumes_it_each_audited_w
     assert campaign(runtime, code)["status"] == "active"
 
 
+def test_a_stock_out_and_its_restock_between_two_ticks_are_both_on_the_timeline(shop):
+    """A loaded process may look at the log once for both: the watch walks each event, so
+    the stock-out is not lost in the net change."""
+    runtime = shop
+    set_stock(runtime, **FULL)
+    code = make(runtime, stock_policy={"on_stockout": "exclude_product"})
+    runtime.campaign_watch.tick()
+
+    out = set_stock(runtime, cheese_S1=0)
+    back = set_stock(runtime, cheese_S1=25)
+    runtime.campaign_watch.tick()
+
+    stock_events = [(e["action"], e["stock_seq"], e["details"]["available"]) for e in events(runtime, code)
+                    if e["action"].startswith("stock.")]
+    assert stock_events == [("stock.out", out, 0), ("stock.back", back, 25)]
+
+
 def test_an_override_holds_until_the_stock_meets_the_policy_once(shop):
     runtime = shop
     set_stock(runtime, **{**FULL, "milk_S1": 0})
