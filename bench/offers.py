@@ -528,7 +528,7 @@ end
 
 function request()
   local i = math.random(#paths)
-  if #bodies > 0 then
+  if #bodies > 0 and bodies[i] ~= "" then
     return wrk.format("POST", paths[i], headers, bodies[i])
   end
   return wrk.format("GET", paths[i], headers)
@@ -562,7 +562,8 @@ end
 
 
 def lua_script(paths: Sequence[str], headers: dict[str, str], seed: int, bodies: Sequence[str] = ()) -> str:
-    """GET a random path per request; with ``bodies`` (one per path), POST it as JSON."""
+    """GET a random path per request; with ``bodies`` (one per path), POST the path's body
+    as JSON (an empty body: GET)."""
     if bodies:
         headers = {**headers, "Content-Type": "application/json"}
     # JSON strings of plain ASCII read the same in Lua.
@@ -1089,8 +1090,10 @@ def settle(port: int, lines: list[Line], headers: dict[str, str], tmp: Path, opt
     paths = [path for line in lines for path in line.paths]
     if not paths or opts.settle_max <= 0:
         return 0
+    posts = any(line.bodies for line in lines)
+    bodies = [body for line in lines for body in (line.bodies or ("",) * len(line.paths))] if posts else []
     script = tmp / "settle.lua"
-    script.write_text(lua_script(paths, headers, opts.seed))
+    script.write_text(lua_script(paths, headers, opts.seed, bodies))
     log(f"settling: bursts of {opts.settle_burst} s of every measured request, mixed, unmeasured, until steady "
         f"({opts.settle}-{opts.settle_max} s)")
     loads: list[Load] = []
@@ -1129,7 +1132,7 @@ def run(opts: argparse.Namespace, tmp: Path, report: Report) -> list[str]:
     with promo_server(url, model_dir, tmp, opts.log_level) as port, bare_app_server(tmp) as bare_port:
         if opts.warm_passes and warm_every_path(port, reads, headers, opts, report):
             problems.append("warming: non-2xx answers")
-        if settle(port, reads, headers, tmp, opts, report):
+        if settle(port, lines, headers, tmp, opts, report):
             problems.append("settling: non-2xx answers")
         for line in lines:
             bad = measure_line(line, port, bare_port, headers, tmp, opts, report)

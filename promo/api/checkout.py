@@ -3,13 +3,16 @@ from __future__ import annotations
 
 from flask import g
 from flask.views import MethodView
+from flask_smorest import abort
+from marshmallow import ValidationError
 
 from promo.api.auth import requires
 from promo.api.checkout_schemas import CancelSchema, CartEvaluationSchema, CartSchema, RedemptionRequestSchema, \
     RedemptionSchema
+from promo.api.cart_parser import load_cart
 from promo.api.context import runtime, uow
 from promo.api.fast_json import json_answer
-from promo.api.parsing import Blueprint
+from promo.api.parsing import Blueprint, json_body
 from promo.domain.access import Permission
 from promo.services import checkout, redemptions
 
@@ -19,9 +22,9 @@ blp = Blueprint("checkout", __name__, url_prefix="/v1", description="Checkout: c
 @blp.route("/carts/evaluate")
 class CartEvaluation(MethodView):
     @requires(Permission.CHECKOUT)
-    @blp.arguments(CartSchema)
+    @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": CartSchema}}})
     @blp.response(200, CartEvaluationSchema)
-    def post(self, body):
+    def post(self):
         """Which promotions apply to a cart, the discount per line and in total, and why the others do not
 
         Writes nothing. Stacking: higher `priority` first, then exclusive ones; an exclusive
@@ -29,6 +32,11 @@ class CartEvaluation(MethodView):
         full group free. Amounts are exact decimals rounded once per line to the currency's
         minor unit, answered as strings. Wrong coupon codes count against a limit per key
         and per customer (429 past it)."""
+        # CartSchema is the contract; its fast twin parses (see cart_parser.py).
+        try:
+            body = load_cart(json_body())
+        except ValidationError as error:
+            abort(422, message="invalid cart; nothing was evaluated", errors={"json": error.messages})
         subjects = redemptions.guess_subjects(g.api_key_name, body.get("customer"))
         if body.get("codes"):
             runtime().code_guesses.check(subjects)

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from promo.api.schemas import CHANNELS, ExternalId, Int, PageQuerySchema, Text
+from promo.api.schemas import CHANNELS, AtMostDecimals, ExternalId, Int, PageQuerySchema, Text
 from promo.domain.offers import OFFER_ID
 
 MAX_LINES = 200
@@ -20,12 +20,7 @@ CODE_RULE = "letters, digits and dashes only"
 def Amount(**kwargs) -> fields.Decimal:  # type: ignore[no-untyped-def]  # noqa: N802
     """A price: a finite decimal, 0 to a million, at most 4 decimals."""
     return fields.Decimal(allow_nan=False, validate=[validate.Range(min=Decimal(0), max=MAX_PRICE),
-                                                     _at_most_four_decimals], **kwargs)
-
-
-def _at_most_four_decimals(value: Decimal) -> None:
-    if value.as_tuple().exponent < -4:  # type: ignore[operator]
-        raise ValidationError("At most 4 decimals.")
+                                                     AtMostDecimals(4)], **kwargs)
 
 
 def CouponCodeText(**kwargs) -> fields.String:  # type: ignore[no-untyped-def]  # noqa: N802

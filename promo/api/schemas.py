@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -81,6 +82,19 @@ def QueryInt(low: int, high: int, **kwargs) -> fields.Integer:  # type: ignore[n
 def Number(low: float, high: float, **kwargs) -> fields.Float:  # type: ignore[no-untyped-def]  # noqa: N802
     """A finite number within [low, high]."""
     return fields.Float(allow_nan=False, validate=validate.Range(min=low, max=high), **kwargs)
+
+
+class AtMostDecimals(validate.Validator):
+    """A decimal with at most ``places`` digits after the point."""
+
+    def __init__(self, places: int):
+        self.places = places
+        self.error = f"At most {places} decimals."
+
+    def __call__(self, value: Any) -> Any:
+        if value.as_tuple().exponent < -self.places:
+            raise ValidationError(self.error)
+        return value
 
 
 def datetime_range_error(value: dt.datetime) -> str | None:

@@ -23,12 +23,13 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from marshmallow import Schema, fields, validate
 
 from promo.api import schemas
+from promo.api.checkout_schemas import CartSchema
 from promo.api.schemas import AwareDateTime
 from promo.api.stock_schemas import StockEventBatchSchema
 
 ERROR_KEYS = {"code", "status", "message", "errors"}
 # Views that read their body by hand (a fast path), with the schema that is their contract.
-BODY_READ_BY_HAND = {("/v1/stock/events", "POST"): StockEventBatchSchema}
+BODY_READ_BY_HAND = {("/v1/stock/events", "POST"): StockEventBatchSchema, ("/v1/carts/evaluate", "POST"): CartSchema}
 PLAIN_TEXT_RULES = (schemas._no_control_characters, schemas._no_control_characters_but_line_breaks)
 
 # Raw JSON literals that json.dumps cannot write; put in place of a marker string.

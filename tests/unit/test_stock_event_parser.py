@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 from marshmallow import ValidationError, fields, validate
 
 from promo.api import stock_events
+from promo.api.quick_checks import rule_of
 from promo.api.stock_schemas import STOCK_EVENT_TYPES, StockEventBatchSchema
 from promo.api.stock_events import load_stock_event_batch
 
@@ -82,5 +83,5 @@ def test_a_body_that_is_not_an_object_or_lacks_events_is_refused_like_the_schema
 def test_the_parser_is_built_from_every_field_of_the_schema_and_refuses_a_validator_it_does_not_know():
     assert {rule.name for rule in stock_events._RULES} == set(StockEventBatchSchema().fields["events"].inner.schema.fields)
 
-    with pytest.raises(TypeError, match="does not know the validator"):
-        stock_events._rule("odd", fields.String(validate=validate.Email()))
+    with pytest.raises(TypeError, match="do not know the validator"):
+        rule_of("odd", fields.String(validate=validate.Email()))
