@@ -20,6 +20,7 @@ most expensive first; each full group of X + Y units gives its Y cheapest units 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterable, Mapping, Sequence
 
@@ -101,16 +102,30 @@ class Priced:
     refused: tuple[tuple[Promotion, str], ...]
     unit: Decimal
 
+    @functools.cached_property
+    def line_amounts(self) -> tuple[Decimal, ...]:
+        """What each line costs before discounts, rounded to the minor unit."""
+        return tuple(to_minor(line.amount, self.unit) for line in self.lines)
+
+    @functools.cached_property
+    def line_discounts(self) -> tuple[Decimal, ...]:
+        """Each line's discounts, summed over the promotions that applied."""
+        found = [self.unit * 0] * len(self.lines)      # 0.00 in cents, 0 in yen
+        for applied in self.applied:
+            for index, amount in applied.line_discounts.items():
+                found[index] += amount
+        return tuple(found)
+
     def line_discount(self, index: int) -> Decimal:
-        return sum((a.line_discounts.get(index, Decimal(0)) for a in self.applied), Decimal(0))
+        return self.line_discounts[index]
 
     @property
     def subtotal(self) -> Decimal:
-        return sum((to_minor(line.amount, self.unit) for line in self.lines), Decimal(0))
+        return sum(self.line_amounts, Decimal(0))
 
     @property
     def discount(self) -> Decimal:
-        return sum((a.total for a in self.applied), Decimal(0))
+        return sum(self.line_discounts, Decimal(0))
 
     @property
     def total(self) -> Decimal:

@@ -242,12 +242,11 @@ def answer(judged: Judged) -> dict[str, Any]:
         for index in applied.line_discounts:
             per_line.setdefault(index, []).append(applied.promotion.code)
     lines = []
-    for index, line in enumerate(cart.lines):
-        amount = rules.to_minor(line.amount, unit)
-        discount = priced.line_discount(index)
+    for index, (line, amount, discount) in enumerate(zip(cart.lines, priced.line_amounts, priced.line_discounts)):
+        # Amounts and discounts are in the minor unit already: str() writes them as they are.
         lines.append({"index": index, "sku": line.sku, "quantity": line.quantity,
-                      "unit_price": money(line.unit_price, unit), "amount": money(amount, unit),
-                      "discount": money(discount, unit), "total": money(amount - discount, unit),
+                      "unit_price": money(line.unit_price, unit), "amount": str(amount),
+                      "discount": str(discount), "total": str(amount - discount),
                       "promotions": per_line.get(index, []), "not_discounted": judged.blocked.get(index)})
     applied = []
     for found in priced.applied:
