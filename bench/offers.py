@@ -682,8 +682,11 @@ def add_line_rows(line: Line, sample: list[tuple[int, bool]], warm: list[Load], 
     baseline = "bare offers-like" if opts.baseline == "offers-like" else "bare /healthz"
     name = line.name
     report.add(line.part, f"{name}: req/s", f"{rate:,.0f}", baseline=f"{baseline} {bare_rate:,.0f} req/s")
-    report.add(line.part, f"{name}: throughput / bare", f"{ratio:.2f}x", f">= {RATIO_GOAL}x", ratio >= RATIO_GOAL,
-               "median of the rounds' ratios")
+    if line.part == "carts":        # issue 14 asks only the p99 of carts
+        report.add(line.part, f"{name}: throughput / bare", f"{ratio:.2f}x", baseline="median of the rounds' ratios")
+    else:
+        report.add(line.part, f"{name}: throughput / bare", f"{ratio:.2f}x", f">= {RATIO_GOAL}x",
+                   ratio >= RATIO_GOAL, "median of the rounds' ratios")
     report.add(line.part, f"{name}: p50 / p99 (ms)", f"{p50:.1f} / {p99:.1f}", f"p99 < {P99_GOAL_MS:g} ms",
                p99 < P99_GOAL_MS, f"{baseline} {bare_p50:.1f} / {bare_p99:.1f} ms")
     report.add(line.part, f"{name}: non-2xx answers", f"{bad}", "0", bad == 0,
