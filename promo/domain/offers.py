@@ -2,7 +2,7 @@
 shopper is told about, offer ids, and how a list of offers is chosen.
 
 The serving path (promo.services.offers) applies them to in-memory snapshots; checkout
-(redemptions) will apply the same eligibility rules at the till.
+(promo.services.checkout) applies the same limits and holdout to carts at the till.
 """
 from __future__ import annotations
 

@@ -69,7 +69,8 @@ def skus(answer: dict, key: str = "offers") -> list[str]:
 
 
 def redeem(runtime, campaign_code: str, customer: str, discount: float = 1.0) -> None:
-    """A redemption row as checkout will write it (issue 14 adds the endpoint)."""
+    """A redemption row written directly (tests/api/test_checkout.py goes through the
+    endpoint): the offers' limits read whatever redemptions are stored."""
     with runtime.unit_of_work(write=True) as uow:
         campaign_id = uow.campaigns.get(campaign_code).id
         customer_id = uow.session.scalar(select(Customer.id).where(Customer.external_id == customer))
