@@ -27,6 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from promo.bootstrap import bootstrap
     from promo.config import load_settings
     from promo.observability import configure_logging, instrument
+    from promo.web import init_web
 
     settings = load_settings(config)
     configure_logging(settings.log_level)
@@ -41,4 +42,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[EXTENSION] = runtime
     instrument(app, expose_worker_id=bool(settings.expose_worker_id))
     init_api(app)
+    init_web(app, settings)
     return app

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from promo.services.audience_scoring import AudienceScorer
     from promo.services.campaign_watch import CampaignWatch
     from promo.services.checkout import CatalogPrices
-    from promo.services.code_guesses import CodeGuesses
+    from promo.services.attempts import FailedAttempts
     from promo.services.offer_affinity import OfferAffinity
     from promo.services.offers import EligibilityCache, InStockFlags, OfferPlans
     from promo.services.recommendations import PopularityFallback, RecommendationAnswers
@@ -110,10 +110,18 @@ class Runtime:
         return CatalogPrices()
 
     @functools.cached_property
-    def code_guesses(self) -> CodeGuesses:
-        from promo.services.code_guesses import CodeGuesses
+    def code_guesses(self) -> FailedAttempts:
+        from promo.services.attempts import TOO_MANY_GUESSES, FailedAttempts
 
-        return CodeGuesses(self.settings.code_guess_limit, self.settings.code_guess_window_s)
+        return FailedAttempts(self.settings.code_guess_limit, self.settings.code_guess_window_s,
+                              reason=TOO_MANY_GUESSES, what="wrong coupon codes")
+
+    @functools.cached_property
+    def sign_in_attempts(self) -> FailedAttempts:
+        from promo.services.attempts import TOO_MANY_SIGN_INS, FailedAttempts
+
+        return FailedAttempts(self.settings.sign_in_attempt_limit, self.settings.sign_in_window_s,
+                              reason=TOO_MANY_SIGN_INS, what="failed sign-ins")
 
     @functools.cached_property
     def keys(self) -> KeyRing:

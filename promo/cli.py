@@ -461,4 +461,4 @@ def _verify_live_view(url: str, key: str | None) -> int:
 
 
 # Command groups kept in modules of their own (imported last: they add to `cli`).
-from promo import cli_webhooks  # noqa: E402,F401
+from promo import cli_users, cli_webhooks  # noqa: E402,F401

@@ -58,6 +58,10 @@ class Settings:
     redemption_hold_minutes: int
     code_guess_limit: int
     code_guess_window_s: int
+    web_session_hours: int
+    web_secure_cookies: int
+    sign_in_attempt_limit: int
+    sign_in_window_s: int
     webhook_sender_threads: int
     webhook_poll_interval_ms: int
     webhook_batch_size: int
@@ -94,14 +98,15 @@ class Settings:
                      "model_check_interval_ms", "stock_positions_lag", "campaign_watch_interval_ms",
                      "api_key_refresh_ms", "serving_refresh_ms", "offer_audience_refresh_ms", "exposure_flush_ms",
                      "exposure_batch_size", "redemption_hold_minutes", "code_guess_limit",
-                     "code_guess_window_s", "webhook_poll_interval_ms", "webhook_batch_size", "webhook_timeout_ms",
+                     "code_guess_window_s", "web_session_hours", "sign_in_attempt_limit", "sign_in_window_s",
+                     "webhook_poll_interval_ms", "webhook_batch_size", "webhook_timeout_ms",
                      "webhook_lease_ms", "webhook_max_attempts", "webhook_max_age_seconds",
                      "webhook_backoff_base_ms", "webhook_backoff_max_ms"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name!r} must be at least 1")
         if self.stock_max_wait_ms < 0 or self.low_stock_threshold < 0:
             raise ConfigError("settings 'stock_max_wait_ms' and 'low_stock_threshold' must not be negative")
-        for name in ("expose_worker_id", "recommendation_answer_cache"):
+        for name in ("expose_worker_id", "recommendation_answer_cache", "web_secure_cookies"):
             if getattr(self, name) not in (0, 1):
                 raise ConfigError(f"setting {name!r} must be 0 or 1")
         if self.webhook_sender_threads < 0:

@@ -23,6 +23,7 @@ from promo.adapters.orm import (
     Interaction,
     Location,
     Product,
+    StaffUser,
     utcnow,
 )
 
@@ -249,6 +250,24 @@ class ApiKeyRepository:
 
     def all(self) -> list[ApiKey]:
         return list(self.session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)))
+
+
+class StaffRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, user: StaffUser) -> None:
+        self.session.add(user)
+        self.session.flush()
+
+    def by_email(self, email: str) -> StaffUser | None:
+        return self.session.scalars(select(StaffUser).where(StaffUser.email == email)).one_or_none()
+
+    def get(self, user_id: int) -> StaffUser | None:
+        return self.session.get(StaffUser, user_id)
+
+    def all(self) -> list[StaffUser]:
+        return list(self.session.scalars(select(StaffUser).order_by(StaffUser.email)))
 
 
 class ActiveModelRepository:

@@ -86,8 +86,14 @@ def json_body() -> Any:
     return g.json_body
 
 
+WEB_PREFIX = "/app/"
+
+
 def require_json_content_type() -> None:
-    """before_request: a body sent to the API must say it is JSON (415 otherwise)."""
+    """before_request: a body sent to the API must say it is JSON (415 otherwise); the web
+    app's forms (under /app) are form-encoded."""
+    if request.path.startswith(WEB_PREFIX):
+        return
     if request.method in JSON_BODY_METHODS and has_body(request) and not core.is_json(request.mimetype):
         abort(415, message=f"the body must be JSON (Content-Type: application/json), not "
                            f"{request.mimetype or 'untyped'}",

@@ -4,7 +4,7 @@ A pattern is literal characters with ``#`` where a random character goes, drawn 
 that cannot be misread for one another (no 0/O, 1/I). A pattern must leave room for the
 count asked: at most one code in ``GUESS_ODDS`` possible ones may exist, so a random
 guess succeeds less than once in a hundred million tries (and wrong guesses are limited,
-promo.services.code_guesses).
+promo.services.attempts).
 """
 from __future__ import annotations
 

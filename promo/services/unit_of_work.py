@@ -17,6 +17,7 @@ from promo.adapters.repositories import (
     InteractionRepository,
     LocationRepository,
     ProductRepository,
+    StaffRepository,
 )
 from promo.adapters.webhook_repository import WebhookRepository
 
@@ -49,6 +50,7 @@ class UnitOfWork:
         self.customers = CustomerRepository(self.session)
         self.interactions = InteractionRepository(self.session)
         self.api_keys = ApiKeyRepository(self.session)
+        self.staff = StaffRepository(self.session)
         self.profiles = ProfileRepository(self.session)
         self.campaigns = CampaignRepository(self.session)
         self.checkout = CheckoutRepository(self.session)

@@ -37,6 +37,7 @@ from promo.adapters.orm.models import (
     ActiveModel,
     DatasetTimeline,
 )
+from promo.adapters.orm.people import StaffUser
 from promo.adapters.orm.serving import (
     OfferEvent,
     ServedExposure,
@@ -79,6 +80,7 @@ __all__ = [
     "DatasetTimeline",
     "OfferEvent",
     "ServedExposure",
+    "StaffUser",
     "APPLIED_SALES",
     "StockEvent",
     "StockInbound",

@@ -1,10 +1,11 @@
-"""Wrong coupon codes, counted per API key and per customer in a sliding window: past the
-limit, every request carrying a code is refused (429) until the window has moved on.
-Codes are long enough that guessing is hopeless (promo.domain.codes); this makes trying
-expensive too.
+"""Failed attempts counted per subject in a sliding window: past the limit, the subject is
+refused (429 with Retry-After) until the window has moved on. Checkout counts wrong coupon
+codes per API key and per customer (codes are long enough that guessing is hopeless,
+promo.domain.codes; this makes trying expensive too); the web app counts failed sign-ins
+per account and per client address.
 
 The count is per process (each gunicorn worker keeps its own), so a caller spread over
-N workers gets at most N times the limit; being in memory, it costs checkout no write.
+N workers gets at most N times the limit; being in memory, it costs no write.
 """
 from __future__ import annotations
 
@@ -17,12 +18,16 @@ from typing import Deque, Iterable
 from promo.domain.errors import TooManyRequests
 
 TOO_MANY_GUESSES = "too_many_code_guesses"
+TOO_MANY_SIGN_INS = "too_many_sign_in_attempts"
 
 
-class CodeGuesses:
-    def __init__(self, limit: int, window_seconds: float, clock=time.monotonic):  # type: ignore[no-untyped-def]
+class FailedAttempts:
+    def __init__(self, limit: int, window_seconds: float, *, reason: str, what: str,
+                 clock=time.monotonic):  # type: ignore[no-untyped-def]
         self.limit = limit
         self.window = window_seconds
+        self.reason = reason
+        self.what = what
         self._clock = clock
         self._lock = threading.Lock()
         self._wrong: dict[str, Deque[float]] = {}
@@ -35,8 +40,8 @@ class CodeGuesses:
                 times = self._recent(subject, now)
                 if len(times) >= self.limit:
                     wait = max(1, math.ceil(times[0] + self.window - now))
-                    raise TooManyRequests(f"too many wrong coupon codes; retry in {wait} s",
-                                          reason=TOO_MANY_GUESSES, retry_after=wait)
+                    raise TooManyRequests(f"too many {self.what}; retry in {wait} s",
+                                          reason=self.reason, retry_after=wait)
 
     def wrong(self, subjects: Iterable[str], count: int = 1) -> None:
         now = self._clock()

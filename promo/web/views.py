@@ -1,0 +1,92 @@
+"""The web app's pages. Views only read the form, call a service and render."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf.csrf import CSRFError
+
+from promo.api.context import runtime, uow
+from promo.domain.errors import TooManyRequests
+from promo.services import staff
+from promo.web.people import SignedIn
+
+blueprint = Blueprint("web", __name__, url_prefix="/app", template_folder="templates", static_folder="static")
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@blueprint.before_request
+def _check_forms() -> None:
+    if request.method == "POST":
+        from promo.web import csrf
+
+        csrf.protect()
+
+
+@blueprint.after_request
+def _secure(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+@blueprint.errorhandler(CSRFError)
+def _csrf_failed(error: CSRFError):  # type: ignore[no-untyped-def]
+    return render_template("error.html", title="Form expired",
+                           message="This form was not sent by this page (or it expired). Reload the page and "
+                                   "try again."), 400
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: never send a person elsewhere after signing in."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("web.home")
+
+
+@blueprint.route("/sign-in", methods=["GET", "POST"])
+def sign_in():  # type: ignore[no-untyped-def]
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(url_for("web.home"))
+        return render_template("sign_in.html", email="", error=None, next=request.args.get("next", ""))
+    email = (request.form.get("email") or "").strip()[:254]
+    password = request.form.get("password") or ""
+    attempts = runtime().sign_in_attempts
+    subjects = [f"account:{email.lower()}", f"address:{request.remote_addr}"]
+    try:
+        attempts.check(subjects)
+    except TooManyRequests as refused:
+        page = render_template("sign_in.html", email=email, next=request.form.get("next", ""),
+                               error=f"Too many failed sign-ins. Try again in {refused.retry_after} seconds.")
+        return page, 429, {"Retry-After": str(refused.retry_after)}
+    person = staff.authenticate(uow(write=True), email, password)
+    if person is None:
+        attempts.wrong(subjects)
+        return render_template("sign_in.html", email=email, next=request.form.get("next", ""),
+                               error="That email and password do not match an active account."), 200
+    session.clear()                    # a fresh session (and CSRF token) for the person
+    session.permanent = True
+    login_user(SignedIn(person))
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@blueprint.route("/sign-out", methods=["POST"])
+def sign_out():  # type: ignore[no-untyped-def]
+    logout_user()
+    session.clear()
+    return redirect(url_for("web.sign_in"))
+
+
+@blueprint.route("/")
+@login_required
+def home():  # type: ignore[no-untyped-def]
+    return render_template("home.html", person=current_user.person)
