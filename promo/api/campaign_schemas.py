@@ -155,6 +155,7 @@ class ResultsSchema(Schema):
     redemptions = fields.Integer()
     redeemers = fields.Integer()
     redemption_rate = fields.Float(allow_none=True, metadata={"description": "redeemers over targeted"})
+    discount_spent = fields.Float(metadata={"description": "what its redemptions took off bills, against budget"})
 
 
 class CampaignSchema(Schema):

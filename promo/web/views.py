@@ -9,7 +9,9 @@ from flask_wtf.csrf import CSRFError
 
 from promo.api.context import runtime, uow
 from promo.domain.errors import TooManyRequests
+from promo.services import campaigns as campaign_service
 from promo.services import staff
+from promo.services.campaign_coverage import coverage_badges
 from promo.web.people import SignedIn
 
 blueprint = Blueprint("web", __name__, url_prefix="/app", template_folder="templates", static_folder="static")
@@ -89,4 +91,24 @@ def sign_out():  # type: ignore[no-untyped-def]
 @blueprint.route("/")
 @login_required
 def home():  # type: ignore[no-untyped-def]
-    return render_template("home.html", person=current_user.person)
+    return redirect(url_for("web.campaigns_list"))
+
+
+PAGE_SIZE = 25
+STATUS_CHOICES = ("", "draft", "scheduled", "active", "paused", "ended", "archived")
+
+
+@blueprint.route("/campaigns")
+@login_required
+def campaigns_list():  # type: ignore[no-untyped-def]
+    """Every campaign, newest first, with its status, schedule, channels, live stock
+    coverage, redemptions against the cap and budget used; filters and search."""
+    status = request.args.get("status", "")
+    status = status if status in STATUS_CHOICES else ""
+    text = (request.args.get("q") or "").strip()[:200] or None
+    after = request.args.get("after", "")
+    page = campaign_service.list_campaigns(uow(), after=after if after.isdigit() else None, limit=PAGE_SIZE,
+                                           status=status or None, text=text)
+    badges = coverage_badges(runtime(), [c["id"] for c in page.items])
+    return render_template("campaigns.html", campaigns=page.items, badges=badges, status=status, q=text or "",
+                           statuses=STATUS_CHOICES, next_after=page.next_after)
