@@ -318,7 +318,7 @@ def test_imported_campaigns_are_listed_as_ended_with_their_results_and_copy_into
     listed = client.get("/v1/campaigns?source=import", headers=marketing).json["items"]
     assert [(c["id"], c["status"]) for c in listed] == [("8", "ended")]
     assert listed[0]["results"] == {"targeted": 3, "holdout": 0, "redemptions": 1, "redeemers": 1,
-                                    "redemption_rate": pytest.approx(0.3333)}
+                                    "redemption_rate": pytest.approx(0.3333), "discount_spent": 0.0}
     assert client.post("/v1/campaigns/8/activate", json={}, headers=marketing).json["reason"] == "invalid_transition"
 
     copy = client.post("/v1/campaigns/8/copy", headers=marketing)
