@@ -292,7 +292,7 @@ def _plan(runtime: "Runtime", kind: str, snapshot: CampaignSnapshot, shopper: Sh
 
 
 def _serve(runtime: "Runtime", kind: str, customer: str | None, channel: str, location: str | None,
-           limit: int) -> dict[str, Any]:
+           limit: int, record: bool = True) -> dict[str, Any]:
     state = runtime.serving
     if not state.ready(READY_WAIT_SECONDS):
         raise Unavailable("this process is still loading the live campaigns; retry in a moment",
@@ -315,7 +315,8 @@ def _serve(runtime: "Runtime", kind: str, customer: str | None, channel: str, lo
     recommendation_id = f"rec-{random_hex()}"
     offer_ids = [rules.offer_id(recommendation_id, campaign_id, product_id) for campaign_id, product_id in plan.offered]
     items = [{"offer_id": offer_id, **item} for offer_id, item in zip(offer_ids, plan.items)]
-    _record(runtime, kind, recommendation_id, now, shopper, channel, location_id, plan, items)
+    if record:
+        _record(runtime, kind, recommendation_id, now, shopper, channel, location_id, plan, items)
     metrics.OFFER_LISTS.labels(kind, "true" if shopper.personal else "false").inc()
     return {
         "recommendation_id": recommendation_id, "customer": customer,
@@ -355,10 +356,11 @@ def _record(runtime: "Runtime", kind: str, recommendation_id: str, now: dt.datet
 
 
 def offers_for_customer(runtime: "Runtime", customer: str, *, channel: str, location: str | None = None,
-                        limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
+                        limit: int = DEFAULT_LIMIT, record: bool = True) -> dict[str, Any]:
     """The live campaigns ``customer`` is eligible for, each with its products available
-    now for the channel and location, best first (README, "Offers and deals")."""
-    return _serve(runtime, OFFERS, customer, channel, location, limit)
+    now for the channel and location, best first (README, "Offers and deals").
+    ``record=False``: staff looking (the web app's customer lookup), no exposure."""
+    return _serve(runtime, OFFERS, customer, channel, location, limit, record)
 
 
 def deals_at(runtime: "Runtime", *, channel: str, location: str, limit: int = DEFAULT_LIMIT,

@@ -257,10 +257,10 @@ class RecommendationAnswers:
 
 
 def recommend_served(runtime: "Runtime", customer: str, *, channel: str, location: str | None = None,
-                     limit: int = 10, mode: str = "repeat") -> dict[str, Any]:
+                     limit: int = 10, mode: str = "repeat", record: bool = True) -> dict[str, Any]:
     """``recommend`` as the channels call it: answered from the process's cache when
     nothing it derives from has changed (README, "Serving from memory"), recorded as an
-    exposure either way."""
+    exposure either way (``record=False``: staff looking, not a shopper served)."""
     if mode not in MODES:
         raise InvalidInput("invalid mode", {"mode": [f"one of {', '.join(MODES)}"]})
     stock, state = runtime.stock, runtime.serving
@@ -281,7 +281,9 @@ def recommend_served(runtime: "Runtime", customer: str, *, channel: str, locatio
     else:
         answer = {**cached, "recommendation_id": f"rec-{random_hex()}", "stock_as_of_seq": stock.view.as_of_seq}
         metrics.RECOMMENDATIONS.labels(mode, "model" if answer["model"] else "fallback").inc()
-    runtime.exposures.record([exposure(answer["recommendation_id"], dt.datetime.now(dt.timezone.utc),
-                                       "recommendations", customer=customer, cohort=RECOMMENDATION, channel=channel,
-                                       location_id=location_id, skus=[item["sku"] for item in answer["items"]])])
+    if record:
+        runtime.exposures.record([exposure(answer["recommendation_id"], dt.datetime.now(dt.timezone.utc),
+                                           "recommendations", customer=customer, cohort=RECOMMENDATION,
+                                           channel=channel, location_id=location_id,
+                                           skus=[item["sku"] for item in answer["items"]])])
     return answer

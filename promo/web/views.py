@@ -8,10 +8,15 @@ from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
 from promo.api.context import runtime, uow
-from promo.domain.errors import TooManyRequests
+from promo.domain.campaigns import CHANNELS
+from promo.domain.errors import PromoError, TooManyRequests
 from promo.services import campaigns as campaign_service
+from promo.services import customers as customer_service
 from promo.services import staff
 from promo.services.campaign_coverage import coverage_badges
+from promo.services.offers import offers_for_customer
+from promo.services.profiles import segment_rules
+from promo.services.recommendations import recommend_served
 from promo.web.people import SignedIn
 
 blueprint = Blueprint("web", __name__, url_prefix="/app", template_folder="templates", static_folder="static")
@@ -112,3 +117,29 @@ def campaigns_list():  # type: ignore[no-untyped-def]
     badges = coverage_badges(runtime(), [c["id"] for c in page.items])
     return render_template("campaigns.html", campaigns=page.items, badges=badges, status=status, q=text or "",
                            statuses=STATUS_CHOICES, next_after=page.next_after)
+
+
+@blueprint.route("/customers")
+@login_required
+def customer_lookup():  # type: ignore[no-untyped-def]
+    """A customer as the shop sees them: profile, segments, recommendations and current
+    offers at a channel and location (by default their home store). Looking records no
+    exposure: staff are not shoppers."""
+    wanted = (request.args.get("customer") or "").strip()[:64]
+    channel = request.args.get("channel", "store")
+    channel = channel if channel in CHANNELS else "store"
+    location = (request.args.get("location") or "").strip()[:64] or None
+    found: dict[str, object] = {"customer": None, "recommendations": None, "offers": None, "problem": None}
+    if wanted:
+        try:
+            found["customer"] = customer_service.get_customer(uow(), wanted, segment_rules(runtime().settings))
+            profile = found["customer"]["profile"] or {}                        # type: ignore[index]
+            location = location or profile.get("home_store")
+            found["recommendations"] = recommend_served(runtime(), wanted, channel=channel, location=location,
+                                                        record=False)
+            found["offers"] = offers_for_customer(runtime(), wanted, channel=channel, location=location,
+                                                  record=False)
+        except PromoError as problem:
+            found["problem"] = problem.message
+    return render_template("customer.html", wanted=wanted, channel=channel, location=location or "",
+                           channels=CHANNELS, **found)
