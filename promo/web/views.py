@@ -53,8 +53,9 @@ def _csrf_failed(error: CSRFError):  # type: ignore[no-untyped-def]
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site: never send a person elsewhere after signing in."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    """Only a page of this app: never send a person elsewhere after signing in (browsers
+    read a backslash as a slash, so "/\\evil.example" would leave the site)."""
+    if target and target.startswith("/app/") and "\\" not in target and not urlsplit(target).netloc:
         return target
     return url_for("web.home")
 

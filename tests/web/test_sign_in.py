@@ -124,6 +124,8 @@ def test_after_sign_in_only_a_path_of_this_site_is_followed(client, anna):
     assert sign_in(client, next_path="https://evil.example/").headers["Location"] == "/app/"
     client.post("/app/sign-out", data={"csrf_token": token(client.get("/app/campaigns").get_data(as_text=True))})
     assert sign_in(client, next_path="//evil.example/").headers["Location"] == "/app/"
+    client.post("/app/sign-out", data={"csrf_token": token(client.get("/app/campaigns").get_data(as_text=True))})
+    assert sign_in(client, next_path="/\\evil.example/").headers["Location"] == "/app/"
 
 
 def test_accounts_are_validated(runtime, anna):
