@@ -67,7 +67,7 @@ def walk(product_id: int, location_id: int, after: int, moves: Sequence[tuple[in
     return found
 
 
-def _promoted(runtime: "Runtime", campaigns: list[tuple[Campaign, list[int]]]) -> dict[tuple[int, int], list[str]]:
+def promoted_pairs(runtime: "Runtime", campaigns: list[tuple[Campaign, list[int]]]) -> dict[tuple[int, int], list[str]]:
     """{(product, location): codes of the running campaigns promoting it there}."""
     found: dict[tuple[int, int], list[str]] = {}
     for campaign, product_ids in campaigns:
@@ -82,18 +82,16 @@ def watch_promoted_stock(runtime: "Runtime") -> list[StockChange]:
     view = runtime.stock.view
     with runtime.unit_of_work() as uow:
         cursor = uow.campaigns.stock_cursor()
-        if cursor is not None and cursor >= view.as_of_seq:
-            return []
-        running = [(c, uow.campaigns.product_ids(c.id)) for c in uow.campaigns.running()]
-        for campaign, _ in running:
-            uow.session.expunge(campaign)
+    if cursor is not None and cursor >= view.as_of_seq:
+        return []
+    running = running_campaigns(runtime)
     if cursor is None:
         # The first watch starts at the present: history is not news.
         with runtime.unit_of_work(write=True) as uow:
             uow.campaigns.start_stock_cursor(view.as_of_seq)
             uow.commit()
         return []
-    promoted = _promoted(runtime, running)
+    promoted = promoted_pairs(runtime, running)
     changes: list[StockChange] = []
     if promoted:
         pairs = sorted(promoted)
@@ -129,3 +127,12 @@ def _payload(change: StockChange, skus: dict[int, str], sites: dict[int, Any],
     return {"sku": skus.get(change.product_id), "location": site.code if site else None,
             "available": change.after, "previous_available": change.before, "stock_seq": change.seq,
             "campaigns": promoted[(change.product_id, change.location_id)]}
+
+
+def running_campaigns(runtime: "Runtime") -> list[tuple[Campaign, list[int]]]:
+    """The campaigns live stock concerns, detached, with their product ids."""
+    with runtime.unit_of_work() as uow:
+        running = [(c, uow.campaigns.product_ids(c.id)) for c in uow.campaigns.running()]
+        for campaign, _ in running:
+            uow.session.expunge(campaign)
+    return running

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
@@ -17,6 +17,7 @@ from promo.services.campaign_coverage import coverage_badges
 from promo.services.offers import offers_for_customer
 from promo.services.profiles import segment_rules
 from promo.services.recommendations import recommend_served
+from promo.services.stock_watch import promoted_low_stock
 from promo.web.people import SignedIn
 
 blueprint = Blueprint("web", __name__, url_prefix="/app", template_folder="templates", static_folder="static")
@@ -144,3 +145,17 @@ def customer_lookup():  # type: ignore[no-untyped-def]
             found["problem"] = problem.message
     return render_template("customer.html", wanted=wanted, channel=channel, location=location or "",
                            channels=CHANNELS, **found)
+
+
+@blueprint.route("/stock-watch")
+@login_required
+def stock_watch():  # type: ignore[no-untyped-def]
+    """Promoted products low or out of stock, by location; the page refreshes its table
+    from the feed below every few seconds (static/stock-watch.js)."""
+    return render_template("stock_watch.html", watch=promoted_low_stock(runtime()))
+
+
+@blueprint.route("/stock-watch.json")
+@login_required
+def stock_watch_feed():  # type: ignore[no-untyped-def]
+    return jsonify(promoted_low_stock(runtime()))
