@@ -124,6 +124,12 @@ def evaluate(runtime: "Runtime", uow: "UnitOfWork", body: dict[str, Any], *,
     return answer(judged)
 
 
+def usable_by(row: CouponCode | None, customer_id: int | None) -> bool:
+    """Whether a looked-up code exists for this shopper: a code assigned to another
+    customer is, to anyone else, a code that does not exist (a guess learns nothing)."""
+    return row is not None and (row.customer_id is None or row.customer_id == customer_id)
+
+
 def lookup_codes(uow: "UnitOfWork", codes: Sequence[str]) -> dict[str, CouponCode]:
     if not codes:
         return {}
@@ -155,8 +161,7 @@ def judge(runtime: "Runtime", cart: Cart, codes: dict[str, CouponCode], *, now: 
     code_of: dict[int, CouponCode] = {}
     for code in cart.codes:
         row = codes.get(code)
-        if row is None or (row.customer_id is not None and row.customer_id != shopper.customer_id):
-            # Another customer's code is answered as unknown: a guess learns nothing.
+        if not usable_by(row, shopper.customer_id):
             refused.append({"campaign": None, "code": code, "reason": rules.CODE_UNKNOWN})
         elif row.max_uses is not None and row.uses >= row.max_uses:
             refused.append({"campaign": _campaign_code(snapshot, row.campaign_id), "code": code,

@@ -34,6 +34,7 @@ from promo.domain.errors import Conflict, InvalidInput, NotFound
 from promo.domain.offers import parse_offer_id
 from promo.domain.stock import EventType, StockEventInput
 from promo.services import checkout
+from promo.services.offers import shopper_of
 from promo.services.stock import EventBatch, WrittenBatch, apply_within
 
 if TYPE_CHECKING:
@@ -119,9 +120,7 @@ def _codes(runtime: "Runtime", uow: "UnitOfWork", cart: checkout.Cart, code: str
     subjects = guess_subjects(caller, cart.customer)
     runtime.code_guesses.check(subjects)
     found = checkout.lookup_codes(uow, [code])
-    row = found.get(code)
-    customer = runtime.serving.customers.get(cart.customer) if cart.customer else None
-    if row is None or (row.customer_id is not None and (customer is None or row.customer_id != customer[0])):
+    if not checkout.usable_by(found.get(code), shopper_of(runtime, cart.customer).customer_id):
         runtime.code_guesses.wrong(subjects)
         raise Conflict("no such coupon code", reason=rules.CODE_UNKNOWN)
     return found
