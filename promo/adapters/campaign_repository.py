@@ -184,6 +184,13 @@ class CampaignRepository:
             query = query.where(CampaignEvent.id > int(after))
         return list(self.session.scalars(query))
 
+    def latest_events(self, campaign_id: int, limit: int) -> tuple[list[CampaignEvent], int]:
+        """The newest ``limit`` events, newest first, and how many there are in all."""
+        where = CampaignEvent.campaign_id == campaign_id
+        total = int(self.session.scalar(select(func.count()).select_from(CampaignEvent).where(where)) or 0)
+        query = select(CampaignEvent).where(where).order_by(CampaignEvent.id.desc()).limit(limit)
+        return list(self.session.scalars(query)), total
+
     # --- the promoted-stock watch's cursor ----------------------------------------------------
 
     def stock_cursor(self) -> int | None:

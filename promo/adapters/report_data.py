@@ -41,6 +41,19 @@ def redemptions(session: Session, campaign_id: int) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in session.execute(query)]
 
 
+def redemptions_by_day(session: Session, campaign_id: int) -> list[tuple[dt.date, int, float]]:
+    """(UTC day, redemptions, discount) per day with a redemption not cancelled, in order.
+    Days are cut in Python: SQLite and PostgreSQL truncate dates differently."""
+    query = (select(Redemption.redeemed_at, Redemption.discount_total)
+             .where(Redemption.campaign_id == campaign_id, Redemption.cancelled_at.is_(None)))
+    days: dict[dt.date, list[float]] = {}
+    for at, discount in session.execute(query):
+        day = days.setdefault(at.date(), [0, 0.0])      # UTCDateTime: already UTC
+        day[0] += 1
+        day[1] += float(discount or 0)
+    return [(day, int(n), round(spent, 2)) for day, (n, spent) in sorted(days.items())]
+
+
 def redeemers(session: Session, campaign_id: int) -> int:
     return int(session.scalar(select(func.count(Redemption.customer_id.distinct())).where(
         Redemption.campaign_id == campaign_id, Redemption.cancelled_at.is_(None))) or 0)

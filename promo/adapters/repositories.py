@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -90,6 +90,21 @@ class ProductRepository:
 
     def ids_for(self, skus: Iterable[str]) -> dict[str, int]:
         return ids_by(self.session, Product.sku, Product.id, skus)
+
+    def search(self, text: str, limit: int) -> list[Product]:
+        """Products whose sku, name, category or brand holds the text, in any letter case;
+        an exact sku first."""
+        words = [Product.sku, Product.name, Product.category, Product.brand]
+        query = (select(Product).where(or_(*(column.icontains(text, autoescape=True) for column in words)))
+                 .order_by((func.lower(Product.sku) == text.lower()).desc(), Product.name, Product.sku).limit(limit))
+        return list(self.session.scalars(query))
+
+    def groups_matching(self, column: str, text: str, limit: int) -> list[tuple[str, int]]:
+        """(category or brand, products in it) for those holding the text, biggest first."""
+        field = getattr(Product, column)
+        query = (select(field, func.count()).where(field.icontains(text, autoescape=True))
+                 .group_by(field).order_by(func.count().desc(), field).limit(limit))
+        return [(str(name), int(n)) for name, n in self.session.execute(query)]
 
     def by_skus(self, skus: Iterable[str]) -> dict[str, Product]:
         return {p.sku: p for p in self.session.scalars(select(Product).where(Product.sku.in_(list(set(skus)))))}

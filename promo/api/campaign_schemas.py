@@ -298,5 +298,7 @@ class CampaignReportSchema(Schema):
     treated_vs_control = fields.Nested(ReportComparisonSchema)
     by_channel = fields.List(fields.Dict())
     by_location = fields.List(fields.Dict())
+    by_day = fields.List(fields.Dict(), metadata={
+        "description": "per UTC day with a redemption: redemptions and discount (cancelled ones left out)"})
     timeline = fields.List(fields.Dict(), metadata={
         "description": "transitions, refusals, stock events on promoted products, codes issued"})

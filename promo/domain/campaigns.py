@@ -61,6 +61,12 @@ class TransitionRefused(Exception):
         self.reason = reason
 
 
+def actions_from(status: str, *, imported: bool = False) -> list[str]:
+    """What may be asked of a campaign in this status (of imported history, only archive)."""
+    return [action for action, (sources, _) in ACTIONS.items()
+            if status in sources and (not imported or action == "archive")]
+
+
 def next_status(action: str, status: str) -> str:
     """The status ``action`` leads to from ``status``, or TransitionRefused."""
     sources, target = ACTIONS[action]

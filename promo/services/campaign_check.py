@@ -29,7 +29,7 @@ from promo.domain.campaigns import (
 )
 from promo.domain.errors import Conflict
 from promo.services.campaign_audience import Audience, resolve
-from promo.services.campaigns import campaign_or_404
+from promo.services.campaigns import campaign_or_404, unsaved_campaign
 from promo.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -123,9 +123,28 @@ def run_check(runtime: "Runtime", code: str, now: dt.datetime | None = None) -> 
         audience = resolve(runtime, uow, campaign, product_ids)
         expected, source = expected_redemptions(uow, audience)
         uow.session.expunge(campaign)
+    report = _report(runtime, campaign, product_ids, audience, expected, source, now)
+    return CheckResult(campaign=campaign, revision=campaign.revision, expected=expected, report=report)
+
+
+def preview(runtime: "Runtime", body: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
+    """The check of a campaign body before it is saved (the web app's builder shows it as
+    the form changes); 422 as creating it would be. The holdout is drawn as for a campaign
+    of another id, so its exact members differ from the saved campaign's, not its size."""
+    now = now or utcnow()
+    with runtime.unit_of_work() as uow:
+        _catch_up(runtime, uow)
+        campaign, product_ids = unsaved_campaign(uow, body)
+        audience = resolve(runtime, uow, campaign, product_ids)
+        expected, source = expected_redemptions(uow, audience)
+    return _report(runtime, campaign, product_ids, audience, expected, source, now)
+
+
+def _report(runtime: "Runtime", campaign: Campaign, product_ids: list[int], audience: Audience, expected: float,
+            source: str, now: dt.datetime) -> dict[str, Any]:
     locations = campaign_locations(runtime, campaign)
     found = cover(runtime, campaign, product_ids, locations, expected, now)
-    report = {
+    return {
         "campaign": campaign.code, "status": campaign.status, "checked_at": now, "as_of_seq": found.as_of_seq,
         "verdict": found.verdict.verdict, "policy_met": found.verdict.policy_met,
         "stock_policy": StockPolicy.of(campaign.stock_policy).as_dict(),
@@ -137,7 +156,6 @@ def run_check(runtime: "Runtime", code: str, now: dt.datetime | None = None) -> 
         "products": len(product_ids), "locations": len(locations), "counts": found.verdict.counts,
         **positions_report(runtime, found),
     }
-    return CheckResult(campaign=campaign, revision=campaign.revision, expected=expected, report=report)
 
 
 def positions_report(runtime: "Runtime", found: Cover) -> dict[str, Any]:

@@ -47,6 +47,8 @@ def report(runtime: "Runtime", code: str, *, now: dt.datetime | None = None) -> 
         served = report_data.exposures(session, campaign.id)
         events = report_data.offer_events(session, campaign.id)
         redeemed = report_data.redemptions(session, campaign.id)
+        by_day = [{"day": day.isoformat(), "redemptions": n, "discount": spent}
+                  for day, n, spent in report_data.redemptions_by_day(session, campaign.id)]
         codes_issued, codes_left = uow.checkout.code_counts(campaign.id)
         comparison = _comparison(runtime, uow, campaign, now)
         timeline = [event_view(e) for e in uow.campaigns.events(campaign.id, after=None, limit=100_000)
@@ -73,7 +75,7 @@ def report(runtime: "Runtime", code: str, *, now: dt.datetime | None = None) -> 
             "treated_vs_control": comparison,
             "by_channel": _breakdown(served, live, lambda channel, _: channel, "channel"),
             "by_location": _breakdown(served, live, lambda _, location: location_code(location), "location"),
-            "timeline": timeline}
+            "by_day": by_day, "timeline": timeline}
 
 
 def _limits(campaign: Any, codes_issued: int, codes_left: int) -> dict[str, Any]:
@@ -120,7 +122,9 @@ def _comparison(runtime: "Runtime", uow: Any, campaign: Any, now: dt.datetime) -
                               "control": control_size,
                               "treated_sales": round(sum(buyers.get(c, 0.0) for c in treated), 2)}
     if found is None:
-        return {**answer, "comparison": None, "note": "no comparison group: set holdout_percent to measure uplift"}
+        note = ("no comparison group: set holdout_percent to measure uplift" if not campaign.holdout_percent
+                else "the comparison group or the treated group is still empty")
+        return {**answer, "comparison": None, "note": note}
     low, high = found.interval
     return {**answer, "treated_buyers": found.treated_converted, "control_buyers": found.control_converted,
             "treated_rate": round(found.treated_rate, 6), "control_rate": round(found.control_rate, 6),
@@ -167,6 +171,9 @@ def csv_lines(found: dict[str, Any]) -> Iterator[str]:
             for metric, value in row.items():
                 if metric != name:
                     writer.writerow([section, row[name] or "", metric, value])
+    for row in found["by_day"]:
+        writer.writerow(["by_day", row["day"], "redemptions", row["redemptions"]])
+        writer.writerow(["by_day", row["day"], "discount", row["discount"]])
     for event in found["timeline"]:
         writer.writerow(["timeline", event["at"].isoformat(), event["action"], event.get("stock_seq") or ""])
     yield buffer.getvalue()

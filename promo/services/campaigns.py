@@ -96,6 +96,13 @@ def history(uow: UnitOfWork, code: str, *, after: str | None, limit: int) -> Pag
         return page_of(rows, limit, key=lambda e: str(e.id), view=event_view)
 
 
+def latest_history(uow: UnitOfWork, code: str, *, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """The newest ``limit`` entries of the audit log, newest first, and how many there are."""
+    with uow:
+        rows, total = uow.campaigns.latest_events(campaign_or_404(uow, code).id, limit)
+        return [event_view(e) for e in rows], total
+
+
 # --- writing ------------------------------------------------------------------------------
 
 def _resolve_products(uow: UnitOfWork, rule: Mapping[str, Any], errors: dict[str, Any]) -> list[int]:
@@ -158,18 +165,32 @@ def _row_values(uow: UnitOfWork, body: Mapping[str, Any], errors: dict[str, Any]
     return values, product_ids
 
 
+def _draft_values(uow: UnitOfWork, body: Mapping[str, Any]) -> tuple[dict[str, Any], list[int]]:
+    """A whole campaign body's row values and product ids; 422 naming every field that the
+    catalog or the locations refuse."""
+    errors: dict[str, Any] = {}
+    values, product_ids = _row_values(uow, {"locations": None, "stock_policy": None, **body}, errors)
+    if errors:
+        raise InvalidInput("the campaign is invalid; nothing was written", errors)
+    return values, product_ids or []
+
+
+def unsaved_campaign(uow: UnitOfWork, body: Mapping[str, Any]) -> tuple[Campaign, list[int]]:
+    """The draft a body would create, never added to the session (the builder's preview
+    checks it against stock before anything is written), and its product ids."""
+    values, product_ids = _draft_values(uow, body)
+    return Campaign(**values, code="preview", status="draft", source="api", revision=0, attributes={}), product_ids
+
+
 def create_campaign(uow: UnitOfWork, body: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
     """A new draft; 422 naming every field that the catalog or the locations refuse."""
     with uow:
-        errors: dict[str, Any] = {}
-        values, product_ids = _row_values(uow, {"locations": None, "stock_policy": None, **body}, errors)
-        if errors:
-            raise InvalidInput("the campaign is invalid; nothing was written", errors)
+        values, product_ids = _draft_values(uow, body)
         now = utcnow()
         campaign = uow.campaigns.add({**values, "code": new_code(), "status": "draft", "source": "api",
                                       "created_by": actor, "created_at": now, "updated_at": now,
                                       "revision": 1, "attributes": {}})
-        uow.campaigns.replace_products(campaign.id, product_ids or [])
+        uow.campaigns.replace_products(campaign.id, product_ids)
         uow.campaigns.add_event(campaign.id, actor=actor, action="created", after=_audited(uow, campaign))
         uow.commit()
         return _views(uow, [campaign])[0]

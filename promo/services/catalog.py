@@ -55,6 +55,21 @@ def list_products(uow: UnitOfWork, *, after: str | None, limit: int, category: s
         return page_of(rows, limit, key=lambda p: p.sku, view=product_view)
 
 
+def pick_products(uow: UnitOfWork, text: str, *, limit: int = 20, groups: int = 8) -> dict[str, Any]:
+    """What a product picker offers for what was typed: products by sku, name, category or
+    brand, and whole categories and brands with their sizes (a campaign may name those)."""
+    text = text.strip()
+    if len(text) < 2:
+        return {"products": [], "categories": [], "brands": []}
+
+    def matching(column: str) -> list[dict[str, Any]]:
+        return [{"name": name, "products": n} for name, n in uow.products.groups_matching(column, text, groups)]
+
+    with uow:
+        return {"products": [product_view(p) for p in uow.products.search(text, limit)],
+                "categories": matching("category"), "brands": matching("brand")}
+
+
 def products_by_sku(uow: UnitOfWork, skus: Sequence[str]) -> dict[str, Any]:
     """Many products at once, in the order asked (each once), and the skus not found."""
     wanted = list(dict.fromkeys(skus))

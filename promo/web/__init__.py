@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
+from promo.web import campaign_views  # noqa: F401  (its routes join the blueprint)
 from promo.web.people import SignedIn, load_signed_in
 from promo.web.views import blueprint
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
 from promo.api.context import runtime, uow
+from promo.api.errors import STATUS_OF
 from promo.domain.campaigns import CHANNELS
 from promo.domain.errors import PromoError, TooManyRequests
 from promo.services import campaigns as campaign_service
@@ -18,7 +19,7 @@ from promo.services.offers import offers_for_customer
 from promo.services.profiles import segment_rules
 from promo.services.recommendations import recommend_served
 from promo.services.stock_watch import promoted_low_stock
-from promo.web.people import SignedIn
+from promo.web.people import SignedIn, admin_required
 
 blueprint = Blueprint("web", __name__, url_prefix="/app", template_folder="templates", static_folder="static")
 
@@ -44,6 +45,13 @@ def _secure(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
+
+
+@blueprint.errorhandler(PromoError)
+def _refused(error: PromoError):  # type: ignore[no-untyped-def]
+    status = next(code for kind, code in STATUS_OF if isinstance(error, kind))
+    title = {404: "Not found", 403: "Not allowed"}.get(status, "That did not work")
+    return render_template("error.html", title=title, message=error.message), status
 
 
 @blueprint.errorhandler(CSRFError)
@@ -159,3 +167,23 @@ def stock_watch():  # type: ignore[no-untyped-def]
 @login_required
 def stock_watch_feed():  # type: ignore[no-untyped-def]
     return jsonify(promoted_low_stock(runtime()))
+
+
+@blueprint.route("/people")
+@admin_required
+def people():  # type: ignore[no-untyped-def]
+    """Staff accounts (admins only): who may sign in, with what role; disabling one ends
+    its sessions. Accounts are created with `promo users create`."""
+    return render_template("people.html", people=staff.list_users(uow()))
+
+
+@blueprint.route("/people/disable", methods=["POST"])
+@admin_required
+def disable_person():  # type: ignore[no-untyped-def]
+    email = (request.form.get("email") or "").strip()[:254]
+    if email.lower() == current_user.person.email:
+        flash("You cannot disable your own account here.", "error")
+    else:
+        staff.disable(uow(write=True), email)
+        flash(f"{email} is disabled: their sessions have ended.", "ok")
+    return redirect(url_for("web.people"), 303)
