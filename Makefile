@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PROMO := $(BIN)/promo
 STAMP := $(VENV)/.installed
 
-.PHONY: install run serve test test-pg tour bench bench-tools clean
+.PHONY: install run serve test test-pg tour screenshots bench bench-tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,12 +15,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Install, migrate, load the demo data and train the models (first time only), create
-## demo keys, serve.
+## demo keys and web app accounts (first time only), serve.
 run: install
 	$(PROMO) db upgrade
 	$(PROMO) demo load --if-empty
 	$(PROMO) train --if-missing
 	$(PROMO) keys demo
+	$(PROMO) users demo
 	$(MAKE) --no-print-directory serve
 
 serve: install
@@ -39,6 +40,11 @@ test-pg: install
 ## database: migrate, load, train, then the tour twice; about 4 minutes).
 tour: install
 	$(BIN)/python -m tests.readme_tour
+
+## The web app's screenshots in docs/screenshots, taken by its browser test (needs Debian's
+## chromium: apt-get install chromium).
+screenshots: install
+	PROMO_SCREENSHOTS=1 $(BIN)/pytest -q tests/browser -k build_refuse
 
 ## Benchmarks on SQLite (see docs/benchmarks.md for PostgreSQL and the figures).
 bench: install bench-tools

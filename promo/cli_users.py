@@ -70,3 +70,19 @@ def users_disable(ctx: _Context, email: str) -> None:
 
     staff.disable(ctx.runtime.unit_of_work(write=True), email)
     click.echo(f"disabled {email.strip().lower()}")
+
+
+@users.command("demo")
+@pass_context
+def users_demo(ctx: _Context) -> None:
+    """Create the demo accounts (marketing@demo.example, admin@demo.example) unless they exist."""
+    from promo.services import staff
+
+    created = staff.ensure_demo_users(lambda: ctx.runtime.unit_of_work(write=True))
+    if created:
+        click.echo("Demo web app accounts (passwords shown only now; sign in at /app/):")
+        for person, password in created:
+            click.echo(f"  {person.email:<24} {person.role:<10} password {password}")
+    else:
+        click.echo("Demo web app accounts exist already (their passwords were shown when they were created). "
+                   "Give one a new password with: promo users set-password marketing@demo.example")

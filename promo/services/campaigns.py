@@ -218,15 +218,18 @@ def _columns_of(fields: Any) -> set[str]:
 
 
 def update_campaign(uow: UnitOfWork, code: str, changes: Mapping[str, Any], *, actor: str,
-                    now: dt.datetime | None = None) -> dict[str, Any]:
+                    now: dt.datetime | None = None, expected_revision: int | None = None) -> dict[str, Any]:
     """Change some fields; what may change depends on the status (domain.campaigns.EDITABLE).
 
     409 ``not_editable`` naming the fields the status forbids; 422 for values the
     campaign's other fields or the catalog refuse; 409 ``concurrent_change`` if someone
-    changed the campaign meanwhile (read it again and retry)."""
+    changed the campaign meanwhile, or since ``expected_revision`` (the revision a form
+    was filled in from): read it again and retry."""
     now = now or utcnow()
     with uow:
         campaign = campaign_or_404(uow, code)
+        if expected_revision is not None and campaign.revision != expected_revision:
+            raise Conflict("the campaign changed since this form was opened; open it again", reason="concurrent_change")
         refused = fields_not_editable(campaign.status, changes)
         if campaign.source != "api":
             refused = sorted(set(changes) - {"name", "description"})

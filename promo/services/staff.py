@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import secrets
+from typing import Callable
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -117,6 +119,24 @@ def list_users(uow: UnitOfWork) -> list[dict[str, object]]:
     with uow:
         return [{"email": u.email, "name": u.name, "role": u.role, "active": u.active,
                  "created_at": u.created_at, "last_sign_in_at": u.last_sign_in_at} for u in uow.staff.all()]
+
+
+DEMO_ACCOUNTS = (("marketing@demo.example", "Demo Marketing", "marketing"),
+                 ("admin@demo.example", "Demo Admin", "admin"))
+
+
+def ensure_demo_users(uow_factory: Callable[[], UnitOfWork]) -> list[tuple[Person, str]]:
+    """One demo account per role unless it exists, each with a fresh random password;
+    only the accounts created now, with their passwords (shown once, never stored)."""
+    created = []
+    for email, name, role in DEMO_ACCOUNTS:
+        password = secrets.token_urlsafe(12)
+        try:
+            created.append((create_user(uow_factory(), email=email, name=name, role=role, password=password),
+                            password))
+        except Conflict:
+            continue
+    return created
 
 
 def _user_or_404(uow: UnitOfWork, email: str) -> StaffUser:

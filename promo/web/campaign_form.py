@@ -96,7 +96,7 @@ def _targeting(form: "MultiDict[str, str]") -> dict[str, Any]:
             found["top_category"] = _listed(_text(form, "top_category"))
         return found
     if kind == "model":
-        return {"type": kind, **_given(form, ("top_percent",))}
+        return {"type": kind, **_given(form, ("top_percent", "min_probability"))}
     return {"type": kind}
 
 
@@ -142,3 +142,37 @@ def starting_values(now: dt.datetime) -> "MultiDict[str, str]":
         ("min_cover_ratio", "1"), ("min_available_per_location", "1"), ("on_stockout", "exclude_product"),
         ("resume_on_restock", TICKED),
     ])
+
+
+def values_of(campaign: Mapping[str, Any]) -> "MultiDict[str, str]":
+    """A saved campaign (as the services show it) as the builder's form, to edit it."""
+    def shown(value: Any) -> str:
+        return "" if value is None else str(value)
+
+    discount = campaign.get("discount") or {}
+    targeting = campaign.get("targeting") or {"type": "everyone"}
+    policy = campaign.get("stock_policy") or {}
+    pairs: list[tuple[str, str]] = [
+        ("name", campaign["name"]), ("description", campaign.get("description") or ""),
+        ("starts_at", campaign["starts_at"].strftime("%Y-%m-%dT%H:%M")),
+        ("ends_at", campaign["ends_at"].strftime("%Y-%m-%dT%H:%M")),
+        ("locations", ", ".join(campaign.get("locations") or ())),
+        ("discount_type", shown(discount.get("type"))),
+        *((f"discount_{k}", shown(discount.get(k))) for k in ("value", "buy", "get")),
+        ("targeting_type", targeting["type"]), ("top_category", ", ".join(targeting.get("top_category") or ())),
+        *((k, shown(targeting.get(k))) for k in (*PROFILE_FIELDS, "top_percent", "min_probability")),
+        *((k, shown((campaign.get("limits") or {}).get(k))) for k in LIMIT_FIELDS),
+        ("priority", shown(campaign.get("priority"))), ("holdout_percent", shown(campaign.get("holdout_percent"))),
+        ("min_cover_ratio", shown(policy.get("min_cover_ratio"))),
+        ("min_available_per_location", shown(policy.get("min_available_per_location"))),
+        ("on_stockout", shown(policy.get("on_stockout"))),
+    ]
+    pairs += [("channel", c) for c in campaign.get("channels") or ()]
+    pairs += [("segment", s) for s in targeting.get("segments") or ()]
+    for key, field in (("skus", "sku"), ("categories", "category"), ("brands", "brand")):
+        pairs += [(field, value) for value in campaign["products"].get(key) or ()]
+    if campaign.get("exclusive"):
+        pairs.append(("exclusive", TICKED))
+    if policy.get("resume_on_restock"):
+        pairs.append(("resume_on_restock", TICKED))
+    return MultiDict(pairs)

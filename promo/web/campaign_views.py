@@ -23,6 +23,7 @@ from promo.web import campaign_form, charts
 from promo.web.views import blueprint
 
 STOCK_REFUSED = "stock_insufficient"
+EDITABLE_IN_BUILDER = ("draft", "scheduled")
 # How many of the check's pairs the builder's panel and a refusal list (worst first).
 PAIRS_SHOWN = 25
 
@@ -31,11 +32,17 @@ def _actor() -> str:
     return current_user.person.email
 
 
-def _builder(form: "MultiDict[str, str]", errors: dict[str, list[str]], status: int = 200):  # type: ignore[no-untyped-def]
+def _builder(form: "MultiDict[str, str]", errors: dict[str, list[str]], status: int = 200, *,  # type: ignore[no-untyped-def]
+             editing: str | None = None):
     picked = catalog.products_by_sku(uow(), form.getlist("sku"))["items"] if form.getlist("sku") else []
+    if editing:
+        labels = {"heading": "Edit campaign", "submit": "Save changes",
+                  "action": url_for("web.campaign_edit", code=editing)}
+    else:
+        labels = {"heading": "New campaign", "submit": "Save draft", "action": url_for("web.campaign_new")}
     page = render_template("campaign_new.html", form=form, errors=errors, picked=picked, channels=CHANNELS,
                            discount_types=DISCOUNT_TYPES, targeting_types=TARGETING_TYPES, segments=SEGMENTS,
-                           on_stockout=ON_STOCKOUT)
+                           on_stockout=ON_STOCKOUT, **labels)
     return page, status
 
 
@@ -54,6 +61,44 @@ def campaign_new():  # type: ignore[no-untyped-def]
         return _builder(request.form, campaign_form.field_errors(refused.errors), 422)
     flash(f"Draft “{created['name']}” saved. Check its stock, then schedule or activate it.", "ok")
     return redirect(url_for("web.campaign_page", code=created["id"]), 303)
+
+
+@blueprint.route("/campaigns/<code>/edit", methods=["GET", "POST"])
+@login_required
+def campaign_edit(code: str):  # type: ignore[no-untyped-def]
+    """The builder on a draft or scheduled campaign (once customers may have seen it, its
+    offer stays as it was: the API's PATCH changes what may still change)."""
+    if request.method == "GET":
+        found = campaigns.get_campaign(uow(), code)
+        if found["status"] not in EDITABLE_IN_BUILDER:
+            flash(f"A {found['status']} campaign is not edited in the builder.", "error")
+            return redirect(url_for("web.campaign_page", code=code), 303)
+        form = campaign_form.values_of(found)
+        form.add("revision", str(found["revision"]))
+        return _builder(form, {}, editing=code)
+    body, errors = campaign_form.load(request.form)
+    if body is None:
+        return _builder(request.form, errors, 422, editing=code)
+    revision = request.form.get("revision", "")
+    try:
+        campaigns.update_campaign(uow(write=True), code, body, actor=_actor(),
+                                  expected_revision=int(revision) if revision.isdigit() else None)
+    except InvalidInput as refused:
+        return _builder(request.form, campaign_form.field_errors(refused.errors), 422, editing=code)
+    except Conflict as refused:
+        flash(refused.message, "error")
+    else:
+        flash("Changes saved.", "ok")
+    return redirect(url_for("web.campaign_page", code=code), 303)
+
+
+@blueprint.route("/campaigns/<code>/copy", methods=["POST"])
+@login_required
+def campaign_copy(code: str):  # type: ignore[no-untyped-def]
+    """A new draft from any campaign (the demo's history included), opened in the builder."""
+    copied = campaigns.copy_campaign(uow(write=True), code, actor=_actor())
+    flash(f"Copied into a new draft, “{copied['name']}”: change what you need and save.", "ok")
+    return redirect(url_for("web.campaign_edit", code=copied["id"]), 303)
 
 
 @blueprint.route("/campaigns/preview", methods=["POST"])

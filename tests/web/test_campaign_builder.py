@@ -247,3 +247,40 @@ def test_only_admins_see_and_disable_staff_accounts(client, anna, runtime):
     admin.post("/app/people/disable", data={"csrf_token": token(listing), "email": "anna@shop.example"})
 
     assert client.get("/app/campaigns").status_code == 302                 # her session ended
+
+
+def test_a_draft_is_edited_in_the_builder_and_a_stale_form_is_refused(signed_in, runtime):
+    code = created_code(signed_in.post("/app/campaigns/new", data=form(
+        signed_in, targeting_type="model", top_percent="", min_probability="0.2", budget="75")))
+    with runtime.unit_of_work() as uow:
+        assert uow.campaigns.get(code).targeting == {"type": "model", "min_probability": 0.2}
+
+    page = signed_in.get(f"/app/campaigns/{code}/edit").get_data(as_text=True)
+
+    assert 'value="Dairy week"' in page and 'name="sku" value="cheese"' in page and 'id="budget" name="budget" inputmode="decimal" value="75"' in page
+    assert 'id="min_probability" name="min_probability" inputmode="decimal" value="0.2"' in page
+    fields = {**form(signed_in), "csrf_token": token(page), "name": "Dairy fortnight", "revision": "1"}
+    saved = signed_in.post(f"/app/campaigns/{code}/edit", data=fields, follow_redirects=True)
+    assert "Changes saved." in saved.get_data(as_text=True)
+    stale = signed_in.post(f"/app/campaigns/{code}/edit", data={**fields, "name": "Late"}, follow_redirects=True)
+    assert "changed since this form was opened" in stale.get_data(as_text=True)
+    with runtime.unit_of_work() as uow:
+        campaign = uow.campaigns.get(code)
+        assert campaign.name == "Dairy fortnight" and campaign.targeting == {"type": "everyone"}
+        updates = [(e.actor, e.action) for e in uow.campaigns.events(campaign.id, after=None, limit=10)]
+    assert updates == [("anna@shop.example", "created"), ("anna@shop.example", "updated")]
+
+
+def test_any_campaign_is_copied_into_a_new_draft_opened_in_the_builder(signed_in, runtime):
+    code = created_code(signed_in.post("/app/campaigns/new", data=form(signed_in)))
+    page = signed_in.get(f"/app/campaigns/{code}").get_data(as_text=True)
+
+    copied = signed_in.post(f"/app/campaigns/{code}/copy", data={"csrf_token": token(page)})
+
+    assert copied.status_code == 303 and copied.headers["Location"].endswith("/edit")
+    new_code = copied.headers["Location"].split("/")[-2]
+    assert new_code != code and campaigns_in(runtime) == 2
+    builder = signed_in.get(copied.headers["Location"]).get_data(as_text=True)
+    assert "Edit campaign" in builder and "Copied into a new draft" in builder
+    with runtime.unit_of_work() as uow:
+        assert uow.campaigns.get(new_code).created_by == "anna@shop.example"

@@ -161,3 +161,22 @@ def test_the_cli_creates_lists_and_disables_accounts(cli_runner, database_url, r
                   "--password-stdin", stdin="short\n")
     assert short.exit_code == 1 and isinstance(short.exception, InvalidInput)
     assert "password" in short.exception.errors
+
+
+def test_the_demo_accounts_are_made_once_and_their_passwords_shown_once(cli_runner, database_url, runtime):
+    from promo.cli import cli
+
+    env = {"PROMO_DATABASE_URL": database_url, "PROMO_ENV": "test", "PROMO_LOG_LEVEL": "WARNING", "PROMO_CONFIG": None}
+
+    first = cli_runner.invoke(cli, ["users", "demo"], env=env)
+    again = cli_runner.invoke(cli, ["users", "demo"], env=env)
+
+    assert first.exit_code == 0 and again.exit_code == 0, first.output
+    shown = dict(re.findall(r"(\S+@demo\.example)\s+\w+\s+password (\S+)", first.output))
+    assert set(shown) == {"marketing@demo.example", "admin@demo.example"}
+    for email, password in shown.items():
+        assert staff.authenticate(runtime.unit_of_work(write=True), email, password) is not None
+    assert "exist already" in again.output and "password " not in again.output.split("(")[0]
+    with runtime.unit_of_work() as uow:
+        stored = [u.password_hash for u in uow.session.scalars(select(StaffUser))]
+    assert all(password not in hashed for hashed in stored for password in shown.values())
