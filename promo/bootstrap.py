@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from promo.services.campaign_watch import CampaignWatch
     from promo.services.checkout import CatalogPrices
     from promo.services.attempts import FailedAttempts
+    from promo.services.request_rates import RequestRates
     from promo.services.offer_affinity import OfferAffinity
     from promo.services.offers import EligibilityCache, InStockFlags, OfferPlans
     from promo.services.recommendations import PopularityFallback, RecommendationAnswers
@@ -122,6 +123,12 @@ class Runtime:
 
         return FailedAttempts(self.settings.sign_in_attempt_limit, self.settings.sign_in_window_s,
                               reason=TOO_MANY_SIGN_INS, what="failed sign-ins")
+
+    @functools.cached_property
+    def key_requests(self) -> RequestRates:
+        from promo.services.request_rates import RequestRates
+
+        return RequestRates(self.settings.api_rate_per_key, self.settings.api_burst_per_key)
 
     @functools.cached_property
     def keys(self) -> KeyRing:

@@ -62,6 +62,8 @@ class Settings:
     web_secure_cookies: int
     sign_in_attempt_limit: int
     sign_in_window_s: int
+    api_rate_per_key: int
+    api_burst_per_key: int
     webhook_sender_threads: int
     webhook_poll_interval_ms: int
     webhook_batch_size: int
@@ -104,6 +106,9 @@ class Settings:
                      "webhook_backoff_base_ms", "webhook_backoff_max_ms"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name!r} must be at least 1")
+        if self.api_rate_per_key < 0 or self.api_burst_per_key < 1:
+            raise ConfigError("setting 'api_rate_per_key' must not be negative (0: no limit), "
+                              "'api_burst_per_key' at least 1")
         if self.stock_max_wait_ms < 0 or self.low_stock_threshold < 0:
             raise ConfigError("settings 'stock_max_wait_ms' and 'low_stock_threshold' must not be negative")
         for name in ("expose_worker_id", "recommendation_answer_cache", "web_secure_cookies"):

@@ -140,6 +140,12 @@ class LocationRepository:
     def codes_by_id(self, ids: Iterable[int]) -> dict[int, str]:
         return ids_by(self.session, Location.id, Location.code, ids)
 
+    def channels_for(self, codes: Iterable[str]) -> dict[str, tuple[int, list[str]]]:
+        """{code: (id, the channels it serves)} of the known locations among ``codes``."""
+        query = select(Location.code, Location.id, Location.channels)
+        return {code: (int(i), list(channels or ())) for code, i, channels in
+                rows_where_in(self.session, query, Location.code, set(codes))}
+
 
 class CustomerRepository:
     def __init__(self, session: Session):

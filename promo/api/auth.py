@@ -21,7 +21,8 @@ def bearer_token() -> str | None:
 
 
 def requires(permission: Permission) -> Callable[[F], F]:
-    """Let the view run only for a valid key whose role holds ``permission``.
+    """Let the view run only for a valid key whose role holds ``permission``, within the
+    key's request rate (429 past it).
 
     Put it above the flask-smorest decorators, so a caller without the right key is
     refused before its request body is even parsed.
@@ -29,8 +30,10 @@ def requires(permission: Permission) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            name, role = runtime().keys.authenticate(bearer_token())
+            served = runtime()
+            name, role = served.keys.authenticate(bearer_token())
             g.api_key_name = name
+            served.key_requests.take(name)
             if not role_allows(role, permission):
                 allowed = ", ".join(sorted(r.value for r in ALLOWED_ROLES[permission]))
                 raise PermissionDenied(f"role {role.value!r} may not do this; it needs one of: {allowed}")

@@ -49,3 +49,19 @@ def merge_item_errors(*error_maps: Mapping[int, Mapping[str, list[str]]]) -> dic
             for field, messages in fields.items():
                 merged.setdefault(index, {}).setdefault(field, []).extend(messages)
     return dict(sorted(merged.items()))
+
+
+def channel_mismatch_errors(items: Sequence[Mapping[str, Any]],
+                            channels_of: Mapping[str, Iterable[str]]) -> dict[int, dict[str, list[str]]]:
+    """Per-index errors for items at a known location that does not serve their channel
+    (a purchase "on the web" at a store is a mistake the reports would carry)."""
+    errors: dict[int, dict[str, list[str]]] = {}
+    for index, item in enumerate(items):
+        location = item.get("location")
+        if location is None or location not in channels_of:
+            continue
+        served = list(channels_of[location])
+        if item.get("channel") not in served:
+            errors[index] = {"location": [f"location {location!r} does not serve channel {item.get('channel')!r} "
+                                          f"(it serves {', '.join(served) or 'none'})"]}
+    return errors

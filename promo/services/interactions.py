@@ -3,7 +3,12 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from promo.domain.batches import conflicting_repeat_errors, merge_item_errors, unknown_reference_errors
+from promo.domain.batches import (
+    channel_mismatch_errors,
+    conflicting_repeat_errors,
+    merge_item_errors,
+    unknown_reference_errors,
+)
 from promo.domain.errors import InvalidInput
 from promo.services.unit_of_work import UnitOfWork
 
@@ -13,18 +18,21 @@ def record_interactions(uow: UnitOfWork, events: Sequence[dict[str, Any]], *,
     """Store new interaction events, idempotent by ``event_id``; all or nothing.
 
     Unknown customers are created on the fly (a first visit is how most customers become
-    known); unknown skus or locations are an error for that item and nothing is written.
+    known); unknown skus or locations, and a location that does not serve the event's
+    channel, are an error for that item and nothing is written.
     The profiles of the customers concerned are recomputed in the same transaction, so a
     profile never lags its history (bulk loaders pass ``refresh_profiles=False`` and
     refresh everyone once at the end instead).
     """
     with uow:
         product_ids = uow.products.ids_for(event["sku"] for event in events)
-        location_ids = uow.locations.ids_for(event["location"] for event in events if event.get("location"))
+        locations = uow.locations.channels_for(event["location"] for event in events if event.get("location"))
+        location_ids = {code: found[0] for code, found in locations.items()}
         errors = merge_item_errors(
             conflicting_repeat_errors(events, "event_id"),
             unknown_reference_errors(events, "sku", product_ids, lambda sku: f"unknown sku {sku!r}"),
             unknown_reference_errors(events, "location", location_ids, lambda code: f"unknown location {code!r}"),
+            channel_mismatch_errors(events, {code: found[1] for code, found in locations.items()}),
         )
         if errors:
             raise InvalidInput("some events are invalid; nothing was written", {"events": errors})

@@ -119,6 +119,16 @@ def test_an_unknown_location_fails_the_batch_at_its_index(client, admin, catalog
     assert row_count("interactions") == 0
 
 
+def test_a_location_that_does_not_serve_the_events_channel_fails_the_batch(client, admin, catalog, row_count):
+    response = post(client, admin, [event("e1", location="s1"), event("e2", location="s1", channel="web")])
+
+    assert response.status_code == 422
+    assert response.json["errors"]["json"]["events"] == {
+        "1": {"location": ["location 's1' does not serve channel 'web' (it serves store)"]}}
+    assert row_count("interactions") == 0
+    assert post(client, admin, [event("e3", channel="web")]).status_code == 200      # no location: nothing to check
+
+
 def test_a_naive_datetime_is_refused(client, admin, catalog, row_count):
     response = post(client, admin, [event("e1"), event("e2", occurred_at="2024-03-01T10:30:00")])
 
