@@ -20,6 +20,13 @@ STOCK_VIEW_LAG = Gauge("promo_stock_view_lag_seconds", "Seconds since the stock 
                        multiprocess_mode="liveall")
 STOCK_VIEW_POSITIONS = Gauge("promo_stock_view_positions", "Positions held by the stock view",
                              multiprocess_mode="liveall")
+STOCK_LISTENING = Gauge("promo_stock_listen_connected",
+                        "1 while the process LISTENs for stock changes on PostgreSQL (0: polling only)",
+                        multiprocess_mode="liveall")
+STOCK_LISTEN_CONNECTS = Counter("promo_stock_listen_connects_total",
+                                "LISTEN connections opened for stock changes (more than one per process: reconnects)")
+WAL_CHECKPOINT_FAILURES = Counter("promo_wal_checkpoint_failures_total",
+                                  "Background SQLite WAL checkpoints that failed (the WAL grows meanwhile)")
 STOCK_UNREADABLE = Counter("promo_stock_unreadable_events_total",
                            "Logged stock events a process's view could not read as they are and followed past "
                            "(their position deltas applied where they were numbers); promo stock verify lists them")

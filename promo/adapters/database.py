@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import math
 import os
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -12,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from promo.config import Settings
+from promo.metrics import WAL_CHECKPOINT_FAILURES
 
 # Execution option a unit of work sets when it will write: on SQLite the transaction then
 # starts with BEGIN IMMEDIATE, taking the write lock up front instead of failing later
@@ -73,6 +76,10 @@ def create_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+# A failing checkpoint is warned about at most this often (it is retried every interval).
+CHECKPOINT_WARNING_SECONDS = 60.0
+
+
 class WalCheckpointer:
     """Copies SQLite's write-ahead log back into the database from a background thread.
 
@@ -96,12 +103,19 @@ class WalCheckpointer:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        warned_at = -math.inf
         while not self._stop.wait(self.interval):
             try:
                 with self.engine.connect() as connection:
                     connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            except Exception as exc:  # a busy or missing database: try again next time
-                logging.getLogger("promo.database").debug("checkpoint skipped: %s", exc)
+            except Exception as exc:  # try again next time; meanwhile the WAL grows, so say so
+                WAL_CHECKPOINT_FAILURES.inc()
+                if time.monotonic() - warned_at >= CHECKPOINT_WARNING_SECONDS:
+                    warned_at = time.monotonic()
+                    logging.getLogger("promo.database").warning(
+                        "WAL checkpoint failed (%s); the write-ahead log grows until one succeeds "
+                        "(promo_wal_checkpoint_failures_total counts them; warned at most once a minute)",
+                        str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
 
 
 class WriteGate:

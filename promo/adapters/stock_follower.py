@@ -22,7 +22,15 @@ from promo.adapters.stock_log import LogRow, Unreadable
 from promo.adapters.stock_repository import NOTIFY_CHANNEL, PositionKey, StockRepository
 from promo.adapters.stock_view import StockView, position_key
 from promo.domain.stock import Position
-from promo.metrics import STOCK_SNAPSHOTS, STOCK_UNREADABLE, STOCK_VIEW_LAG, STOCK_VIEW_POSITIONS, STOCK_VIEW_SEQ
+from promo.metrics import (
+    STOCK_LISTEN_CONNECTS,
+    STOCK_LISTENING,
+    STOCK_SNAPSHOTS,
+    STOCK_UNREADABLE,
+    STOCK_VIEW_LAG,
+    STOCK_VIEW_POSITIONS,
+    STOCK_VIEW_SEQ,
+)
 
 log = logging.getLogger("promo.stock.follower")
 # Small enough that the view's lock is never held long against readers.
@@ -31,6 +39,8 @@ CATCH_UP_BATCH = 2_000
 MAX_UNAPPLIED = 20_000
 # Unreadable events remembered for /readyz (all are counted; verify lists every one).
 KEEP_UNREADABLE = 20
+# How often a follower without a LISTEN connection (PostgreSQL) tries to open one again.
+LISTEN_RETRY_SECONDS = 5.0
 
 
 class StockFollower:
@@ -51,6 +61,7 @@ class StockFollower:
         self.unreadable: list[Unreadable] = []         # the first KEEP_UNREADABLE met
         self.unreadable_count = 0
         self._unreadable_up_to = 0                       # the highest seq reported
+        self._listen_tried_at = 0.0
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -247,6 +258,8 @@ class StockFollower:
                             str(exc).splitlines()[0][:300])
                 self._stop.wait(1.0)
             STOCK_VIEW_LAG.set(self.lag_seconds if self.last_caught_up else -1)
+            if listener is None and self._listen_due():
+                listener = self._listen()
             if listener is not None:
                 listener = self._wait_for_notify(listener)
                 asked = True
@@ -255,20 +268,34 @@ class StockFollower:
             self._wake.clear()
         if listener is not None:
             listener.close()
+        STOCK_LISTENING.set(0)
 
     # --- PostgreSQL LISTEN ----------------------------------------------------------------
+    # Notifications only wake the follower sooner: it polls anyway. A lost LISTEN connection
+    # (a database restart, a network cut) leaves it polling until a new one is opened, tried
+    # every LISTEN_RETRY_SECONDS; promo_stock_listen_connected says which it is doing.
+
+    def _listen_due(self) -> bool:
+        return (self.engine.dialect.name == "postgresql"
+                and time.monotonic() - self._listen_tried_at >= LISTEN_RETRY_SECONDS)
 
     def _listen(self) -> psycopg.Connection | None:
         if self.engine.dialect.name != "postgresql":
             return None
+        self._listen_tried_at = time.monotonic()
         try:
             url = self.engine.url.set(drivername="postgresql")
-            connection = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+            connection = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True,
+                                         connect_timeout=5)
             connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
-            return connection
-        except Exception:
-            log.exception("cannot LISTEN for stock changes; polling only")
+        except Exception as exc:
+            log.warning("cannot LISTEN for stock changes (%s); polling, trying again in %s s",
+                        str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__, LISTEN_RETRY_SECONDS)
             return None
+        STOCK_LISTEN_CONNECTS.inc()
+        STOCK_LISTENING.set(1)
+        self.nudge()           # whatever was committed while not listening
+        return connection
 
     def _wait_for_notify(self, listener: psycopg.Connection) -> psycopg.Connection | None:
         """Wait up to one poll interval for a notification or a local nudge."""
@@ -280,8 +307,13 @@ class StockFollower:
                     break
                 for _ in listener.notifies(timeout=slice_, stop_after=1):
                     return listener
-        except Exception:
-            log.exception("lost the LISTEN connection; polling only until it is back")
-            listener.close()
+        except Exception as exc:
+            log.warning("lost the LISTEN connection for stock changes (%s); polling until it is back",
+                        str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
+            STOCK_LISTENING.set(0)
+            try:
+                listener.close()
+            except Exception:
+                pass
             return self._listen()
         return listener
