@@ -10,7 +10,10 @@
         positions, or on the view path bringing the table forward); prints {"appended": n}
         (what its own transaction saw) just before dying.
 
-reserve-following and crash-following do the same in a process whose stock view is
+    python stock_worker.py crash-after-commit DATABASE_URL SKU LOCATION PREFIX COUNT
+        The same batch, but dies right after its transaction committed, before the
+        process applied it to its view or answered; prints {"committed": n} just before.
+reserve-following, crash-following and crash-after-commit-following do the same in a process whose stock view is
 loaded and followed, as in a service worker: on SQLite its writes read the view, not
 the positions table.
     python stock_worker.py follow DATABASE_URL
@@ -33,6 +36,7 @@ from promo.adapters.stock_repository import StockRepository
 from promo.bootstrap import bootstrap
 from promo.config import load_settings
 from promo.services.stock import ingest_events
+from promo.services.unit_of_work import UnitOfWork
 
 
 def say(payload: object) -> None:
@@ -76,6 +80,23 @@ def crash(runtime, sku: str, location: str, prefix: str, count: int) -> None:
     say("survived")  # never reached
 
 
+def crash_after_commit(runtime, sku: str, location: str, prefix: str, count: int) -> None:
+    commit = UnitOfWork.commit
+
+    def commit_then_die(self: UnitOfWork) -> None:
+        commit(self)
+        with runtime.engine.connect() as connection:
+            committed = connection.execute(
+                text("SELECT COUNT(*) FROM stock_events WHERE event_id LIKE :p"), {"p": f"{prefix}-%"}).scalar_one()
+        say({"committed": committed})
+        os._exit(1)
+
+    UnitOfWork.commit = commit_then_die  # type: ignore[method-assign]
+    ingest_events(runtime.unit_of_work(write=True), runtime.stock,
+                  [event(f"{prefix}-{i}", sku, location, "receipt", 1) for i in range(count)])
+    say("survived")  # never reached
+
+
 def follow(runtime) -> None:
     say({"ready": runtime.stock.view.as_of_seq})
     target = int(sys.stdin.readline())
@@ -99,6 +120,8 @@ def main(argv: list[str]) -> None:
             reserve(runtime, args[0], args[1], args[2], int(args[3]))
         elif mode == "crash":
             crash(runtime, args[0], args[1], args[2], int(args[3]))
+        elif mode == "crash-after-commit":
+            crash_after_commit(runtime, args[0], args[1], args[2], int(args[3]))
         elif mode == "follow":
             follow(runtime)
         else:

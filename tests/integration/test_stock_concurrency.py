@@ -325,6 +325,34 @@ def test_a_process_killed_mid_batch_leaves_all_of_it_or_nothing(shop, database_u
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("mode", ["crash-after-commit", "crash-after-commit-following"])
+def test_a_process_killed_right_after_its_commit_leaves_all_of_it_and_a_retry_adds_nothing(shop, database_url,
+                                                                                            mode):
+    send(shop, event("before-1", "receipt", 4))
+    (product, location), (on_hand, *rest) = next(iter(positions(shop).items()))
+
+    worker = start_worker(mode, database_url, "p1", "L1", "acked", "2000")
+    try:
+        last_words = read_line(worker)
+    finally:
+        code = finish(worker)
+
+    assert code == 1
+    assert last_words == {"committed": 2000}     # it died before answering: the client retries
+    assert scalar(shop, "SELECT COUNT(DISTINCT event_id) FROM stock_events WHERE event_id LIKE 'acked-%'") == 2000
+    assert positions(shop)[(product, location)] == (on_hand + 2000, *rest)
+    assert assert_gapless(shop) == 2001
+    assert_agreement(shop)
+
+    retried = send(shop, *[event(f"acked-{i}", "receipt", 1) for i in range(2000)])
+
+    assert (retried["accepted"], retried["duplicates"]) == (0, 2000)
+    assert positions(shop)[(product, location)] == (on_hand + 2000, *rest)
+    assert assert_gapless(shop) == 2001
+    assert_agreement(shop)
+
+
+@pytest.mark.slow
 def test_another_process_view_equals_the_database_at_rest(shop, database_url):
     soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
     send(shop, event("a1", "receipt", 10), event("a2", "receipt", 6, sku="p2", location="L2"),
