@@ -4,26 +4,19 @@ offers; a graceful shutdown writes every exposure the workers still held."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-import time
-import urllib.request
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from tests.e2e.test_campaign_server import NOW, ok
-from tests.e2e.test_server import admin_key, free_port, start_server, wait_until_up
+from tests.e2e.test_server import admin_key, answered_by, free_port, start_server, until_both_workers, wait_until_up
 
 pytestmark = pytest.mark.slow
 
 
 def offers(port: int, key: str) -> tuple[str, dict]:
     """(the worker that answered, its answer) for ann's offers at S1."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/customers/ann/offers?channel=store&location=S1")
-    request.add_header("Authorization", f"Bearer {key}")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
-        return response.headers["X-Promo-Worker"], json.loads(response.read())
+    return answered_by(port, "/v1/customers/ann/offers?channel=store&location=S1", key)
 
 
 def test_changes_reach_both_workers_offers_and_a_graceful_shutdown_writes_every_exposure(
@@ -37,21 +30,14 @@ def test_changes_reach_both_workers_offers_and_a_graceful_shutdown_writes_every_
                           exposure_batch_size="100000", log_level="WARNING")
     served: set[str] = set()
 
-    def until_both_workers(condition, what: str) -> float:
-        """Ask until two different workers have each answered as ``condition`` wants;
-        return how long that took."""
-        started = time.monotonic()
-        satisfied: set[str] = set()
-        while len(satisfied) < 2:
-            assert time.monotonic() - started < 15, f"both workers did not see {what} in 15 s"
-            worker, answer = offers(port, key)
-            if answer["offers"]:
-                served.add(answer["recommendation_id"])
-            if condition(answer):
-                satisfied.add(worker)
-            else:
-                satisfied.discard(worker)
-        return time.monotonic() - started
+    def ask() -> tuple[str, dict]:
+        worker, answer = offers(port, key)
+        if answer["offers"]:
+            served.add(answer["recommendation_id"])
+        return worker, answer
+
+    def both_workers(condition, what: str) -> None:  # type: ignore[no-untyped-def]
+        until_both_workers(ask, condition, what)
 
     try:
         wait_until_up(port, server)
@@ -69,22 +55,22 @@ def test_changes_reach_both_workers_offers_and_a_graceful_shutdown_writes_every_
             "ends_at": (NOW + dt.timedelta(days=1)).isoformat(), "channels": ["store"],
             "products": {"skus": ["milk", "eggs"]}, "discount": {"type": "amount_off", "value": 0.5}},
             status=201)["id"]
-        assert until_both_workers(lambda a: not a["offers"], "no campaign yet") >= 0
+        both_workers(lambda a: not a["offers"], "no campaign yet")
 
         ok(port, "POST", f"/v1/campaigns/{campaign}/activate", key, {})
-        until_both_workers(lambda a: {o["sku"] for o in a["offers"]} == {"milk", "eggs"}, "the activation")
+        both_workers(lambda a: {o["sku"] for o in a["offers"]} == {"milk", "eggs"}, "the activation")
 
         ok(port, "POST", "/v1/stock/events", key, {"events": [{
             "event_id": "empty-milk", "sku": "milk", "location": "S1", "type": "count", "quantity": 0,
             "occurred_at": NOW.isoformat()}]})
-        until_both_workers(lambda a: [o["sku"] for o in a["offers"]] == ["eggs"], "milk emptied")
+        both_workers(lambda a: [o["sku"] for o in a["offers"]] == ["eggs"], "milk emptied")
 
         ok(port, "PATCH", f"/v1/campaigns/{campaign}", key, {"name": "e2e offers, renamed"})
-        until_both_workers(lambda a: a["offers"] and a["offers"][0]["campaign"]["name"] == "e2e offers, renamed",
+        both_workers(lambda a: a["offers"] and a["offers"][0]["campaign"]["name"] == "e2e offers, renamed",
                            "the edit")
 
         ok(port, "POST", f"/v1/campaigns/{campaign}/pause", key, {})
-        until_both_workers(lambda a: not a["offers"], "the pause")
+        both_workers(lambda a: not a["offers"], "the pause")
     finally:
         server.terminate()          # SIGTERM: gunicorn's graceful shutdown
         output = server.communicate(timeout=60)[0].decode()

@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from sqlalchemy import create_engine
@@ -54,6 +55,31 @@ def call(port: int, method: str, path: str, body: object = None, key: str | None
         return error.code, error.read()
 
 
+def answered_by(port: int, path: str, key: str) -> tuple[str, dict]:
+    """(the worker that answered, its JSON answer) for a GET on a server started with
+    expose_worker_id=1, which names the answering worker in X-Promo-Worker."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    request.add_header("Authorization", f"Bearer {key}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+        return response.headers["X-Promo-Worker"], json.loads(response.read())
+
+
+def until_both_workers(ask: Callable[[], tuple[str, dict]], condition: Callable[[dict], bool], what: str,
+                       timeout: float = 15) -> None:
+    """Ask until each of the two workers has answered as ``condition`` wants (the latest
+    answer of each counts): a change is proven in both only when both were seen with it."""
+    started = time.monotonic()
+    satisfied: set[str] = set()
+    while len(satisfied) < 2:
+        assert time.monotonic() - started < timeout, f"both workers did not show {what} in {timeout:.0f} s"
+        worker, answer = ask()
+        if condition(answer):
+            satisfied.add(worker)
+        else:
+            satisfied.discard(worker)
+
+
 def wait_until_up(port: int, server: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -77,14 +103,19 @@ def admin_key(database_url: str) -> str:
 def test_gunicorn_serves_the_api_with_two_workers_and_sums_their_metrics(app, database_url, tmp_path):
     key = admin_key(database_url)
     port = free_port()
-    server = start_server(database_url, port, tmp_path)
+    server = start_server(database_url, port, tmp_path, expose_worker_id="1")
+    asked = 0
+
+    def product() -> tuple[str, dict]:
+        nonlocal asked
+        asked += 1
+        return answered_by(port, "/v1/products/e2e-1", key)
+
     try:
         wait_until_up(port, server)
         status, _ = call(port, "PUT", "/v1/products", [{"sku": "e2e-1", "name": "Tea", "price": 2.5, "currency": "USD"}], key)
         assert status == 200
-        for _ in range(20):  # spread over both workers
-            status, body = call(port, "GET", "/v1/products/e2e-1", key=key)
-            assert status == 200 and json.loads(body)["name"] == "Tea"
+        until_both_workers(product, lambda a: a["name"] == "Tea", "the product")
         assert call(port, "GET", "/v1/products/e2e-1")[0] == 401
         assert call(port, "GET", "/readyz")[0] == 200
 
@@ -97,9 +128,9 @@ def test_gunicorn_serves_the_api_with_two_workers_and_sums_their_metrics(app, da
             {"event_id": "e2e-s1", "sku": "e2e-1", "location": "L1", "type": "receipt", "quantity": 4,
              "occurred_at": "2026-11-25T10:00:00Z"}]}, key)
         seq = json.loads(body)["last_seq"]
-        for _ in range(6):  # whichever worker answers, it sees the write (min_seq)
-            status, body = call(port, "GET", f"/v1/products/e2e-1/stock?min_seq={seq}", key=key)
-            assert json.loads(body)["locations"][0]["on_hand"] == 4
+        # Each worker, whichever answers, sees the write at once (min_seq), both shown
+        until_both_workers(lambda: answered_by(port, f"/v1/products/e2e-1/stock?min_seq={seq}", key),
+                           lambda a: a["locations"][0]["on_hand"] == 4, "the stock event", timeout=5)
         verified = subprocess.run(
             [str(Path(sys.executable).parent / "promo"), "stock", "verify", "--url", f"http://127.0.0.1:{port}",
              "--key", key], cwd=ROOT, env={**os.environ, "PROMO_DATABASE_URL": database_url},
@@ -111,7 +142,7 @@ def test_gunicorn_serves_the_api_with_two_workers_and_sums_their_metrics(app, da
         line = next(l for l in metrics.splitlines()
                     if l.startswith("promo_http_requests_total{") and 'endpoint="/v1/products/<id:sku>"' in l
                     and 'method="GET"' in l and 'status="200"' in l)
-        assert float(line.rsplit(" ", 1)[1]) == 20.0
+        assert float(line.rsplit(" ", 1)[1]) == asked       # summed over both workers
     finally:
         server.terminate()
         output = server.communicate(timeout=30)[0].decode()
@@ -161,32 +192,24 @@ def test_both_gunicorn_workers_switch_to_a_newly_activated_model_without_a_resta
     finally:
         runtime.close()
     port = free_port()
-    server = start_server(database_url, port, tmp_path, model_dir=models, model_check_interval_ms="200")
+    server = start_server(database_url, port, tmp_path, model_dir=models, model_check_interval_ms="200",
+                          expose_worker_id="1", log_level="WARNING")
 
-    def served_versions(requests: int) -> set[str]:
-        versions = set()
-        for _ in range(requests):   # spread over both workers
-            status, body = call(port, "GET", "/v1/customers/ann/recommendations?channel=store&location=S1", key=key)
-            assert status == 200, body
-            answer = json.loads(body)
-            assert [item["sku"] for item in answer["items"]][:1] == ["tea"]
-            versions.add(answer["model"]["version"])
-        return versions
+    def ask() -> tuple[str, dict]:
+        worker, answer = answered_by(port, "/v1/customers/ann/recommendations?channel=store&location=S1", key)
+        assert [item["sku"] for item in answer["items"]][:1] == ["tea"]
+        return worker, answer
 
     try:
         wait_until_up(port, server)
-        deadline = time.monotonic() + 10
-        while served_versions(10) != {first.version} and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert served_versions(20) == {first.version}
+        until_both_workers(ask, lambda a: a["model"]["version"] == first.version, f"version {first.version}")
 
         runtime = bootstrap(load_settings({"database_url": database_url, "env": "test", "model_dir": models}))
         training.activate_version(runtime, "recommender", second.version)
         runtime.close()
-        deadline = time.monotonic() + 10
-        while served_versions(10) != {second.version} and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert served_versions(30) == {second.version}
+
+        until_both_workers(ask, lambda a: a["model"]["version"] == second.version, f"version {second.version}")
+        assert {ask()[1]["model"]["version"] for _ in range(20)} == {second.version}    # and stay on it
     finally:
         server.terminate()
         server.communicate(timeout=30)
