@@ -182,7 +182,12 @@ def test_a_redemption_batch_naming_an_unknown_campaign_writes_nothing(client, ad
 
 def test_concurrent_batches_for_the_same_customers_leave_every_profile_complete(app, catalog, runtime):
     """Threads, each with its own connection, add purchases for the same customers at once:
-    every profile must count every purchase, whichever transaction committed last."""
+    every profile must count every purchase, whichever transaction committed last.
+
+    On SQLite the single writer serialises the batches, so this race cannot happen there;
+    it is real on PostgreSQL, where concurrent transactions each recompute a profile. CI
+    runs the whole suite on PostgreSQL too (`make test-pg` in .ci/run), so it is proven
+    there; keep it in the suite that runs on both."""
     import threading
 
     from promo.services import interactions
