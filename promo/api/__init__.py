@@ -16,6 +16,7 @@ from promo.api import (
     stock,
     webhooks,
 )
+from promo.api.checkout_schemas import amount_property
 from promo.api.errors import PromoApi, register_error_handlers
 from promo.api.parsing import IdConverter, id_parameter_schema, require_json_content_type
 from promo.api.health import (
@@ -51,6 +52,7 @@ def init_api(app: Flask) -> PromoApi:
     app.url_map.converters["id"] = IdConverter
     api = PromoApi(app)
     api.register_converter(IdConverter, id_parameter_schema)
+    api.ma_plugin.converter.add_attribute_function(amount_property)
     for blueprint in RESOURCES:
         api.register_blueprint(blueprint)
     app.register_blueprint(operations_blueprint)

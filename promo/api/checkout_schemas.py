@@ -2,6 +2,7 @@
 JSON numbers or strings, answered as strings in the currency's minor unit."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
@@ -17,10 +18,36 @@ MAX_PRICE = Decimal("1000000")
 CODE_RULE = "letters, digits and dashes only"
 
 
-def Amount(**kwargs) -> fields.Decimal:  # type: ignore[no-untyped-def]  # noqa: N802
-    """A price: a finite decimal, 0 to a million, at most 4 decimals."""
-    return fields.Decimal(allow_nan=False, validate=[validate.Range(min=Decimal(0), max=MAX_PRICE),
-                                                     AtMostDecimals(4)], **kwargs)
+# A price sent as text: digits, a point and at most 4 decimals (as a till prints it).
+AMOUNT_TEXT = re.compile(r"^\s*\d{1,7}(\.\d{1,4})?\s*\Z")
+AMOUNT_TEXT_PATTERN = r"^\s*\d{1,7}(\.\d{1,4})?\s*$"
+
+
+class Amount(fields.Decimal):
+    """A price: a finite decimal, 0 to a million, at most 4 decimals; a JSON number or a
+    string of digits ("3.49", exact). The API document says both (amount_property)."""
+
+    text_rule = AMOUNT_TEXT          # also read by the cart's quick checks (promo.api.quick_checks)
+
+    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(allow_nan=False, validate=[validate.Range(min=Decimal(0), max=MAX_PRICE),
+                                                    AtMostDecimals(4)], **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(value, str) and not self.text_rule.match(value):
+            raise ValidationError("Not a valid amount: digits, with at most 4 decimals after a point.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def amount_property(converter, field, ret, **kwargs):  # type: ignore[no-untyped-def]
+    """apispec: an Amount is a number or a string of digits (apispec alone would write a
+    number with its bounds as strings, which no JSON Schema reader takes)."""
+    if not isinstance(field, Amount):
+        return {}
+    for key in ("type", "minimum", "maximum", "format"):
+        ret.pop(key, None)
+    return {"anyOf": [{"type": "number", "minimum": 0, "maximum": float(MAX_PRICE)},
+                      {"type": "string", "pattern": AMOUNT_TEXT_PATTERN}]}
 
 
 def CouponCodeText(**kwargs) -> fields.String:  # type: ignore[no-untyped-def]  # noqa: N802

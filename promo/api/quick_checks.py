@@ -48,6 +48,7 @@ class Rule:
     patterns: tuple[re.Pattern[str], ...] = ()
     forbidden: tuple[re.Pattern[str], ...] = ()
     places: int | None = None                  # decimals: at most this many digits after the point
+    text_rule: re.Pattern[str] | None = None   # decimals sent as a string must match it
 
     def quick_check(self) -> Callable[[Any], tuple[bool, Any]]:
         """A function: value -> (True, loaded value) when the value surely passes the
@@ -62,12 +63,14 @@ class Rule:
                 return type(value) is int and low <= value <= high, value
             return integer
         if self.kind == "decimal":
-            places = self.places
+            places, text_rule = self.places, self.text_rule
 
             def number(value: Any) -> tuple[bool, Any]:
                 if value is None:
                     return allow_none, None
                 if type(value) not in (int, float, str):
+                    return False, None
+                if text_rule is not None and type(value) is str and not text_rule.match(value):
                     return False, None
                 try:
                     parsed = Decimal(str(value))        # as marshmallow's Decimal field reads it
@@ -144,6 +147,7 @@ def rule_of(name: str, field: fields.Field) -> Rule:
         rule["kind"] = "integer"
     elif isinstance(field, fields.Decimal) and not field.allow_nan and field.places is None:
         rule["kind"] = "decimal"
+        rule["text_rule"] = getattr(field, "text_rule", None)
     elif isinstance(field, fields.String):
         rule["kind"] = "string"
     else:

@@ -50,11 +50,19 @@ def _no_control_characters_but_line_breaks(value: str) -> None:
         raise ValidationError("Must not contain control characters other than tab and line breaks.")
 
 
+# The same rules as JSON Schema patterns, so that the API's document says them too (and
+# clients that generate requests from it, or fuzzers, keep to them).
+TEXT_PATTERN = r"^[^\u0000-\u001F\u007F]*$"
+MULTILINE_TEXT_PATTERN = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]*$"
+
+
 def Text(max_length: int, min_length: int = 0, *, multiline: bool = False, **kwargs) -> fields.String:  # type: ignore[no-untyped-def]  # noqa: N802
     """A string of bounded length with no control characters (tab and line breaks
     allowed in ``multiline`` free text)."""
     plain = _no_control_characters_but_line_breaks if multiline else _no_control_characters
-    return fields.String(validate=[validate.Length(min=min_length, max=max_length), plain], **kwargs)
+    metadata = {"pattern": MULTILINE_TEXT_PATTERN if multiline else TEXT_PATTERN, **kwargs.pop("metadata", {})}
+    return fields.String(validate=[validate.Length(min=min_length, max=max_length), plain], metadata=metadata,
+                         **kwargs)
 
 
 def ExternalId(**kwargs) -> fields.String:  # type: ignore[no-untyped-def]  # noqa: N802
