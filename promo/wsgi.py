@@ -1,6 +1,12 @@
-"""Entry point for gunicorn: refuses to serve an un-migrated database or a bad config."""
+"""Entry point for gunicorn: refuses to serve an un-migrated database or a bad config.
+
+A database that cannot be reached at start is not refused: the worker starts not ready
+(/readyz says why) and catches up when the database answers. A worker restarted during
+an outage must not stop the whole server, whose other workers still answer reads from
+memory; a wrong database_url shows in /readyz and the log instead."""
 from __future__ import annotations
 
+import logging
 import sys
 
 from flask import Flask
@@ -30,7 +36,10 @@ def build() -> Flask:
     try:
         problem = schema_problem(runtime.engine)
     except SQLAlchemyError as exc:
-        problem = f"cannot reach the database ({type(exc.orig or exc).__name__}); check database_url"
+        logging.getLogger("promo.wsgi").warning(
+            "cannot reach the database (%s); starting not ready until it answers (see /readyz; check "
+            "database_url if it never does)", type(getattr(exc, "orig", None) or exc).__name__)
+        problem = None
     if problem:
         runtime.close()
         _refuse(f"refusing to serve: {problem}")

@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,6 +33,11 @@ def create_db_engine(settings: Settings) -> Engine:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
         pool_pre_ping=True,
+        # A request waits at most this long for a pooled connection, and a new connection
+        # at most this long for the server: with the database down or unreachable, writes
+        # fail fast (503 database_unavailable) rather than hang.
+        pool_timeout=DATABASE_WAIT_SECONDS,
+        connect_args={"connect_timeout": DATABASE_WAIT_SECONDS},
     )
 
 
@@ -75,6 +80,14 @@ def _create_sqlite_engine(settings: Settings) -> Engine:
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
+
+# What the database layer raises when the database cannot be reached or cannot take the
+# work now (refused or lost connections, an exhausted pool, SQLite busy past its timeout):
+# the API answers 503 database_unavailable.
+DATABASE_DOWN: tuple[type[Exception], ...] = (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)
+
+# Longest wait for a PostgreSQL connection (from the pool, or a new one) before giving up.
+DATABASE_WAIT_SECONDS = 5
 
 # A failing checkpoint is warned about at most this often (it is retried every interval).
 CHECKPOINT_WARNING_SECONDS = 60.0

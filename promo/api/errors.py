@@ -13,6 +13,7 @@ import flask_smorest
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from promo.adapters.database import DATABASE_DOWN
 from promo.api.schemas import ErrorSchema
 from promo.domain.errors import (
     AuthenticationFailed,
@@ -26,6 +27,8 @@ from promo.domain.errors import (
 )
 
 log = logging.getLogger("promo.api")
+
+DATABASE_UNAVAILABLE = "database_unavailable"
 
 STATUS_OF: list[tuple[type[PromoError], int]] = [
     (InvalidInput, 422),
@@ -100,5 +103,16 @@ def register_error_handlers(app: Flask, api: PromoApi) -> None:
         return api.handle_http_exception(InternalServerError(
             description="internal error; quote the X-Request-Id header when reporting it"))
 
+    def handle_database_unavailable(error: Exception):  # type: ignore[no-untyped-def]
+        # Connection refused or lost, pool exhausted, SQLite busy past its timeout: nothing
+        # was written (the transaction could not commit), and trying again soon may work.
+        log.warning("database unavailable: %s", str(error).splitlines()[0][:300] if str(error) else type(error).__name__,
+                    extra={"request_id": g.get("request_id")})
+        body = error_body(503, "Service Unavailable", "the database is unavailable, so nothing was written; reads "
+                          "served from memory still answer. Retry in a moment.", reason=DATABASE_UNAVAILABLE)
+        return jsonify(body), 503, {"Retry-After": "2"}
+
     app.register_error_handler(PromoError, handle_domain_error)
+    for kind in DATABASE_DOWN:
+        app.register_error_handler(kind, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

@@ -12,6 +12,7 @@ import threading
 from typing import TYPE_CHECKING, Callable
 
 from promo.adapters.orm import utcnow
+from promo.services.background import log_failure
 from promo.services.campaign_lifecycle import StockJudgements, run_due, watch_stock
 from promo.services.promoted_stock import watch_promoted_stock
 
@@ -58,10 +59,10 @@ class CampaignWatch:
         while not self._stop.wait(self._interval):
             try:
                 self.tick()
-            except Exception:
+            except Exception as failed:
                 # A failed tick (the database away, a campaign that cannot be judged) is
                 # retried at the next one; the thread must outlive it.
-                log.exception("campaign watch tick failed")
+                log_failure(log, "campaign watch tick failed", failed)
 
     def start(self) -> None:
         if self._thread is None:

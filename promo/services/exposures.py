@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable
 
 from promo import metrics
 from promo.adapters.exposure_writer import write_exposures
+from promo.services.background import log_failure
 from promo.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,8 @@ class ExposureLog:
             self._wake.clear()
             try:
                 self.flush()
-            except Exception:
-                log.exception("writing exposures failed; kept for the next attempt")
+            except Exception as failed:
+                log_failure(log, "writing exposures failed; kept for the next attempt", failed)
 
     def close(self) -> None:
         """Stop the writer and write what is left (a graceful shutdown loses nothing)."""

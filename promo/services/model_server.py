@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from promo import metrics
 from promo.adapters.model_store import Artefact, ArtefactError, ModelStore
 from promo.adapters.repositories import ActiveModelRepository
+from promo.services.background import log_failure
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,8 @@ class ModelServer:
     def refresh_quietly(self) -> None:
         try:
             self.refresh()
-        except Exception:  # noqa: BLE001 - a database hiccup must not kill the thread
-            log.exception("checking the active models failed; will retry")
+        except Exception as failed:  # noqa: BLE001 - a database hiccup must not kill the thread
+            log_failure(log, "checking the active models failed; will retry", failed)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

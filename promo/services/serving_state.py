@@ -28,10 +28,11 @@ import numpy as np
 from promo import metrics
 from promo.adapters import serving_data
 from promo.adapters.orm import Campaign
+from promo.domain import offers as offer_rules
 from promo.domain.campaigns import Discount, StockPolicy
 from promo.domain.errors import Conflict
-from promo.domain import offers as offer_rules
 from promo.domain.offers import NO_REDEMPTIONS, Limits, Tally
+from promo.services.background import log_failure
 from promo.services.campaign_check import FALLBACK_REDEMPTION_RATE
 from promo.services.model_server import RESPONSE
 
@@ -404,8 +405,8 @@ class ServingState:
         while not self._stop.is_set():
             try:
                 self.refresh(audiences=False)
-            except Exception:   # the database may be away for a while: keep serving what we have
-                log.exception("serving state refresh failed")
+            except Exception as failed:   # the database may be away for a while: keep serving what we have
+                log_failure(log, "serving state refresh failed", failed)
             self._stop.wait(self.refresh_seconds)
 
     def _run_audiences(self) -> None:
@@ -413,8 +414,8 @@ class ServingState:
             try:
                 if self._ready.wait(1.0):
                     self.refresh_audiences()
-            except Exception:
-                log.exception("campaign audiences refresh failed")
+            except Exception as failed:
+                log_failure(log, "campaign audiences refresh failed", failed)
             self._audiences_due.wait(min(self.audience_refresh_seconds, 5.0))
             self._audiences_due.clear()
 

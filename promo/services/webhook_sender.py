@@ -25,6 +25,7 @@ from promo.adapters.webhook_http import PostResult, post_json
 from promo.adapters.webhook_repository import ClaimedDelivery
 from promo.config import Settings
 from promo.domain import webhooks as rules
+from promo.services.background import log_failure
 from promo.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ class WebhookSender:
                 busy = self.send_batch().claimed > 0
                 if number == 0 and not busy:
                     self.refresh_pending_gauge()
-            except Exception:  # noqa: BLE001 - a database hiccup must not kill the thread
-                log.exception("sending webhooks failed; will retry")
+            except Exception as failed:  # noqa: BLE001 - a database hiccup must not kill the thread
+                log_failure(log, "sending webhooks failed; will retry", failed)
             if not busy and self._stop.wait(interval):
                 return
