@@ -108,8 +108,9 @@ def register_error_handlers(app: Flask, api: PromoApi) -> None:
         # was written (the transaction could not commit), and trying again soon may work.
         log.warning("database unavailable: %s", str(error).splitlines()[0][:300] if str(error) else type(error).__name__,
                     extra={"request_id": g.get("request_id")})
-        body = error_body(503, "Service Unavailable", "the database is unavailable, so nothing was written; reads "
-                          "served from memory still answer. Retry in a moment.", reason=DATABASE_UNAVAILABLE)
+        body = error_body(503, "Service Unavailable", "the database is unavailable; nothing was written. What is "
+                          "served from memory (stock, availability, offers, deals) still answers. Retry in a "
+                          "moment.", reason=DATABASE_UNAVAILABLE)
         return jsonify(body), 503, {"Retry-After": "2"}
 
     app.register_error_handler(PromoError, handle_domain_error)

@@ -58,6 +58,9 @@ if database_kind() == "postgresql" and PG_CTL:
             for method, path, body in [
                 ("PUT", "/v1/products", [{"sku": "milk", "name": "Milk", "price": 2.0, "currency": "USD"}]),
                 ("PUT", "/v1/locations", [{"code": "S1", "name": "S1", "kind": "store", "channels": ["store"]}]),
+                ("POST", "/v1/interactions", {"events": [{"event_id": "buy", "customer": "ann", "sku": "milk",
+                                                          "type": "purchase", "channel": "store", "location": "S1",
+                                                          "occurred_at": NOW.isoformat()}]}),
                 ("POST", "/v1/stock/events", {"events": [{"event_id": "before", "sku": "milk", "location": "S1",
                                                           "type": "count", "quantity": 40,
                                                           "occurred_at": NOW.isoformat()}]}),
@@ -74,6 +77,17 @@ if database_kind() == "postgresql" and PG_CTL:
                 status, answer, took = timed(port, "GET", stock_path, key)
                 assert status == 200 and answer["as_of_seq"] == 1, answer
                 assert answer["locations"][0]["on_hand"] == 40
+            status, answer, _ = timed(port, "GET", "/v1/availability?sku=milk&channel=store&location=S1&quantity=2",
+                                      key)
+            assert status == 200 and (answer["as_of_seq"], answer["quantity_now"]) == (1, 40)
+            status, answer, _ = timed(port, "GET", "/v1/deals?channel=store&location=S1", key)
+            assert status == 200 and answer["stock_as_of_seq"] == 1
+            status, answer, _ = timed(port, "GET", "/v1/customers/ann/offers?channel=store&location=S1", key)
+            assert status == 200 and answer["known_customer"] and answer["stock_as_of_seq"] == 1
+            # Recommendations read the customer's history from the database
+            status, answer, took = timed(port, "GET", "/v1/customers/ann/recommendations?channel=store&location=S1",
+                                         key)
+            assert status == 503 and answer["reason"] == "database_unavailable" and took < 5
             status, answer, took = timed(port, "POST", "/v1/stock/events", key, {"events": [{
                 "event_id": "during", "sku": "milk", "location": "S1", "type": "sale", "quantity": 1,
                 "occurred_at": NOW.isoformat()}]})
