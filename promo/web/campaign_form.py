@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from decimal import Decimal
 from typing import Any, Mapping
 
 from marshmallow import ValidationError
@@ -147,7 +148,12 @@ def starting_values(now: dt.datetime) -> "MultiDict[str, str]":
 def values_of(campaign: Mapping[str, Any]) -> "MultiDict[str, str]":
     """A saved campaign (as the services show it) as the builder's form, to edit it."""
     def shown(value: Any) -> str:
-        return "" if value is None else str(value)
+        # Numbers as a person types them, whatever the database returned (75, not 75.00 or 75.0).
+        if value is None:
+            return ""
+        if isinstance(value, (float, Decimal)) and not isinstance(value, bool):
+            return format(Decimal(str(value)).normalize(), "f")
+        return str(value)
 
     discount = campaign.get("discount") or {}
     targeting = campaign.get("targeting") or {"type": "everyone"}
