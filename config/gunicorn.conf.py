@@ -36,6 +36,9 @@ logconfig_dict = {
 # directory per master under a shared base, so that a second server started with the same
 # bind does not delete the running one's counts (promo/metrics_files.py).
 _metrics_dir = metrics_files.prepare(metrics_files.base_directory(bind, tempfile.gettempdir()))
+# gunicorn's control socket, one per master (its default, one per user, is taken over by
+# whichever of several instances on a host started last).
+control_socket = str(_metrics_dir / "gunicorn.ctl")
 
 
 # The libraries every worker imports are imported once, here in the master, before it
