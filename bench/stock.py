@@ -24,6 +24,12 @@ machines are noisy, so each figure comes with a baseline measured in the same ru
                the bare driver, and a numpy sort of the keys.
   propagation  from an event committed in one process to its visibility in another's view;
                goal p99 < 250 ms on SQLite, < 100 ms on PostgreSQL; baseline: the poll interval.
+  instances    PostgreSQL only (not in the default parts): the ingest above with 1, 2 and
+               3 promo instances (separate gunicorn masters, 2 workers each) writing to
+               the one database, the client threads spread over them (--instance-clients
+               per instance); events/s per count, and where it tops out. Baseline: one
+               instance. On these 2-core machines PostgreSQL and every instance share the
+               same cores, so the figure says where one host tops out, not a cluster.
 """
 from __future__ import annotations
 
@@ -52,7 +58,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("ingest", "read", "memory", "propagation")
+PARTS = ("ingest", "read", "memory", "propagation", "instances")
+DEFAULT_PARTS = PARTS[:4]
 TOKEN = "t00000-"                    # in every generated id; replaced to make fresh copies of a body
 INGEST_GOAL = 50_000                 # events/s, SQLite
 BYTES_GOAL = 32                      # view bytes per position
@@ -580,6 +587,53 @@ def run_ingest(port: int, headers: dict[str, str], streams: list[EventStream], t
         log(f"ingest: {promo.failures} promo and {bare.failures} bare batches failed")
 
 
+def run_instances(dbs: Databases, tmp: Path, opts: argparse.Namespace, report: Report) -> None:
+    """Stock ingest with 1..--max-instances instances on one PostgreSQL database."""
+    if dbs.kind != "postgresql":
+        log("instances: PostgreSQL only (--url); skipped")
+        return
+    rates: dict[int, float] = {}
+    for count in range(1, opts.max_instances + 1):
+        with dbs.fresh(f"instances{count}") as url, contextlib.ExitStack() as servers:
+            migrate(url)
+            skus, stores, dcs, token = seed_catalog(url, opts.products, opts.stores, opts.warehouses)
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+            ports = [servers.enter_context(promo_server(url, tmp)) for _ in range(count)]
+            clients = opts.instance_clients * count
+            streams = [EventStream(f"i{count}-{n}", skus, stores + dcs, seed=n) for n in range(clients)]
+            per_thread = max(1, -(-opts.batches // clients))
+            warm = [s.bodies(2, opts.batch_size) for s in streams]
+            bodies = [s.bodies(per_thread, opts.batch_size) for s in streams]
+            log(f"instances: {count} instance(s), {clients} client threads, {per_thread * clients} batches")
+            results: list[PostResult] = []
+
+            def drive(index: int, chosen: list[int]) -> None:
+                port = ports[index]
+                post_batches(port, "/v1/stock/events", headers, [warm[i] for i in chosen],
+                             [[opts.batch_size] * 2] * len(chosen), "accepted")
+                results.append(post_batches(port, "/v1/stock/events", headers, [bodies[i] for i in chosen],
+                                            [[opts.batch_size] * per_thread] * len(chosen), "accepted"))
+
+            spread = [list(range(i, clients, count)) for i in range(count)]
+            threads = [threading.Thread(target=drive, args=(i, spread[i])) for i in range(count)]
+            started = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            seconds = time.perf_counter() - started
+            events = sum(r.events for r in results)
+            failures = sum(r.failures for r in results)
+            rates[count] = events / seconds
+            latencies = [t for r in results for t in r.latencies]
+            report.add("instances", f"{count} instance(s): events/s", f"{rates[count]:,.0f}",
+                       baseline=f"{rates[count] / rates[1]:.2f}x one instance; batch p50 / p99 "
+                                f"{percentile(latencies, 50) * 1e3:.0f} / {percentile(latencies, 99) * 1e3:.0f} ms"
+                                + (f"; {failures} failed batches" if failures else ""))
+    best = max(rates, key=rates.__getitem__)
+    report.add("instances", "tops out at", f"{rates[best]:,.0f} events/s with {best} instance(s)")
+
+
 def run_reads(port: int, headers: dict[str, str], streams: list[EventStream], stores: list[str],
               skus: list[str], opts: argparse.Namespace, report: Report) -> None:
     rng = random.Random(7)
@@ -879,7 +933,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--url", help="a PostgreSQL URL (fresh databases are created beside it); "
                                       "default: SQLite files in a temporary directory")
-    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts: {', '.join(PARTS)}")
+    parser.add_argument("--only", default=",".join(DEFAULT_PARTS),
+                        help=f"comma-separated parts: {', '.join(PARTS)} (default: all but instances)")
     parser.add_argument("--positions", help="memory part sizes, comma-separated (default 1000000,10000000)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run in well under a minute")
     parser.add_argument("--batches", type=int, help="ingest batches, rounded up to whole rounds (default 200; quick 20)")
@@ -894,6 +949,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--readers", type=int, default=2, help="reader threads (default 2)")
     parser.add_argument("--propagation", type=int, help="events measured for propagation (default 200; quick 40)")
     parser.add_argument("--tmpdir", help="where SQLite files and logs go (default: the system temp directory)")
+    parser.add_argument("--max-instances", type=int, default=3, help="instances part: up to this many (default 3)")
+    parser.add_argument("--instance-clients", type=int, default=4,
+                        help="instances part: client threads per instance (default 4)")
     args = parser.parse_args(argv)
     args.parts = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = set(args.parts) - set(PARTS)
@@ -934,6 +992,8 @@ def main(argv: list[str] | None = None) -> None:
             run_memory(dbs, opts, report)
         if "propagation" in opts.parts:
             run_propagation(dbs, opts, report)
+        if "instances" in opts.parts:
+            run_instances(dbs, tmp, opts, report)
     load_after = os.getloadavg()
     print()
     print(f"summary: {dbs_kind} ({durable}); {time.perf_counter() - started:.0f} s; load average "

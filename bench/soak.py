@@ -1,0 +1,362 @@
+"""Soak: a mixed workload at about 70% of measured capacity for several minutes.
+
+    .venv/bin/python bench/soak.py                              # the demo of `make run`, copied; 5 minutes
+    .venv/bin/python bench/soak.py --minutes 2 --url sqlite:////tmp/demo/promo.db --model-dir /tmp/demo/models
+    .venv/bin/python bench/soak.py --quick                      # a smoke run (about 2 minutes in all)
+
+Needs wrk (`apt-get install -y wrk`, or `make bench-tools`). SQLite.
+
+Set-up as bench/offers.py (a copy of the demo, 50 live campaigns, households at their
+usual stores), then promo under gunicorn with 2 workers. The mix, per request, drawn at
+random in wrk's Lua script (every write carries a fresh id, so nothing is a repeat):
+  40% GET offers (store), 15% GET deals (mobile), 15% POST /v1/stock/events (a receipt of
+  3 units of a product offered at the household's store), 20% POST /v1/interactions (a
+  view), 10% POST /v1/redemptions (1 unit of a product offered to the household, naming
+  a campaign without limits). The receipts keep the redeemed products in stock.
+
+1. Warm-up: 20 s of the mix, unmeasured.
+2. Capacity: the mix with no pause between requests (wrk -t2 -c16) for --capacity-seconds.
+3. Soak: the same connections, each pausing between requests so that the whole comes to
+   --share (0.7) of the capacity, for --minutes, measured in segments of --segment
+   seconds. Worker memory (RSS, PSS) is read at the end of the first segment and at the end.
+
+Goals (issue 17): zero errors (no non-2xx answer, no socket error); a stable p99 (the
+last segment's within 1.5x the first's, and none over 3x the median); worker memory
+growth under 5% from the first segment to the end. Exit status 0 when every goal is met,
+1 otherwise, 2 without wrk.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from offers import (  # noqa: E402  (bench/offers.py: the same set-up and server)
+    DEFAULT_URL,
+    BenchError,
+    Household,
+    Load,
+    get,
+    prepare_database,
+    promo_server,
+    require_wrk,
+    run_wrk,
+    seed,
+)
+from stock import Report, log  # noqa: E402
+from worker_memory import memory_of  # noqa: E402
+
+MIX = (("offers", 40), ("deals", 15), ("stock", 15), ("interactions", 20), ("redemptions", 10))
+P99_LAST_OVER_FIRST = 1.5
+P99_OVER_MEDIAN = 3.0
+MEMORY_GROWTH = 0.05
+LIMITED_EVERY = 4          # bench/offers.py gives every 4th campaign (i % 4 == 2) a per-customer limit
+
+LUA = r"""-- Written by bench/soak.py: a weighted mix of reads and writes, each write with a fresh id.
+local offers = {
+%(offers)s
+}
+local deals = {
+%(deals)s
+}
+-- {customer, store, sku, campaign}: a product offered to the household at its store
+local targets = {
+%(targets)s
+}
+local weights = {%(weights)s}
+local kinds = {"offers", "deals", "stock", "interactions", "redemptions"}
+local headers = %(headers)s
+local json_headers = %(json_headers)s
+local delay_ms = %(delay_ms)d
+local at = "%(at)s"
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("thread_number", counter)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  math.randomseed(%(seed)d + thread_number * 7919)
+  non2xx = 0
+  first_bad = ""
+  sent = 0
+end
+
+function delay()
+  return delay_ms
+end
+
+local function pick_kind()
+  local roll = math.random(100)
+  for i, weight in ipairs(weights) do
+    if roll <= weight then return kinds[i] end
+    roll = roll - weight
+  end
+  return kinds[1]
+end
+
+function request()
+  sent = sent + 1
+  local id = "soak-%(run)s-" .. thread_number .. "-" .. sent
+  local kind = pick_kind()
+  if kind == "offers" then return wrk.format("GET", offers[math.random(#offers)], headers) end
+  if kind == "deals" then return wrk.format("GET", deals[math.random(#deals)], headers) end
+  local t = targets[math.random(#targets)]
+  if kind == "stock" then
+    return wrk.format("POST", "/v1/stock/events", json_headers, string.format(
+      '{"events": [{"event_id": "%%s", "sku": "%%s", "location": "%%s", "type": "receipt", "quantity": 3, ' ..
+      '"occurred_at": "%%s"}]}', id, t[3], t[2], at))
+  end
+  if kind == "interactions" then
+    return wrk.format("POST", "/v1/interactions", json_headers, string.format(
+      '{"events": [{"event_id": "%%s", "customer": "%%s", "sku": "%%s", "type": "view", "channel": "store", ' ..
+      '"location": "%%s", "occurred_at": "%%s"}]}', id, t[1], t[3], t[2], at))
+  end
+  return wrk.format("POST", "/v1/redemptions", json_headers, string.format(
+    '{"idempotency_key": "%%s", "customer": "%%s", "channel": "store", "location": "%%s", "campaign": "%%s", ' ..
+    '"lines": [{"sku": "%%s", "quantity": 1}]}', id, t[1], t[2], t[4], t[3]))
+end
+
+function response(status, response_headers, body)
+  if status < 200 or status > 299 then
+    non2xx = non2xx + 1
+    if first_bad == "" then
+      first_bad = status .. " " .. string.gsub(string.sub(body or "", 1, 300), "%%s+", " ")
+    end
+  end
+end
+
+function done(summary, latency, requests)
+  local bad, example = 0, ""
+  for _, thread in ipairs(threads) do
+    bad = bad + (thread:get("non2xx") or 0)
+    local first = thread:get("first_bad")
+    if example == "" and first ~= nil and first ~= "" then example = first end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH {\"requests\": %%d, \"duration_us\": %%d, \"p50_us\": %%d, \"p90_us\": %%d, \"p99_us\": %%d, " ..
+    "\"max_us\": %%d, \"non2xx\": %%d, \"connect\": %%d, \"read\": %%d, \"write\": %%d, \"timeout\": %%d}\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, bad, e.connect, e.read, e.write, e.timeout))
+  if example ~= "" then io.write("BENCH-EXAMPLE " .. example .. "\n") end
+end
+"""
+
+
+def lua_table(items: Sequence[str]) -> str:
+    return ",\n".join(json.dumps(item) for item in items)
+
+
+def redemption_targets(port: int, headers: dict[str, str], households: Sequence[Household],
+                       unlimited: set[str], wanted: int, rng: random.Random) -> list[tuple[str, str, str, str]]:
+    """(customer, store, sku, campaign) for products offered in stock to households at their
+    stores by campaigns without limits (a redemption of one unit then always succeeds)."""
+    found: list[tuple[str, str, str, str]] = []
+    for household in rng.sample(list(households), len(households)):
+        path = f"/v1/customers/{household.customer}/offers?channel=store&location={household.store}&limit=10"
+        answer = get(port, path, headers)
+        if answer.status != 200:
+            raise BenchError(f"GET {path} answered {answer.status}: {answer.body[:300]!r}")
+        for offer in answer.json()["offers"]:
+            campaign = offer["campaign"]["id"]
+            if campaign in unlimited and (offer.get("availability") or {}).get("in_stock", True):
+                found.append((household.customer, household.store, offer["sku"], campaign))
+                break
+        if len(found) >= wanted:
+            break
+    if not found:
+        raise BenchError("no household is offered a product of a campaign without limits")
+    return found
+
+
+def write_script(tmp: Path, name: str, setup: Any, targets: list[tuple[str, str, str, str]], key: str,
+                 delay_ms: int, seed: int) -> Path:
+    households = setup.households
+    headers = {"Authorization": f"Bearer {key}"}
+    script = LUA % {
+        "offers": lua_table([f"/v1/customers/{h.customer}/offers?channel=store&location={h.store}&limit=10"
+                             for h in households]),
+        "deals": lua_table([f"/v1/deals?channel=mobile&location={h.store}&limit=10&customer={h.customer}"
+                            for h in households]),
+        "targets": ",\n".join("{" + ", ".join(json.dumps(v) for v in t) + "}" for t in targets),
+        "weights": ", ".join(str(weight) for _, weight in MIX),
+        "headers": "{" + ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()) + "}",
+        "json_headers": "{" + ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in
+                                        {**headers, "Content-Type": "application/json"}.items()) + "}",
+        "delay_ms": delay_ms,
+        "at": (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)).isoformat(timespec="seconds"),
+        "seed": seed, "run": f"{name}-{os.getpid()}",
+    }
+    path = tmp / f"soak-{name}.lua"
+    path.write_text(script)
+    return path
+
+
+def worker_memory(port: int, headers: dict[str, str], households: Sequence[Household]) -> dict[int, dict[str, float]]:
+    """{pid: {rss, pss, uss}} of every worker that answers (told apart by X-Promo-Worker)."""
+    pids: set[int] = set()
+    for household in list(households)[:200]:
+        answer = get(port, f"/v1/deals?channel=mobile&location={household.store}&limit=10", headers)
+        pid = answer.worker
+        if pid:
+            pids.add(int(pid))
+        if len(pids) >= 2:
+            break
+    return {pid: memory_of(pid) for pid in sorted(pids)}
+
+
+def admin_key(url: str, model_dir: str) -> str:
+    from offers import setup_runtime
+    from promo.services import api_keys
+
+    runtime = setup_runtime(url, model_dir)
+    try:
+        return api_keys.create_key(runtime.unit_of_work(write=True), name=f"bench-soak-{os.getpid()}",
+                                   role="admin")[1]
+    finally:
+        runtime.close()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--url", default=DEFAULT_URL, help=f"the demo database, copied first (default {DEFAULT_URL})")
+    parser.add_argument("--model-dir", help="its trained models (as bench/offers.py finds them)")
+    parser.add_argument("--minutes", type=float, default=5.0, help="soak duration (default 5)")
+    parser.add_argument("--segment", type=int, default=30, help="seconds per measured segment (default 30)")
+    parser.add_argument("--capacity-seconds", type=int, default=20, help="seconds of the capacity run (default 20)")
+    parser.add_argument("--share", type=float, default=0.7, help="the soak's rate as a share of capacity (0.7)")
+    parser.add_argument("--quick", action="store_true", help="1 minute in 15 s segments, 10 s of capacity")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--campaigns", type=int, default=50)
+    parser.add_argument("--households", type=int, default=2000)
+    parser.add_argument("--min-promoted", type=int, default=3)
+    parser.add_argument("--pool", type=int, default=600)
+    parser.add_argument("--targets", type=int, default=400, help="(household, product) pairs the writes use")
+    parser.add_argument("--log-level", default="WARNING", help="the server's log level (default WARNING: minutes "
+                                                               "of INFO request lines would only fill the disk)")
+    parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--tmpdir")
+    opts = parser.parse_args(argv)
+    if opts.quick:
+        opts.minutes, opts.segment, opts.capacity_seconds = 1.0, 15, 10
+    return opts
+
+
+def soak(opts: argparse.Namespace, tmp: Path, report: Report) -> list[str]:
+    rng = random.Random(opts.seed)
+    url, model_dir = prepare_database(opts, tmp)
+    setup = seed(url, model_dir, opts)
+    key = admin_key(url, model_dir)
+    headers = {"Authorization": f"Bearer {key}"}
+    unlimited = {code for i, code in enumerate(setup.campaigns) if i % LIMITED_EVERY != 2}
+    problems: list[str] = []
+    log("starting promo under gunicorn, 2 workers")
+    with promo_server(url, model_dir, tmp, opts.log_level) as port:
+        targets = redemption_targets(port, headers, setup.households, unlimited, opts.targets, rng)
+        log(f"{len(targets)} (household, product, campaign) targets for the writes")
+        flat_out = write_script(tmp, "capacity", setup, targets, key, 0, opts.seed)
+        log("warm-up: 20 s of the mix")
+        run_wrk(port, flat_out, 20, opts)
+        capacity = run_wrk(port, flat_out, opts.capacity_seconds, opts)
+        report.add("capacity", "mix, no pauses", f"{capacity.rate:,.0f} req/s, p50 {capacity.p50_ms:.1f} / "
+                   f"p99 {capacity.p99_ms:.1f} ms, {capacity.non2xx + capacity.socket_errors} errors")
+        if capacity.non2xx or capacity.socket_errors:
+            problems.append(f"capacity run: {capacity.non2xx} non-2xx ({capacity.example})")
+        target = opts.share * capacity.rate
+        # Each connection pauses so that connections x 1000 / (pause + latency) comes to the target.
+        delay_ms = max(0, round(opts.connections * 1000 / target - capacity.p50_ms))
+        script = write_script(tmp, "soak", setup, targets, key, delay_ms, opts.seed + 1)
+        calibration = run_wrk(port, script, 10, opts)
+        if calibration.rate > 0:           # once: the pause that the measured rate says
+            delay_ms = max(0, round((delay_ms + calibration.p50_ms) * calibration.rate / target - calibration.p50_ms))
+            script = write_script(tmp, "soak", setup, targets, key, delay_ms, opts.seed + 2)
+        log(f"soak: {opts.minutes:g} min at {opts.share:.0%} of {capacity.rate:,.0f} req/s "
+            f"(a {delay_ms} ms pause per connection)")
+        segments: list[Load] = []
+        memory_first: dict[int, dict[str, float]] = {}
+        ends = time.monotonic() + opts.minutes * 60
+        while time.monotonic() < ends - opts.segment / 2:
+            segments.append(run_wrk(port, script, opts.segment, opts))
+            if len(segments) == 1:
+                memory_first = worker_memory(port, headers, setup.households)
+            load = segments[-1]
+            log(f"segment {len(segments)}: {load.rate:,.0f} req/s, p99 {load.p99_ms:.1f} ms, {load.non2xx} non-2xx")
+        memory_last = worker_memory(port, headers, setup.households)
+
+    errors = sum(load.non2xx + load.socket_errors for load in segments)
+    for number, load in enumerate(segments, 1):
+        report.add("soak", f"segment {number} ({opts.segment} s)",
+                   f"{load.rate:,.0f} req/s ({load.rate / capacity.rate:.0%}), p50 {load.p50_ms:.1f} / "
+                   f"p99 {load.p99_ms:.1f} ms, {load.non2xx + load.socket_errors} errors")
+    if errors:
+        example = next((load.example for load in segments if load.example), "")
+        problems.append(f"{errors} errors during the soak ({example})")
+    p99s = [load.p99_ms for load in segments]
+    median = statistics.median(p99s)
+    stable = p99s[-1] <= P99_LAST_OVER_FIRST * p99s[0] and max(p99s) <= P99_OVER_MEDIAN * median
+    if not stable:
+        problems.append(f"p99 not stable: first {p99s[0]:.1f}, last {p99s[-1]:.1f}, max {max(p99s):.1f}, "
+                        f"median {median:.1f} ms")
+    total = sum(load.requests for load in segments)
+    report.add("soak", "errors", f"{errors} in {total:,} requests", "0", errors == 0)
+    report.add("soak", "p99 over the segments", f"first {p99s[0]:.1f}, last {p99s[-1]:.1f}, median {median:.1f}, "
+               f"max {max(p99s):.1f} ms", f"last <= {P99_LAST_OVER_FIRST}x first, max <= {P99_OVER_MEDIAN}x median",
+               stable)
+    for pid in sorted(set(memory_first) & set(memory_last)):
+        before, after = memory_first[pid], memory_last[pid]
+        growth = after["rss"] / before["rss"] - 1
+        report.add("soak", f"worker {pid} RSS (PSS)", f"{before['rss']:.0f} -> {after['rss']:.0f} MB ({growth:+.1%}); "
+                   f"PSS {before['pss']:.0f} -> {after['pss']:.0f} MB", f"< +{MEMORY_GROWTH:.0%}",
+                   growth < MEMORY_GROWTH)
+        if growth >= MEMORY_GROWTH:
+            problems.append(f"worker {pid}: RSS grew {growth:.1%}")
+    if len(set(memory_first) & set(memory_last)) < 2:
+        problems.append("could not read both workers' memory at the start and at the end (a worker restarted?)")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> None:
+    opts = parse_args(argv)
+    require_wrk()
+    command = shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv]))
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    report = Report()
+    print(f"promo soak: SQLite; {os.cpu_count()} CPUs, load average {load_before[0]:.1f} at start; "
+          f"{opts.minutes:g} min at {opts.share:.0%} of capacity; wrk -t{opts.threads} -c{opts.connections}",
+          flush=True)
+    with tempfile.TemporaryDirectory(prefix="promo-bench-soak-", dir=opts.tmpdir) as tmp_name:
+        try:
+            problems = soak(opts, Path(tmp_name), report)
+        except BenchError as exc:
+            print(f"\nbench/soak.py FAILED: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
+    print()
+    print(f"summary: SQLite; {time.perf_counter() - started:.0f} s; load average {load_before[0]:.1f} at start, "
+          f"{os.getloadavg()[0]:.1f} at end, {os.cpu_count()} CPUs")
+    print(f"command: {command}")
+    print(report.table())
+    if problems:
+        print("\nFAILED: " + "; ".join(problems), file=sys.stderr)
+        raise SystemExit(1)
+    print("\nevery goal met: no error, a stable p99, worker memory growth under 5%")
+
+
+if __name__ == "__main__":
+    main()
