@@ -70,9 +70,9 @@ def raw_body(form: "MultiDict[str, str]") -> dict[str, Any]:
     for name in ("starts_at", "ends_at"):
         if _text(form, name):
             body[name] = _utc(_text(form, name))
-    locations = _listed(_text(form, "locations"))
-    if locations:
-        body["locations"] = locations
+    # Always said, empty as null: clearing the field of a saved campaign means every
+    # location serving its channels again.
+    body["locations"] = _listed(_text(form, "locations")) or None
     kind = _text(form, "discount_type")
     body["discount"] = {"type": kind, **_given(form, ("buy", "get") if kind == "buy_x_get_y" else ("value",),
                                                "discount_")}

@@ -259,7 +259,8 @@ def test_a_draft_is_edited_in_the_builder_and_a_stale_form_is_refused(signed_in,
 
     assert 'value="Dairy week"' in page and 'name="sku" value="cheese"' in page and 'id="budget" name="budget" inputmode="decimal" value="75"' in page
     assert 'id="min_probability" name="min_probability" inputmode="decimal" value="0.2"' in page
-    fields = {**form(signed_in), "csrf_token": token(page), "name": "Dairy fortnight", "revision": "1"}
+    fields = {**form(signed_in), "csrf_token": token(page), "name": "Dairy fortnight", "revision": "1",
+              "locations": ""}
     saved = signed_in.post(f"/app/campaigns/{code}/edit", data=fields, follow_redirects=True)
     assert "Changes saved." in saved.get_data(as_text=True)
     stale = signed_in.post(f"/app/campaigns/{code}/edit", data={**fields, "name": "Late"}, follow_redirects=True)
@@ -267,6 +268,7 @@ def test_a_draft_is_edited_in_the_builder_and_a_stale_form_is_refused(signed_in,
     with runtime.unit_of_work() as uow:
         campaign = uow.campaigns.get(code)
         assert campaign.name == "Dairy fortnight" and campaign.targeting == {"type": "everyone"}
+        assert campaign.location_ids is None                  # cleared: every store serving the channel
         updates = [(e.actor, e.action) for e in uow.campaigns.events(campaign.id, after=None, limit=10)]
     assert updates == [("anna@shop.example", "created"), ("anna@shop.example", "updated")]
 
