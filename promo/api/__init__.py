@@ -1,7 +1,7 @@
 """The HTTP API: flask-smorest blueprints under /v1, public operational endpoints, errors."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response, request
 
 from promo.api import (
     audiences,
@@ -47,6 +47,26 @@ API_SETTINGS = {
 }
 
 
+# On every answer but the web app's pages (which send their own, promo.web.views): JSON is
+# never sniffed as something else, framed or cached on the way (customers' data), and the
+# API's answers load nothing. /docs (Swagger UI's page, whose script is inline) keeps no CSP.
+API_SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+                        "Referrer-Policy": "no-referrer"}
+V1_SECURITY_HEADERS = {"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+                       "Cache-Control": "no-store"}
+
+
+def _secure(response: Response) -> Response:
+    if request.path.startswith("/app/"):
+        return response
+    for name, value in API_SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.path.startswith("/v1/"):
+        for name, value in V1_SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+    return response
+
+
 def init_api(app: Flask) -> PromoApi:
     app.config.update(API_SETTINGS)
     app.url_map.converters["id"] = IdConverter
@@ -57,6 +77,7 @@ def init_api(app: Flask) -> PromoApi:
         api.register_blueprint(blueprint)
     app.register_blueprint(operations_blueprint)
     app.before_request(require_json_content_type)
+    app.after_request(_secure)
     app.extensions[READINESS_CHECKS] = {"database": database_check, "stock_view": stock_view_check,
                                         "serving": serving_check}
     register_error_handlers(app, api)
