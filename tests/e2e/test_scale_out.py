@@ -1,8 +1,8 @@
 """Several instances on one PostgreSQL: two gunicorn masters with two workers each, on
 loopback, every answer naming its worker. A stock event accepted by one instance is in
 every worker's offers of the other; a campaign's cap holds over redemptions racing
-through both; an edit and a model activation reach every worker; a scheduled start
-happens once, and its webhook is sent once.
+through both; an edit and a model activation reach every worker; a scheduled start and a
+stock-out's pause each happen once, and each webhook is sent once.
 
 PostgreSQL only: SQLite is one file on one host, served by one instance."""
 from __future__ import annotations
@@ -119,23 +119,32 @@ if database_kind() == "postgresql":
             report = ok(b, "GET", f"/v1/campaigns/{campaign}/report", key)
             assert report["totals"]["redemptions"] == 20 and report["limits"]["redemptions_left"] == 0
 
-            # A scheduled campaign starts once, and its webhook is sent once, though four
-            # campaign watches and two webhook senders race for it.
+            # A scheduled campaign starts once, and a stock-out pauses it once, each with its
+            # webhook sent once, though four campaign watches and two webhook senders race.
             with Receiver() as receiver:
-                ok(a, "POST", "/v1/webhooks", key, {"url": receiver.url, "events": ["campaign.activated"]},
+                ok(a, "POST", "/v1/webhooks", key, {"url": receiver.url,
+                                                    "events": ["campaign.activated", "campaign.paused"]},
                    status=201)
                 soon = ok(b, "POST", "/v1/campaigns", key, {
                     "name": "starts soon", "starts_at": (dt.datetime.now(dt.timezone.utc)
                                                          + dt.timedelta(seconds=2)).isoformat(),
                     "ends_at": (NOW + dt.timedelta(days=1)).isoformat(), "channels": ["store"],
-                    "products": {"skus": ["tea"]}, "discount": {"type": "percent", "value": 5}}, status=201)["id"]
+                    "products": {"skus": ["tea"]}, "discount": {"type": "percent", "value": 5},
+                    "stock_policy": {"on_stockout": "pause_campaign", "resume_on_restock": False}},
+                    status=201)["id"]
                 ok(b, "POST", f"/v1/campaigns/{soon}/schedule", key, {})
                 receiver.wait_for(lambda: len(receiver.received) >= 1, timeout=20)
+                ok(a, "POST", "/v1/stock/events", key, {"events": [{
+                    "event_id": "empty-tea", "sku": "tea", "location": "S1", "type": "count", "quantity": 0,
+                    "occurred_at": NOW.isoformat()}]})
+                receiver.wait_for(lambda: len(receiver.received) >= 2, timeout=20)
                 time.sleep(2)             # every watch has looked again by now
-                activations = [e for e in receiver.events() if e["type"] == "campaign.activated"]
-            assert len(activations) == 1 and activations[0]["data"]["campaign"]["id"] == soon
+                kinds = sorted(e["type"] for e in receiver.events())
+                about = {e["data"]["campaign"]["id"] for e in receiver.events()}
+            assert kinds == ["campaign.activated", "campaign.paused"] and about == {soon}
             history = ok(a, "GET", f"/v1/campaigns/{soon}/history", key)["items"]
-            assert [e["action"] for e in history if e["action"] == "activated"] == ["activated"]
+            assert [e["action"] for e in history if e["action"] in ("activated", "paused")] == ["activated", "paused"]
+            assert ok(b, "GET", f"/v1/campaigns/{soon}", key)["paused_by"] == "stock"
 
             # A model version activated once is served by every worker of both instances.
             runtime = bootstrap(load_settings({"database_url": database_url, "env": "test", "model_dir": models}))
