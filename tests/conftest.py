@@ -7,6 +7,7 @@ from empty tables (rows are deleted after it), never from a recreated schema.
 from __future__ import annotations
 
 import os
+import time
 from typing import Callable, Iterator
 
 import pytest
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from promo import create_app
 from promo.adapters import migrations
@@ -47,13 +49,23 @@ SEEDED = {"stock_sequence"}
 
 def empty_all_tables(engine: Engine) -> None:
     tables = [table.name for table in reversed(Base.metadata.sorted_tables) if table.name not in SEEDED]
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in tables:
-                connection.execute(text(f"DELETE FROM {name}"))
-        connection.execute(text("UPDATE stock_sequence SET last_seq = 0, positions_seq = 0"))
+    for attempt in range(5):
+        try:
+            with engine.begin() as connection:
+                if engine.dialect.name == "postgresql":
+                    connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                else:
+                    for name in tables:
+                        connection.execute(text(f"DELETE FROM {name}"))
+                connection.execute(text("UPDATE stock_sequence SET last_seq = 0, positions_seq = 0"))
+            return
+        except OperationalError as error:
+            # On PostgreSQL, TRUNCATE takes every table's exclusive lock one by one while
+            # the app's background threads (stock follower, model checks) may be reading
+            # two of them: the database breaks the deadlock by failing one side. Try again.
+            if "deadlock detected" not in str(error) or attempt == 4:
+                raise
+            time.sleep(0.1 * (attempt + 1))
 
 
 def pytest_configure(config: pytest.Config) -> None:
