@@ -12,13 +12,16 @@ random in wrk's Lua script (every write carries a fresh id, so nothing is a repe
   40% GET offers (store), 15% GET deals (mobile), 15% POST /v1/stock/events (a receipt of
   3 units of a product offered at the household's store), 20% POST /v1/interactions (a
   view), 10% POST /v1/redemptions (1 unit of a product offered to the household, naming
-  a campaign without limits). The receipts keep the redeemed products in stock.
+  a campaign without limits). Every target product is topped up with 1,000 units first, and the
+  receipts keep it in stock.
 
-1. Warm-up: 20 s of the mix, unmeasured.
-2. Capacity: the mix with no pause between requests (wrk -t2 -c16) for --capacity-seconds.
-3. Soak: the same connections, each pausing between requests so that the whole comes to
+1. Warm-up: bursts of the mix with no pause between requests (wrk -t2 -c16, --warm-burst
+   seconds each) until the service is steady: the rate within 10% of the burst before
+   and the workers' memory within 2% (at most --warm-max seconds). The last burst is the
+   capacity.
+2. Soak: the same connections, each pausing between requests so that the whole comes to
    --share (0.7) of the capacity, for --minutes, measured in segments of --segment
-   seconds. Worker memory (RSS, PSS) is read at the end of the first segment and at the end.
+   seconds. Worker memory (RSS, PSS) is read as the soak starts and at its end.
 
 Goals (issue 17): zero errors (no non-2xx answer, no socket error); a stable p99 (the
 last segment's within 1.5x the first's, and none over 3x the median); worker memory
@@ -47,6 +50,7 @@ from offers import (  # noqa: E402  (bench/offers.py: the same set-up and server
     Household,
     Load,
     get,
+    post_json,
     prepare_database,
     promo_server,
     require_wrk,
@@ -60,6 +64,7 @@ MIX = (("offers", 40), ("deals", 15), ("stock", 15), ("interactions", 20), ("red
 P99_LAST_OVER_FIRST = 1.5
 P99_OVER_MEDIAN = 3.0
 MEMORY_GROWTH = 0.05
+TOP_UP = 1000
 LIMITED_EVERY = 4          # bench/offers.py gives every 4th campaign (i % 4 == 2) a per-customer limit
 
 LUA = r"""-- Written by bench/soak.py: a weighted mix of reads and writes, each write with a fresh id.
@@ -183,8 +188,10 @@ def redemption_targets(port: int, headers: dict[str, str], households: Sequence[
     return found
 
 
-def write_script(tmp: Path, name: str, setup: Any, targets: list[tuple[str, str, str, str]], key: str,
+def write_script(tmp: Path, run: str, setup: Any, targets: list[tuple[str, str, str, str]], key: str,
                  delay_ms: int, seed: int) -> Path:
+    """A wrk script; ``run`` (one per wrk run) is in the ids of its writes, so that no two
+    runs send the same event id or idempotency key."""
     households = setup.households
     headers = {"Authorization": f"Bearer {key}"}
     script = LUA % {
@@ -199,9 +206,9 @@ def write_script(tmp: Path, name: str, setup: Any, targets: list[tuple[str, str,
                                         {**headers, "Content-Type": "application/json"}.items()) + "}",
         "delay_ms": delay_ms,
         "at": (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)).isoformat(timespec="seconds"),
-        "seed": seed, "run": f"{name}-{os.getpid()}",
+        "seed": seed, "run": f"{run}-{os.getpid()}",
     }
-    path = tmp / f"soak-{name}.lua"
+    path = tmp / f"soak-{run}.lua"
     path.write_text(script)
     return path
 
@@ -217,6 +224,45 @@ def worker_memory(port: int, headers: dict[str, str], households: Sequence[House
         if len(pids) >= 2:
             break
     return {pid: memory_of(pid) for pid in sorted(pids)}
+
+
+def top_up(port: int, headers: dict[str, str], targets: Sequence[tuple[str, str, str, str]]) -> None:
+    """A receipt of TOP_UP units of every target's product at its store, so that the
+    soak's redemptions never find them short (its own receipts more than make up)."""
+    pairs = sorted({(sku, store) for _, store, sku, _ in targets})
+    for start in range(0, len(pairs), 1000):
+        body = {"events": [{"event_id": f"soak-top-up-{os.getpid()}-{start + n}", "sku": sku, "location": store,
+                            "type": "receipt", "quantity": TOP_UP,
+                            "occurred_at": (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)).isoformat()}
+                           for n, (sku, store) in enumerate(pairs[start:start + 1000])]}
+        answer = post_json(port, "/v1/stock/events", body, headers)
+        if answer.get("accepted") != len(body["events"]):
+            raise BenchError(f"the stock top-up was not accepted: {str(answer)[:300]}")
+
+
+def warm_up(port: int, headers: dict[str, str], households: Sequence[Household], burst: Any,
+            opts: argparse.Namespace, report: Report) -> Load:
+    """Unthrottled bursts of the mix until the service is in its steady state: the rate
+    within 10% of the burst before and the workers' memory within 2%, or --warm-max
+    seconds. A worker first resolves every campaign's audience, computes each customer's
+    affinity on their first request, and fills its caches (the SQLite page cache of each
+    connection, up to 64 MB): before that, neither capacity nor memory growth means much.
+    Returns the last burst (the capacity)."""
+    started = time.monotonic()
+    previous: Load | None = None
+    memory = worker_memory(port, headers, households)
+    while True:
+        load = burst(opts.warm_burst, 0)
+        now_memory = worker_memory(port, headers, households)
+        grew = max((now_memory[p]["rss"] / memory[p]["rss"] - 1 for p in now_memory if p in memory), default=1.0)
+        rss = ", ".join(f"{m['rss']:.0f}" for m in now_memory.values())
+        log(f"warm-up: {load.rate:,.0f} req/s, p99 {load.p99_ms:.1f} ms, worker RSS {rss} MB ({grew:+.1%})")
+        steady = previous is not None and abs(load.rate / previous.rate - 1) < 0.10 and abs(grew) < 0.02
+        if steady or time.monotonic() - started > opts.warm_max:
+            report.add("warm-up", "until steady" if steady else f"stopped after {opts.warm_max} s, not steady",
+                       f"{time.monotonic() - started:.0f} s; worker RSS {rss} MB")
+            return load
+        previous, memory = load, now_memory
 
 
 def admin_key(url: str, model_dir: str) -> str:
@@ -238,9 +284,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model-dir", help="its trained models (as bench/offers.py finds them)")
     parser.add_argument("--minutes", type=float, default=5.0, help="soak duration (default 5)")
     parser.add_argument("--segment", type=int, default=30, help="seconds per measured segment (default 30)")
-    parser.add_argument("--capacity-seconds", type=int, default=20, help="seconds of the capacity run (default 20)")
     parser.add_argument("--share", type=float, default=0.7, help="the soak's rate as a share of capacity (0.7)")
-    parser.add_argument("--quick", action="store_true", help="1 minute in 15 s segments, 10 s of capacity")
+    parser.add_argument("--warm-burst", type=int, default=30, help="seconds of each warm-up burst (default 30)")
+    parser.add_argument("--warm-max", type=int, default=420, help="longest warm-up, seconds (default 420)")
+    parser.add_argument("--quick", action="store_true", help="1 minute in 15 s segments, 10 s warm-up bursts")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--campaigns", type=int, default=50)
@@ -254,7 +301,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tmpdir")
     opts = parser.parse_args(argv)
     if opts.quick:
-        opts.minutes, opts.segment, opts.capacity_seconds = 1.0, 15, 10
+        opts.minutes, opts.segment, opts.warm_burst, opts.warm_max = 1.0, 15, 10, 60
     return opts
 
 
@@ -269,32 +316,33 @@ def soak(opts: argparse.Namespace, tmp: Path, report: Report) -> list[str]:
     log("starting promo under gunicorn, 2 workers")
     with promo_server(url, model_dir, tmp, opts.log_level) as port:
         targets = redemption_targets(port, headers, setup.households, unlimited, opts.targets, rng)
-        log(f"{len(targets)} (household, product, campaign) targets for the writes")
-        flat_out = write_script(tmp, "capacity", setup, targets, key, 0, opts.seed)
-        log("warm-up: 20 s of the mix")
-        run_wrk(port, flat_out, 20, opts)
-        capacity = run_wrk(port, flat_out, opts.capacity_seconds, opts)
-        report.add("capacity", "mix, no pauses", f"{capacity.rate:,.0f} req/s, p50 {capacity.p50_ms:.1f} / "
+        top_up(port, headers, targets)
+        log(f"{len(targets)} (household, product, campaign) targets for the writes, each topped up with "
+            f"{TOP_UP} units")
+        runs = iter(range(1, 10_000))
+
+        def burst(seconds: int, delay_ms: int) -> Load:
+            script = write_script(tmp, f"r{next(runs)}", setup, targets, key, delay_ms, opts.seed)
+            return run_wrk(port, script, seconds, opts)
+
+        capacity = warm_up(port, headers, setup.households, burst, opts, report)
+        report.add("capacity", "mix, no pauses, steady", f"{capacity.rate:,.0f} req/s, p50 {capacity.p50_ms:.1f} / "
                    f"p99 {capacity.p99_ms:.1f} ms, {capacity.non2xx + capacity.socket_errors} errors")
         if capacity.non2xx or capacity.socket_errors:
             problems.append(f"capacity run: {capacity.non2xx} non-2xx ({capacity.example})")
         target = opts.share * capacity.rate
         # Each connection pauses so that connections x 1000 / (pause + latency) comes to the target.
         delay_ms = max(0, round(opts.connections * 1000 / target - capacity.p50_ms))
-        script = write_script(tmp, "soak", setup, targets, key, delay_ms, opts.seed + 1)
-        calibration = run_wrk(port, script, 10, opts)
+        calibration = burst(10, delay_ms)
         if calibration.rate > 0:           # once: the pause that the measured rate says
             delay_ms = max(0, round((delay_ms + calibration.p50_ms) * calibration.rate / target - calibration.p50_ms))
-            script = write_script(tmp, "soak", setup, targets, key, delay_ms, opts.seed + 2)
         log(f"soak: {opts.minutes:g} min at {opts.share:.0%} of {capacity.rate:,.0f} req/s "
             f"(a {delay_ms} ms pause per connection)")
+        memory_first = worker_memory(port, headers, setup.households)
         segments: list[Load] = []
-        memory_first: dict[int, dict[str, float]] = {}
         ends = time.monotonic() + opts.minutes * 60
         while time.monotonic() < ends - opts.segment / 2:
-            segments.append(run_wrk(port, script, opts.segment, opts))
-            if len(segments) == 1:
-                memory_first = worker_memory(port, headers, setup.households)
+            segments.append(burst(opts.segment, delay_ms))
             load = segments[-1]
             log(f"segment {len(segments)}: {load.rate:,.0f} req/s, p99 {load.p99_ms:.1f} ms, {load.non2xx} non-2xx")
         memory_last = worker_memory(port, headers, setup.households)
