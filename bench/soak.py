@@ -189,7 +189,7 @@ def redemption_targets(port: int, headers: dict[str, str], households: Sequence[
 
 
 def write_script(tmp: Path, run: str, setup: Any, targets: list[tuple[str, str, str, str]], key: str,
-                 delay_ms: int, seed: int) -> Path:
+                 delay_ms: int, seed: int, mix: dict[str, int]) -> Path:
     """A wrk script; ``run`` (one per wrk run) is in the ids of its writes, so that no two
     runs send the same event id or idempotency key."""
     households = setup.households
@@ -200,7 +200,7 @@ def write_script(tmp: Path, run: str, setup: Any, targets: list[tuple[str, str, 
         "deals": lua_table([f"/v1/deals?channel=mobile&location={h.store}&limit=10&customer={h.customer}"
                             for h in households]),
         "targets": ",\n".join("{" + ", ".join(json.dumps(v) for v in t) + "}" for t in targets),
-        "weights": ", ".join(str(weight) for _, weight in MIX),
+        "weights": ", ".join(str(mix.get(kind, 0)) for kind, _ in MIX),
         "headers": "{" + ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()) + "}",
         "json_headers": "{" + ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in
                                         {**headers, "Content-Type": "application/json"}.items()) + "}",
@@ -285,6 +285,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=5.0, help="soak duration (default 5)")
     parser.add_argument("--segment", type=int, default=30, help="seconds per measured segment (default 30)")
     parser.add_argument("--share", type=float, default=0.7, help="the soak's rate as a share of capacity (0.7)")
+    parser.add_argument("--mix", default=",".join(f"{kind}={share}" for kind, share in MIX),
+                        help="the mix, kind=percent (default: %(default)s)")
     parser.add_argument("--warm-burst", type=int, default=30, help="seconds of each warm-up burst (default 30)")
     parser.add_argument("--warm-max", type=int, default=420, help="longest warm-up, seconds (default 420)")
     parser.add_argument("--quick", action="store_true", help="1 minute in 15 s segments, 10 s warm-up bursts")
@@ -300,6 +302,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--tmpdir")
     opts = parser.parse_args(argv)
+    try:
+        opts.mix = {kind: int(share) for kind, share in (part.split("=") for part in opts.mix.split(","))}
+    except ValueError:
+        parser.error(f"--mix: kind=percent,... not {opts.mix!r}")
+    if set(opts.mix) - {kind for kind, _ in MIX} or sum(opts.mix.values()) != 100:
+        parser.error(f"--mix: kinds among {', '.join(kind for kind, _ in MIX)}, percents adding up to 100")
     if opts.quick:
         opts.minutes, opts.segment, opts.warm_burst, opts.warm_max = 1.0, 15, 10, 60
     return opts
@@ -322,7 +330,7 @@ def soak(opts: argparse.Namespace, tmp: Path, report: Report) -> list[str]:
         runs = iter(range(1, 10_000))
 
         def burst(seconds: int, delay_ms: int) -> Load:
-            script = write_script(tmp, f"r{next(runs)}", setup, targets, key, delay_ms, opts.seed)
+            script = write_script(tmp, f"r{next(runs)}", setup, targets, key, delay_ms, opts.seed, opts.mix)
             return run_wrk(port, script, seconds, opts)
 
         capacity = warm_up(port, headers, setup.households, burst, opts, report)

@@ -77,8 +77,29 @@ def promoted_pairs(runtime: "Runtime", campaigns: list[tuple[Campaign, list[int]
     return found
 
 
+def promotions_by_product(runtime: "Runtime", campaigns: list[tuple[Campaign, list[int]]]
+                          ) -> dict[int, list[tuple[str, frozenset[int]]]]:
+    """{product: [(campaign code, the locations where it promotes it)]}: small (one entry per
+    campaign product), where promoted_pairs has one per product and location."""
+    found: dict[int, list[tuple[str, frozenset[int]]]] = {}
+    for campaign, product_ids in campaigns:
+        locations = frozenset(campaign_locations(runtime, campaign))
+        for product_id in product_ids:
+            found.setdefault(product_id, []).append((campaign.code, locations))
+    return found
+
+
+# A tick whose view keeps moving while it reads gives up after this many tries (the next
+# tick takes the stretch).
+CONSISTENT_READ_TRIES = 5
+
+
 def watch_promoted_stock(runtime: "Runtime") -> list[StockChange]:
-    """Send the low / out / back events since the cursor; returns those this call sent."""
+    """Send the low / out / back events since the cursor; returns those this call sent.
+
+    Only the promoted (product, location) pairs the stretch of the log moved are read:
+    the work follows the events, not the number of pairs the campaigns promote (50
+    campaigns at every store of a chain are hundreds of thousands)."""
     view = runtime.stock.view
     with runtime.unit_of_work() as uow:
         cursor = uow.campaigns.stock_cursor()
@@ -91,18 +112,26 @@ def watch_promoted_stock(runtime: "Runtime") -> list[StockChange]:
             uow.campaigns.start_stock_cursor(view.as_of_seq)
             uow.commit()
         return []
-    promoted = promoted_pairs(runtime, running)
+    by_product = promotions_by_product(runtime, running)
+    promoted: dict[tuple[int, int], list[str]] = {}
     changes: list[StockChange] = []
-    if promoted:
-        pairs = sorted(promoted)
-        seq, levels = view.available_of_pairs(pairs)
-        with runtime.unit_of_work() as uow:
-            moves = uow.campaigns.stock_moves(cursor, seq, {p for p, _ in pairs})
+    seq = view.as_of_seq
+    if by_product:
+        for _ in range(CONSISTENT_READ_TRIES):
+            bound = view.as_of_seq
+            with runtime.unit_of_work() as uow:
+                moves = uow.campaigns.stock_moves(cursor, bound, by_product)
+            promoted = {pair: codes for pair in moves
+                        if (codes := [code for code, where in by_product[pair[0]] if pair[1] in where])}
+            pairs = sorted(promoted)
+            seq, levels = view.available_of_pairs(pairs) if pairs else (bound, None)
+            if seq == bound:          # the levels are those the moves led to
+                break
+        else:
+            return []
         low = runtime.settings.low_stock_threshold
-        for (product_id, location_id), after in zip(pairs, levels.tolist()):
-            changes += walk(product_id, location_id, after, moves.get((product_id, location_id), ()), low)
-    else:
-        seq = view.as_of_seq
+        for (product_id, location_id), after in zip(pairs, levels.tolist() if levels is not None else []):
+            changes += walk(product_id, location_id, after, moves[(product_id, location_id)], low)
     with runtime.unit_of_work(write=True) as uow:
         if not uow.campaigns.move_stock_cursor(cursor, seq):
             return []      # another process took this stretch of the log
