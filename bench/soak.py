@@ -341,9 +341,13 @@ def soak(opts: argparse.Namespace, tmp: Path, report: Report) -> list[str]:
         target = opts.share * capacity.rate
         # Each connection pauses so that connections x 1000 / (pause + latency) comes to the target.
         delay_ms = max(0, round(opts.connections * 1000 / target - capacity.p50_ms))
-        calibration = burst(10, delay_ms)
-        if calibration.rate > 0:           # once: the pause that the measured rate says
-            delay_ms = max(0, round((delay_ms + calibration.p50_ms) * calibration.rate / target - calibration.p50_ms))
+        for _ in range(4):                 # the pause that the measured rate says, until within 10%
+            calibration = burst(10, delay_ms)
+            if calibration.rate <= 0 or abs(calibration.rate / target - 1) < 0.10:
+                break
+            cycle_ms = opts.connections * 1000 / calibration.rate        # pause + time in flight, measured
+            delay_ms = max(0, round(delay_ms + opts.connections * 1000 / target - cycle_ms))
+            log(f"calibrating: {calibration.rate:,.0f} req/s against {target:,.0f}: a {delay_ms} ms pause")
         log(f"soak: {opts.minutes:g} min at {opts.share:.0%} of {capacity.rate:,.0f} req/s "
             f"(a {delay_ms} ms pause per connection)")
         memory_first = worker_memory(port, headers, setup.households)
