@@ -36,6 +36,7 @@ class Settings:
     pool_size: int
     pool_max_overflow: int
     sqlite_busy_timeout_ms: int
+    sqlite_cache_mb: int
     stock_poll_interval_ms: int
     stock_max_lag_ms: int
     stock_max_wait_ms: int
@@ -97,7 +98,7 @@ class Settings:
         for name in ("max_request_bytes", "max_batch_items", "default_page_size", "max_page_size", "pool_size",
                      "stock_poll_interval_ms", "stock_max_lag_ms", "segment_new_days", "segment_lapsing_days",
                      "segment_loyal_min_visits", "segment_loyal_visits_per_30_days", "segment_big_basket_value",
-                     "model_check_interval_ms", "stock_positions_lag", "campaign_watch_interval_ms",
+                     "model_check_interval_ms", "stock_positions_lag", "sqlite_cache_mb", "campaign_watch_interval_ms",
                      "api_key_refresh_ms", "serving_refresh_ms", "offer_audience_refresh_ms", "exposure_flush_ms",
                      "exposure_batch_size", "redemption_hold_minutes", "code_guess_limit",
                      "code_guess_window_s", "web_session_hours", "sign_in_attempt_limit", "sign_in_window_s",

@@ -48,7 +48,7 @@ def _create_sqlite_engine(settings: Settings) -> Engine:
     engine = create_engine(
         url,
         # The connection returned last is handed out next. Each SQLite connection has its
-        # own page cache (up to 64 MB, below); handed out in turn, every pooled connection
+        # own page cache (up to sqlite_cache_mb, below); handed out in turn, every pooled connection
         # of a worker filled one, in private memory (bench/worker_memory.py).
         pool_use_lifo=True,
         # We issue BEGIN ourselves (below), so that writers can say BEGIN IMMEDIATE.
@@ -65,7 +65,7 @@ def _create_sqlite_engine(settings: Settings) -> Engine:
         # A serving process checkpoints the WAL in the background (WalCheckpointer); this
         # is only the backstop, at ~256 MB, for processes that do not (the CLI).
         cursor.execute("PRAGMA wal_autocheckpoint=65536")
-        cursor.execute("PRAGMA cache_size=-65536")
+        cursor.execute(f"PRAGMA cache_size={-1024 * int(settings.sqlite_cache_mb)}")
         cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
         cursor.close()
 

@@ -88,21 +88,48 @@ class _Plan:
     valid_until: dt.datetime
 
 
-class OfferPlans:
-    """Plans by everything they derive from, behind a lock (cachetools is not thread-safe)."""
+class GenerationCache:
+    """An LRU cache of one generation: the versions every key shares (campaigns, tallies,
+    audiences...). Entries of another generation can never be asked for again, so a new
+    generation replaces the old entries at once instead of leaving them to fill the cache:
+    under a steady stream of redemptions the tallies' version moves several times a second,
+    and a cache of 100,000 entries kept filling with dead ones (hundreds of MB a worker,
+    bench/soak.py). Behind a lock (cachetools is not thread-safe)."""
 
-    def __init__(self, size: int = 50_000) -> None:
+    def __init__(self, size: int) -> None:
         self._lock = threading.Lock()
-        self._cache: LRUCache[tuple[Any, ...], _Plan] = LRUCache(maxsize=size)
+        self._size = size
+        self._generation: tuple[Any, ...] | None = None
+        self._cache: LRUCache[tuple[Any, ...], Any] = LRUCache(maxsize=size)
 
-    def get(self, key: tuple[Any, ...], now: dt.datetime) -> _Plan | None:
+    def get(self, generation: tuple[Any, ...], key: tuple[Any, ...]) -> Any:
         with self._lock:
-            found = self._cache.get(key)
+            return self._cache.get(key) if generation == self._generation else None
+
+    def put(self, generation: tuple[Any, ...], key: tuple[Any, ...], value: Any) -> None:
+        with self._lock:
+            if generation != self._generation:
+                self._generation = generation
+                self._cache = LRUCache(maxsize=self._size)
+            self._cache[key] = value
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+
+class OfferPlans:
+    """Plans by everything they derive from: the generation (campaigns, tallies, audiences,
+    model), then the shopper, the place and its stock."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._cache = GenerationCache(size)
+
+    def get(self, generation: tuple[Any, ...], key: tuple[Any, ...], now: dt.datetime) -> _Plan | None:
+        found = self._cache.get(generation, key)
         return found if found is not None and now < found.valid_until else None
 
-    def put(self, key: tuple[Any, ...], plan: _Plan) -> None:
-        with self._lock:
-            self._cache[key] = plan
+    def put(self, generation: tuple[Any, ...], key: tuple[Any, ...], plan: _Plan) -> None:
+        self._cache.put(generation, key, plan)
 
 
 class EligibilityCache:
@@ -110,20 +137,18 @@ class EligibilityCache:
     tallies, audiences) and valid until the next campaign start or end: the per-campaign
     checks run once per shopper and change, not once per request."""
 
-    def __init__(self, size: int = 100_000) -> None:
-        self._lock = threading.Lock()
-        self._cache: LRUCache[tuple[Any, ...], _Terms] = LRUCache(maxsize=size)
+    def __init__(self, size: int = 20_000) -> None:
+        self._cache = GenerationCache(size)
 
     def terms(self, runtime: "Runtime", snapshot: CampaignSnapshot, shopper: Shopper, kind: str, channel: str,
               site_ids: tuple[int, ...], now: dt.datetime) -> _Terms:
         state = runtime.serving
-        key = (kind, shopper, channel, site_ids, snapshot.version, state.tallies_version, state.audiences_version)
-        with self._lock:
-            found = self._cache.get(key)
+        generation = (snapshot.version, state.tallies_version, state.audiences_version)
+        key = (kind, shopper, channel, site_ids)
+        found = self._cache.get(generation, key)
         if found is None or now >= found.valid_until:
             found = _campaign_terms(runtime, snapshot, shopper, kind, channel, site_ids, now)
-            with self._lock:
-                self._cache[key] = found
+            self._cache.put(generation, key, found)
         return found
 
 
@@ -305,13 +330,14 @@ def _serve(runtime: "Runtime", kind: str, customer: str | None, channel: str, lo
     as_of_seq = runtime.stock.view.as_of_seq
     stock_version = runtime.stock.view.location_versions(site_ids, now)
     served = runtime.models.get(RECOMMENDER)
-    key = (kind, shopper, channel, location, limit, snapshot.version, state.tallies_version,
-           state.audiences_version, served.version if served is not None else None, site_ids, stock_version)
-    plan = runtime.offer_plans.get(key, now)
+    generation = (snapshot.version, state.tallies_version, state.audiences_version,
+                  served.version if served is not None else None)
+    key = (kind, shopper, channel, location, limit, site_ids, stock_version)
+    plan = runtime.offer_plans.get(generation, key, now)
     if plan is None:
         plan = _plan(runtime, kind, snapshot, shopper, channel, location, location_id, site_ids, limit, now,
                      stock_version)
-        runtime.offer_plans.put(key, plan)
+        runtime.offer_plans.put(generation, key, plan)
     recommendation_id = f"rec-{random_hex()}"
     offer_ids = [rules.offer_id(recommendation_id, campaign_id, product_id) for campaign_id, product_id in plan.offered]
     items = [{"offer_id": offer_id, **item} for offer_id, item in zip(offer_ids, plan.items)]
