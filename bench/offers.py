@@ -503,6 +503,34 @@ def check_cart_answers(port: int, bodies: Sequence[str], headers: dict[str, str]
 
 # --- wrk --------------------------------------------------------------------------------------
 
+# The end of every wrk script the benches write: count the answers that are not 2xx
+# (keeping the first as an example) and print the figures as one JSON line.
+LUA_ANSWERS = r"""function response(status, response_headers, body)
+  if status < 200 or status > 299 then
+    non2xx = non2xx + 1
+    if first_bad == "" then
+      first_bad = status .. " " .. string.gsub(string.sub(body or "", 1, 300), "%%s+", " ")
+    end
+  end
+end
+
+function done(summary, latency, requests)
+  local bad, example = 0, ""
+  for _, thread in ipairs(threads) do
+    bad = bad + (thread:get("non2xx") or 0)
+    local first = thread:get("first_bad")
+    if example == "" and first ~= nil and first ~= "" then example = first end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH {\"requests\": %%d, \"duration_us\": %%d, \"p50_us\": %%d, \"p90_us\": %%d, \"p99_us\": %%d, " ..
+    "\"max_us\": %%d, \"non2xx\": %%d, \"connect\": %%d, \"read\": %%d, \"write\": %%d, \"timeout\": %%d}\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, bad, e.connect, e.read, e.write, e.timeout))
+  if example ~= "" then io.write("BENCH-EXAMPLE " .. example .. "\n") end
+end
+"""
+
 LUA = r"""-- Written by bench/offers.py: a random path (household) per request, counting non-2xx answers.
 local paths = {
 %(paths)s
@@ -534,31 +562,9 @@ function request()
   return wrk.format("GET", paths[i], headers)
 end
 
-function response(status, response_headers, body)
-  if status < 200 or status > 299 then
-    non2xx = non2xx + 1
-    if first_bad == "" then
-      first_bad = status .. " " .. string.gsub(string.sub(body or "", 1, 300), "%%s+", " ")
-    end
-  end
-end
+""" + LUA_ANSWERS
 
-function done(summary, latency, requests)
-  local bad, example = 0, ""
-  for _, thread in ipairs(threads) do
-    bad = bad + (thread:get("non2xx") or 0)
-    local first = thread:get("first_bad")
-    if example == "" and first ~= nil and first ~= "" then example = first end
-  end
-  local e = summary.errors
-  io.write(string.format(
-    "BENCH {\"requests\": %%d, \"duration_us\": %%d, \"p50_us\": %%d, \"p90_us\": %%d, \"p99_us\": %%d, " ..
-    "\"max_us\": %%d, \"non2xx\": %%d, \"connect\": %%d, \"read\": %%d, \"write\": %%d, \"timeout\": %%d}\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max, bad, e.connect, e.read, e.write, e.timeout))
-  if example ~= "" then io.write("BENCH-EXAMPLE " .. example .. "\n") end
-end
-"""
+
 
 
 def lua_script(paths: Sequence[str], headers: dict[str, str], seed: int, bodies: Sequence[str] = ()) -> str:

@@ -46,6 +46,7 @@ from typing import Any, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from offers import (  # noqa: E402  (bench/offers.py: the same set-up and server)
     DEFAULT_URL,
+    LUA_ANSWERS,
     BenchError,
     Household,
     Load,
@@ -135,31 +136,7 @@ function request()
     '"lines": [{"sku": "%%s", "quantity": 1}]}', id, t[1], t[2], t[4], t[3]))
 end
 
-function response(status, response_headers, body)
-  if status < 200 or status > 299 then
-    non2xx = non2xx + 1
-    if first_bad == "" then
-      first_bad = status .. " " .. string.gsub(string.sub(body or "", 1, 300), "%%s+", " ")
-    end
-  end
-end
-
-function done(summary, latency, requests)
-  local bad, example = 0, ""
-  for _, thread in ipairs(threads) do
-    bad = bad + (thread:get("non2xx") or 0)
-    local first = thread:get("first_bad")
-    if example == "" and first ~= nil and first ~= "" then example = first end
-  end
-  local e = summary.errors
-  io.write(string.format(
-    "BENCH {\"requests\": %%d, \"duration_us\": %%d, \"p50_us\": %%d, \"p90_us\": %%d, \"p99_us\": %%d, " ..
-    "\"max_us\": %%d, \"non2xx\": %%d, \"connect\": %%d, \"read\": %%d, \"write\": %%d, \"timeout\": %%d}\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max, bad, e.connect, e.read, e.write, e.timeout))
-  if example ~= "" then io.write("BENCH-EXAMPLE " .. example .. "\n") end
-end
-"""
+""" + LUA_ANSWERS
 
 
 def lua_table(items: Sequence[str]) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
-import json
 import time
 
 import pytest
@@ -18,6 +17,7 @@ from promo.bootstrap import bootstrap
 from promo.config import load_settings
 from promo.services import training
 from tests.conftest import database_kind
+from tests.e2e.test_campaign_server import ok
 from tests.e2e.test_server import (
     admin_key,
     answered_by,
@@ -31,12 +31,6 @@ from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.slow
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-
-
-def ok(port: int, method: str, path: str, key: str, body: object = None, status: int = 200) -> dict:
-    code, raw = call(port, method, path, body, key)
-    assert code == status, (code, raw[:500])
-    return json.loads(raw)
 
 
 class Instance:

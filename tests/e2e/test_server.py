@@ -80,6 +80,16 @@ def until_both_workers(ask: Callable[[], tuple[str, dict]], condition: Callable[
             satisfied.discard(worker)
 
 
+def assert_views_equal_the_database(port: int, key: str, database_url: str) -> str:
+    """`promo stock verify` against a running server: its workers' views against the log."""
+    verified = subprocess.run(
+        [str(Path(sys.executable).parent / "promo"), "stock", "verify", "--url", f"http://127.0.0.1:{port}",
+         "--key", key], cwd=ROOT, env={**os.environ, "PROMO_DATABASE_URL": database_url},
+        capture_output=True, text=True, timeout=60)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    return verified.stdout
+
+
 def wait_until_up(port: int, server: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -131,12 +141,8 @@ def test_gunicorn_serves_the_api_with_two_workers_and_sums_their_metrics(app, da
         # Each worker, whichever answers, sees the write at once (min_seq), both shown
         until_both_workers(lambda: answered_by(port, f"/v1/products/e2e-1/stock?min_seq={seq}", key),
                            lambda a: a["locations"][0]["on_hand"] == 4, "the stock event", timeout=5)
-        verified = subprocess.run(
-            [str(Path(sys.executable).parent / "promo"), "stock", "verify", "--url", f"http://127.0.0.1:{port}",
-             "--key", key], cwd=ROOT, env={**os.environ, "PROMO_DATABASE_URL": database_url},
-            capture_output=True, text=True, timeout=60)
-        assert verified.returncode == 0, verified.stdout + verified.stderr
-        assert "live view" in verified.stdout and "ok: no differences" in verified.stdout
+        verified = assert_views_equal_the_database(port, key, database_url)
+        assert "live view" in verified and "ok: no differences" in verified
 
         metrics = call(port, "GET", "/metrics")[1].decode()
         line = next(l for l in metrics.splitlines()
@@ -261,11 +267,7 @@ def test_hostile_values_leave_every_worker_able_to_follow_even_after_a_kill(app,
                                 key=key)
             answer = json.loads(body)
             assert (answer["available_now"], answer["quantity_now"]) == (True, 1_000_000_000 - 44), answer
-        verified = subprocess.run(
-            [str(Path(sys.executable).parent / "promo"), "stock", "verify", "--url", f"http://127.0.0.1:{port}",
-             "--key", key], cwd=ROOT, env={**os.environ, "PROMO_DATABASE_URL": database_url},
-            capture_output=True, text=True, timeout=60)
-        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert_views_equal_the_database(port, key, database_url)
     finally:
         server.terminate()
         server.communicate(timeout=30)
