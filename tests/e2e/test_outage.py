@@ -69,6 +69,9 @@ if database_kind() == "postgresql" and PG_CTL:
             stock_path = "/v1/products/milk/stock"
             until_both_workers(lambda: answered_by(port, stock_path, key), lambda a: a["as_of_seq"] == 1,
                                "the stock event")
+            offers_path = "/v1/customers/ann/offers?channel=store&location=S1"
+            until_both_workers(lambda: answered_by(port, offers_path, key), lambda a: a["known_customer"],
+                               "ann, a known customer")        # both serving states have read her
 
             pg_ctl("stop", "-m", "fast")
             stopped = True
@@ -82,7 +85,7 @@ if database_kind() == "postgresql" and PG_CTL:
             assert status == 200 and (answer["as_of_seq"], answer["quantity_now"]) == (1, 40)
             status, answer, _ = timed(port, "GET", "/v1/deals?channel=store&location=S1", key)
             assert status == 200 and answer["stock_as_of_seq"] == 1
-            status, answer, _ = timed(port, "GET", "/v1/customers/ann/offers?channel=store&location=S1", key)
+            status, answer, _ = timed(port, "GET", offers_path, key)
             assert status == 200 and answer["known_customer"] and answer["stock_as_of_seq"] == 1
             # Recommendations read the customer's history from the database
             status, answer, took = timed(port, "GET", "/v1/customers/ann/recommendations?channel=store&location=S1",
