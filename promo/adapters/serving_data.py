@@ -10,7 +10,8 @@ from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
 
 from promo.adapters.bulk import rows_where_in
-from promo.adapters.orm import Campaign, CampaignProduct, Customer, CustomerProfile, Product, Redemption
+from promo.adapters.orm import (Campaign, CampaignProduct, Customer, CustomerProfile, CustomerRedemptionCount, Product,
+                               Redemption)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,21 +75,36 @@ def product_details(session: Session, product_ids: Iterable[int]) -> list[tuple[
     return [tuple(row) for row in rows_where_in(session, query, Product.id, product_ids)]  # type: ignore[misc]
 
 
-def redemption_totals(session: Session, campaign_ids: Sequence[int]) -> dict[int, tuple[int, float]]:
-    """{campaign id: (redemptions, discount taken)} for those with any."""
+def campaign_counters(session: Session, campaign_ids: Sequence[int]) -> dict[int, tuple[int, float]]:
+    """{campaign id: (redemptions, discount taken)} from the counters every redemption and
+    cancellation moves in its own transaction (the ones its cap and budget are held by):
+    one row a campaign, however many redemptions it has."""
+    query = select(Campaign.id, Campaign.redeemed_count, Campaign.discount_spent_cents)
+    return {cid: (int(count), int(cents) / 100) for cid, count, cents in rows_where_in(
+        session, query, Campaign.id, campaign_ids)}
+
+
+def redemptions_after(session: Session, after_id: int, campaign_ids: Sequence[int]) -> list[tuple[int, int, int]]:
+    """(id, campaign id, customer id) of the standing redemptions of these campaigns with an
+    id above ``after_id``: what was added since the last read (by the primary key)."""
     if not campaign_ids:
-        return {}
-    query = (select(Redemption.campaign_id, func.count(), func.coalesce(func.sum(Redemption.discount_total), 0))
-             .where(Redemption.cancelled_at.is_(None)).group_by(Redemption.campaign_id))
-    return {cid: (int(n), float(spent)) for cid, n, spent in rows_where_in(session, query, Redemption.campaign_id,
-                                                                            campaign_ids)}
+        return []
+    query = (select(Redemption.id, Redemption.campaign_id, Redemption.customer_id)
+             .where(Redemption.id > after_id, Redemption.cancelled_at.is_(None),
+                    Redemption.campaign_id.in_(list(campaign_ids))))
+    return [(int(id_), int(cid), int(customer)) for id_, cid, customer in session.execute(query)]
+
+
+def newest_redemption_id(session: Session) -> int:
+    return int(session.execute(select(func.coalesce(func.max(Redemption.id), 0))).scalar_one())
 
 
 def redemptions_by_customer(session: Session, campaign_id: int) -> dict[int, int]:
-    query = (select(Redemption.customer_id, func.count())
-             .where(Redemption.campaign_id == campaign_id, Redemption.cancelled_at.is_(None))
-             .group_by(Redemption.customer_id))
-    return {customer: int(n) for customer, n in session.execute(query)}
+    """{customer id: standing redemptions} of a campaign, from the per-customer counters
+    its per-customer limit is held by."""
+    query = select(CustomerRedemptionCount.customer_id, CustomerRedemptionCount.redeemed).where(
+        CustomerRedemptionCount.campaign_id == campaign_id, CustomerRedemptionCount.redeemed > 0)
+    return {int(customer): int(n) for customer, n in session.execute(query)}
 
 
 def customers(session: Session, changed_since: dt.datetime | None = None) -> list[Any]:

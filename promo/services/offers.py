@@ -144,7 +144,7 @@ class EligibilityCache:
               site_ids: tuple[int, ...], now: dt.datetime) -> _Terms:
         state = runtime.serving
         generation = (snapshot.version, state.tallies_version, state.audiences_version)
-        key = (kind, shopper, channel, site_ids)
+        key = (kind, shopper, channel, site_ids, state.limit_stamp(shopper.customer_id))
         found = self._cache.get(generation, key)
         if found is None or now >= found.valid_until:
             found = _campaign_terms(runtime, snapshot, shopper, kind, channel, site_ids, now)
@@ -332,7 +332,7 @@ def _serve(runtime: "Runtime", kind: str, customer: str | None, channel: str, lo
     served = runtime.models.get(RECOMMENDER)
     generation = (snapshot.version, state.tallies_version, state.audiences_version,
                   served.version if served is not None else None)
-    key = (kind, shopper, channel, location, limit, site_ids, stock_version)
+    key = (kind, shopper, channel, location, limit, site_ids, stock_version, state.limit_stamp(shopper.customer_id))
     plan = runtime.offer_plans.get(generation, key, now)
     if plan is None:
         plan = _plan(runtime, kind, snapshot, shopper, channel, location, location_id, site_ids, limit, now,

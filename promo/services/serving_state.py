@@ -35,6 +35,7 @@ from promo.domain.offers import NO_REDEMPTIONS, Limits, Tally
 from promo.services.background import log_failure
 from promo.services.campaign_check import FALLBACK_REDEMPTION_RATE
 from promo.services.model_server import RESPONSE
+from promo.services.redemption_tallies import RedemptionTallies
 
 if TYPE_CHECKING:
     from promo.bootstrap import Runtime
@@ -246,8 +247,12 @@ class ServingState:
         # before the next refresh sees them. Bumped per customer, and for everything.
         self._touched: dict[str, int] = {}
         self.local_generation = 0
-        # Bumped whenever tallies or audiences are replaced: caches of what is derived from
-        # them (a customer's eligible campaigns) are keyed by these.
+        # Caches of what is derived from the tallies and audiences (a customer's eligible
+        # campaigns) are keyed by these: bumped when audiences are replaced, and when a
+        # campaign's cap or budget becomes reached or no longer is. A count per customer
+        # moves only that customer's stamp (limit_stamp).
+        self._redemption_tallies = RedemptionTallies()
+        self._limit_stamps: dict[int, int] = {}
         self.tallies_version = 0
         self.audiences_version = 0
         self._tally_version: tuple[int, float, int] | None = None
@@ -336,19 +341,18 @@ class ServingState:
     def _refresh_tallies(self, session: Any, overall: tuple[int, float, int]) -> None:
         if overall == self._tally_version:
             return
-        ids = [c.id for c in self.campaigns.campaigns]
-        totals = serving_data.redemption_totals(session, ids)
-        previous = self.tallies
-        tallies = {}
-        for cid, (count, spent) in totals.items():
-            before = previous.get(cid)
-            if before is not None and (before.redemptions, before.discount_spent) == (count, spent):
-                tallies[cid] = before
-            else:
-                tallies[cid] = Tally(count, spent, serving_data.redemptions_by_customer(session, cid))
-        self.tallies = tallies
-        self.tallies_version += 1
+        changes = self._redemption_tallies.refresh(session, self.campaigns.campaigns)
+        self.tallies = changes.tallies
+        for customer_id in changes.customers:
+            self._limit_stamps[customer_id] = self._limit_stamps.get(customer_id, 0) + 1
+        if changes.limits_moved:
+            self.tallies_version += 1
         self._tally_version = overall
+
+    def limit_stamp(self, customer_id: int | None) -> int:
+        """Moves when this customer's count of a campaign with a per-customer limit does:
+        answers cached for them before must not be served again."""
+        return self._limit_stamps.get(customer_id, 0) if customer_id is not None else 0
 
     def refresh_audiences(self) -> None:
         """Resolve the audience of every live campaign that has none, whose revision or

@@ -69,13 +69,16 @@ def skus(answer: dict, key: str = "offers") -> list[str]:
 
 
 def redeem(runtime, campaign_code: str, customer: str, discount: float = 1.0) -> None:
-    """A redemption row written directly (tests/api/test_checkout.py goes through the
-    endpoint): the offers' limits read whatever redemptions are stored."""
+    """A redemption row written directly and counted as an import of history counts it
+    (tests/api/test_checkout.py goes through the endpoint): the offers' limits read the
+    counters every path keeps."""
     with runtime.unit_of_work(write=True) as uow:
         campaign_id = uow.campaigns.get(campaign_code).id
         customer_id = uow.session.scalar(select(Customer.id).where(Customer.external_id == customer))
         uow.session.add(Redemption(event_id=f"r-{next(_ids)}", campaign_id=campaign_id, customer_id=customer_id,
                                    redeemed_at=NOW, discount_total=discount))
+        uow.session.flush()
+        uow.checkout.recount([campaign_id])
         uow.commit()
     runtime.serving.refresh()
 

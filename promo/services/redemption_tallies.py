@@ -1,0 +1,109 @@
+"""Each live campaign's redemptions as serving checks its limits, kept current at a cost
+that does not grow with the redemptions.
+
+A worker refreshes its tallies whenever any redemption or cancellation lands (every
+``serving_refresh_ms``). Counting the redemption rows each time grew with them: under a
+steady stream of redemptions a worker's refreshes slowed its answers minute by minute
+(bench/soak.py). Now:
+
+- a campaign's count and discount come from its counters (one row a campaign), the same
+  counters its cap and budget are held by in the redemption's transaction;
+- per customer, only campaigns with a per-customer limit are tallied (no other rule reads
+  it): read whole once, then by the redemptions added since (by primary key). A
+  cancellation, or a row that committed after a newer one was read (PostgreSQL hands out
+  ids before commit), leaves the per-customer sum short of the counter or above it; that
+  campaign is then read whole again, so the tallies always come back to the counters.
+
+What changed is reported for the caches of answers derived from the tallies: a cap or
+budget that became reached (or no longer is) concerns every shopper, a per-customer count
+only that customer.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+from promo.adapters import serving_data
+from promo.domain.offers import Limits, Tally, limit_refusal
+
+
+@dataclasses.dataclass(frozen=True)
+class TallyChanges:
+    tallies: dict[int, Tally]
+    limits_moved: bool          # a campaign's cap or budget refusal changed: every answer may differ
+    customers: frozenset[int]   # whose per-customer count of some campaign changed
+
+
+class RedemptionTallies:
+    """Not thread-safe: one refresher calls ``refresh``; readers use the returned tallies."""
+
+    def __init__(self) -> None:
+        self._tallies: dict[int, Tally] = {}
+        # Campaigns tallied per customer: {campaign id: (its per-customer limit, the newest
+        # redemption id its counts include, their sum)}.
+        self._tracked: dict[int, tuple[int, int, int]] = {}
+
+    def refresh(self, session: Any, campaigns: Sequence[Any]) -> TallyChanges:
+        """``campaigns``: the live ones, each with ``id`` and ``limits`` (promo.domain.offers.Limits)."""
+        limits = {c.id: c.limits for c in campaigns}
+        counters = serving_data.campaign_counters(session, list(limits))
+        for gone in set(self._tracked) - {cid for cid, lim in limits.items() if lim.per_customer is not None}:
+            del self._tracked[gone]
+        by_customer = {cid: tally.by_customer for cid, tally in self._tallies.items() if cid in self._tracked}
+        customers: set[int] = set()
+        self._add_new_rows(session, by_customer, customers)
+        for cid, lim in limits.items():
+            if lim.per_customer is None:
+                continue
+            tracked = self._tracked.get(cid)
+            count = counters.get(cid, (0, 0.0))[0]
+            if tracked is None or tracked[0] != lim.per_customer or tracked[2] != count:
+                by_customer[cid] = self._read_whole(session, cid, lim, by_customer.get(cid, {}), customers)
+        tallies = {}
+        for cid in limits:
+            count, spent = counters.get(cid, (0, 0.0))
+            before = self._tallies.get(cid)
+            counts = by_customer.get(cid, {})
+            if before is not None and (before.redemptions, before.discount_spent) == (count, spent) \
+                    and before.by_customer is counts:
+                tallies[cid] = before
+            else:
+                tallies[cid] = Tally(count, spent, counts)
+        moved = set(tallies) != set(self._tallies) or any(
+            _campaign_refusal(limits[cid], tally) != _campaign_refusal(limits[cid], self._tallies.get(cid))
+            for cid, tally in tallies.items())
+        self._tallies = tallies
+        return TallyChanges(tallies, moved, frozenset(customers))
+
+    def _add_new_rows(self, session: Any, by_customer: dict[int, dict[int, int]], customers: set[int]) -> None:
+        if not self._tracked:
+            return
+        oldest = min(seen for _, seen, _ in self._tracked.values())
+        rows = serving_data.redemptions_after(session, oldest, sorted(self._tracked))
+        if not rows:
+            return
+        newest = max(id_ for id_, _, _ in rows)
+        added: dict[int, int] = {}
+        for id_, cid, customer in rows:
+            if id_ > self._tracked[cid][1]:
+                counts = by_customer[cid]
+                counts[customer] = counts.get(customer, 0) + 1
+                added[cid] = added.get(cid, 0) + 1
+                customers.add(customer)
+        for cid, (limit, seen, total) in self._tracked.items():
+            self._tracked[cid] = (limit, max(seen, newest), total + added.get(cid, 0))
+
+    def _read_whole(self, session: Any, campaign_id: int, limits: Limits, before: dict[int, int],
+                    customers: set[int]) -> dict[int, int]:
+        # The newest id first: a redemption added between the two reads is counted again by
+        # the next incremental read, which then disagrees with the counter and reads again.
+        newest = serving_data.newest_redemption_id(session)
+        counts = serving_data.redemptions_by_customer(session, campaign_id)
+        customers.update(c for c in counts.keys() | before.keys() if counts.get(c) != before.get(c))
+        self._tracked[campaign_id] = (limits.per_customer, newest, sum(counts.values()))  # type: ignore[assignment]
+        return counts
+
+
+def _campaign_refusal(limits: Limits, tally: Tally | None) -> str | None:
+    """The refusal a campaign's cap or budget gives every shopper, or None."""
+    return limit_refusal(limits, tally, None) if tally is not None else None
