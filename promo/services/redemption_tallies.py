@@ -35,7 +35,9 @@ class TallyChanges:
 
 
 class RedemptionTallies:
-    """Not thread-safe: one refresher calls ``refresh``; readers use the returned tallies."""
+    """Not thread-safe: one refresher calls ``refresh``; readers use the returned tallies,
+    which are never changed afterwards (a refresh that fails half-way leaves them, and
+    this keeper, as they were)."""
 
     def __init__(self) -> None:
         self._tallies: dict[int, Tally] = {}
@@ -47,61 +49,63 @@ class RedemptionTallies:
         """``campaigns``: the live ones, each with ``id`` and ``limits`` (promo.domain.offers.Limits)."""
         limits = {c.id: c.limits for c in campaigns}
         counters = serving_data.campaign_counters(session, list(limits))
-        for gone in set(self._tracked) - {cid for cid, lim in limits.items() if lim.per_customer is not None}:
-            del self._tracked[gone]
-        by_customer = {cid: tally.by_customer for cid, tally in self._tallies.items() if cid in self._tracked}
+        tracked = {cid: found for cid, found in self._tracked.items()
+                   if cid in limits and limits[cid].per_customer is not None}
+        by_customer = {cid: self._tallies[cid].by_customer for cid in tracked}
         customers: set[int] = set()
-        self._add_new_rows(session, by_customer, customers)
+        _add_new_rows(session, tracked, by_customer, customers)
         for cid, lim in limits.items():
-            if lim.per_customer is None:
-                continue
-            tracked = self._tracked.get(cid)
-            count = counters.get(cid, (0, 0.0))[0]
-            if tracked is None or tracked[0] != lim.per_customer or tracked[2] != count:
-                by_customer[cid] = self._read_whole(session, cid, lim, by_customer.get(cid, {}), customers)
+            found = tracked.get(cid)
+            if lim.per_customer is not None and (found is None or found[0] != lim.per_customer
+                                                 or found[2] != counters.get(cid, (0, 0.0))[0]):
+                tracked[cid], by_customer[cid] = _read_whole(session, cid, lim, by_customer.get(cid, {}), customers)
         tallies = {}
         for cid in limits:
             count, spent = counters.get(cid, (0, 0.0))
             before = self._tallies.get(cid)
             counts = by_customer.get(cid, {})
-            if before is not None and (before.redemptions, before.discount_spent) == (count, spent) \
-                    and before.by_customer is counts:
-                tallies[cid] = before
-            else:
-                tallies[cid] = Tally(count, spent, counts)
+            unchanged = before is not None and (before.redemptions, before.discount_spent) == (count, spent) \
+                and before.by_customer is counts
+            tallies[cid] = before if unchanged else Tally(count, spent, counts)
         moved = set(tallies) != set(self._tallies) or any(
             _campaign_refusal(limits[cid], tally) != _campaign_refusal(limits[cid], self._tallies.get(cid))
             for cid, tally in tallies.items())
-        self._tallies = tallies
+        self._tallies, self._tracked = tallies, tracked
         return TallyChanges(tallies, moved, frozenset(customers))
 
-    def _add_new_rows(self, session: Any, by_customer: dict[int, dict[int, int]], customers: set[int]) -> None:
-        if not self._tracked:
-            return
-        oldest = min(seen for _, seen, _ in self._tracked.values())
-        rows = serving_data.redemptions_after(session, oldest, sorted(self._tracked))
-        if not rows:
-            return
-        newest = max(id_ for id_, _, _ in rows)
-        added: dict[int, int] = {}
-        for id_, cid, customer in rows:
-            if id_ > self._tracked[cid][1]:
-                counts = by_customer[cid]
-                counts[customer] = counts.get(customer, 0) + 1
-                added[cid] = added.get(cid, 0) + 1
-                customers.add(customer)
-        for cid, (limit, seen, total) in self._tracked.items():
-            self._tracked[cid] = (limit, max(seen, newest), total + added.get(cid, 0))
 
-    def _read_whole(self, session: Any, campaign_id: int, limits: Limits, before: dict[int, int],
-                    customers: set[int]) -> dict[int, int]:
-        # The newest id first: a redemption added between the two reads is counted again by
-        # the next incremental read, which then disagrees with the counter and reads again.
-        newest = serving_data.newest_redemption_id(session)
-        counts = serving_data.redemptions_by_customer(session, campaign_id)
-        customers.update(c for c in counts.keys() | before.keys() if counts.get(c) != before.get(c))
-        self._tracked[campaign_id] = (limits.per_customer, newest, sum(counts.values()))  # type: ignore[assignment]
-        return counts
+def _add_new_rows(session: Any, tracked: dict[int, tuple[int, int, int]], by_customer: dict[int, dict[int, int]],
+                  customers: set[int]) -> None:
+    """Count the redemptions added since each tracked campaign's newest, into copies of
+    the counts they change."""
+    if not tracked:
+        return
+    oldest = min(seen for _, seen, _ in tracked.values())
+    rows = serving_data.redemptions_after(session, oldest, sorted(tracked))
+    if not rows:
+        return
+    newest = max(id_ for id_, _, _ in rows)
+    added: dict[int, int] = {}
+    for id_, cid, customer in rows:
+        if id_ > tracked[cid][1]:
+            if cid not in added:
+                by_customer[cid] = dict(by_customer[cid])
+            counts = by_customer[cid]
+            counts[customer] = counts.get(customer, 0) + 1
+            added[cid] = added.get(cid, 0) + 1
+            customers.add(customer)
+    for cid, (limit, seen, total) in tracked.items():
+        tracked[cid] = (limit, max(seen, newest), total + added.get(cid, 0))
+
+
+def _read_whole(session: Any, campaign_id: int, limits: Limits, before: dict[int, int],
+                customers: set[int]) -> tuple[tuple[int, int, int], dict[int, int]]:
+    # The newest id first: a redemption added between the two reads is counted again by
+    # the next incremental read, which then disagrees with the counter and reads again.
+    newest = serving_data.newest_redemption_id(session)
+    counts = serving_data.redemptions_by_customer(session, campaign_id)
+    customers.update(c for c in counts.keys() | before.keys() if counts.get(c) != before.get(c))
+    return (limits.per_customer, newest, sum(counts.values())), counts  # type: ignore[return-value]
 
 
 def _campaign_refusal(limits: Limits, tally: Tally | None) -> str | None:
