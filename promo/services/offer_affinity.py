@@ -9,9 +9,10 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from cachetools import LRUCache
 
 from promo.ml.recommender.affinity import ItemToItemIndex
+from promo.ml.recommender.common import BOUGHT_BEFORE, FALLBACK_POPULAR, POPULAR_AT_LOCATION, SIMILAR_TO
+from promo.services.generation_cache import GenerationCache
 from promo.services.model_server import RECOMMENDER
 
 if TYPE_CHECKING:
@@ -21,28 +22,37 @@ if TYPE_CHECKING:
 # A product the customer buys again weighs more than one like theirs, which weighs more
 # than one merely popular (affinities are in [0, 1], by rank within each list).
 REPEAT_WEIGHT, DISCOVERY_WEIGHT, POPULAR_WEIGHT = 1.0, 0.6, 0.3
-# Kept sparse (a customer relates to a few dozen promoted products), these are about a
-# kilobyte each: the caches stay within tens of megabytes per process.
-CUSTOMER_CACHE_SIZE = 50_000
+# A customer can relate to every promoted product (discovery scores all those linked to
+# anything they bought): an affinity is about 20 bytes a scored product, some 12 KB for
+# 600 promoted products, so these stay within a few hundred MB per process.
+CUSTOMER_CACHE_SIZE = 20_000
 LOCATION_CACHE_SIZE = 2_048
+POPULAR = "popular"
+REASON_CODES = (BOUGHT_BEFORE, SIMILAR_TO, POPULAR_AT_LOCATION, FALLBACK_POPULAR, POPULAR)
+_NO_PRODUCT = -1
 
 
 @dataclasses.dataclass(frozen=True)
 class Affinity:
     """Scores in [0, 1] of some promoted products (``positions`` into the snapshot's
     ``promoted``; the others score 0), with the reason behind each, as (code, product id
-    or None)."""
+    or None). Arrays rather than a tuple per product: those took about 80 KB a customer
+    (bench/soak.py)."""
 
     size: int
-    positions: np.ndarray
+    positions: np.ndarray           # sorted
     scores: np.ndarray
-    reasons: dict[int, tuple[str, int | None]]      # by position
+    reason_codes: np.ndarray        # into REASON_CODES
+    reason_products: np.ndarray     # _NO_PRODUCT for none
 
     @classmethod
     def of(cls, size: int, found: dict[int, tuple[float, tuple[str, int | None]]]) -> "Affinity":
-        positions = np.asarray(sorted(found), dtype=np.int64)
-        return cls(size, positions, np.asarray([found[p][0] for p in positions.tolist()], dtype=np.float64),
-                   {p: reason for p, (_, reason) in found.items()})
+        ordered = sorted(found.items())
+        return cls(size, np.asarray([at for at, _ in ordered], dtype=np.int32),
+                   np.asarray([score for _, (score, _) in ordered], dtype=np.float64),
+                   np.asarray([REASON_CODES.index(code) for _, (_, (code, _)) in ordered], dtype=np.int8),
+                   np.asarray([_NO_PRODUCT if product is None else product for _, (_, (_, product)) in ordered],
+                              dtype=np.int64))
 
     def dense(self) -> np.ndarray:
         score = np.zeros(self.size)
@@ -50,7 +60,11 @@ class Affinity:
         return score
 
     def reason(self, position: int) -> tuple[str, int | None] | None:
-        return self.reasons.get(position)
+        at = int(np.searchsorted(self.positions, position))
+        if at == len(self.positions) or self.positions[at] != position:
+            return None
+        product = int(self.reason_products[at])
+        return REASON_CODES[self.reason_codes[at]], None if product == _NO_PRODUCT else product
 
 
 def _by_rank(items: list[Any], promoted: np.ndarray, weight: float,
@@ -69,8 +83,9 @@ class OfferAffinity:
     def __init__(self, runtime: "Runtime"):
         self._runtime = runtime
         self._lock = threading.Lock()
-        self._customers: LRUCache[tuple[Any, ...], Affinity] = LRUCache(maxsize=CUSTOMER_CACHE_SIZE)
-        self._locations: LRUCache[tuple[Any, ...], Affinity] = LRUCache(maxsize=LOCATION_CACHE_SIZE)
+        # Both by (campaign snapshot, model version): a new one leaves nothing worth keeping.
+        self._customers = GenerationCache(CUSTOMER_CACHE_SIZE)
+        self._locations = GenerationCache(LOCATION_CACHE_SIZE)
         # The item-to-item weights into the promoted products, per (snapshot, model version).
         self._index: tuple[tuple[Any, ...], ItemToItemIndex] | None = None
         self._skus_known_for: str | None = None
@@ -97,9 +112,8 @@ class OfferAffinity:
         served = self._runtime.models.get(RECOMMENDER)
         if served is None or not len(snapshot.promoted):
             return None
-        key = (customer_id, snapshot.version, served.version)
-        with self._lock:
-            found = self._customers.get(key)
+        generation = (snapshot.version, served.version)
+        found = self._customers.get(generation, (customer_id,))
         if found is not None:
             return found
         promoted = snapshot.promoted
@@ -109,17 +123,15 @@ class OfferAffinity:
         _by_rank(repeat, promoted, REPEAT_WEIGHT, scored)
         _by_rank(similar, promoted, DISCOVERY_WEIGHT, scored)
         found = Affinity.of(len(promoted), scored)
-        with self._lock:
-            self._customers[key] = found
+        self._customers.put(generation, (customer_id,), found)
         return found
 
     def popular_at(self, location_id: int | None, snapshot: "CampaignSnapshot") -> Affinity:
         """The promoted products by popularity at the location (everywhere without one): how
         offers are ranked for a customer we know nothing of."""
         served = self._runtime.models.get(RECOMMENDER)
-        key = (location_id, snapshot.version, served.version if served else None)
-        with self._lock:
-            found = self._locations.get(key)
+        generation = (snapshot.version, served.version if served else None)
+        found = self._locations.get(generation, (location_id,))
         if found is not None:
             return found
         promoted = snapshot.promoted
@@ -128,7 +140,6 @@ class OfferAffinity:
             items = served.estimator.recommend(None, limit=len(promoted), location=location_id,
                                                available=lambda ids: np.isin(ids, promoted))
             _by_rank(items, promoted, POPULAR_WEIGHT, scored)
-        found = Affinity.of(len(promoted), {at: (score, ("popular", None)) for at, (score, _) in scored.items()})
-        with self._lock:
-            self._locations[key] = found
+        found = Affinity.of(len(promoted), {at: (score, (POPULAR, None)) for at, (score, _) in scored.items()})
+        self._locations.put(generation, (location_id,), found)
         return found

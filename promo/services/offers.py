@@ -23,8 +23,9 @@ from promo.domain.errors import Unavailable
 from promo.ids import random_hex
 from promo.services.campaign_check import FALLBACK_REDEMPTION_RATE
 from promo.services.exposures import HOLDOUT, TREATED, UNTARGETED, exposure
+from promo.services.generation_cache import GenerationCache
 from promo.services.model_server import RECOMMENDER
-from promo.services.offer_affinity import Affinity
+from promo.services.offer_affinity import POPULAR, Affinity
 from promo.services.serving_state import CampaignSnapshot
 from promo.services.stock import channel_sites
 
@@ -86,35 +87,6 @@ class _Plan:
     controls: tuple[tuple[int, tuple[str, ...]], ...]       # held out of: campaign id, skus in stock here
     model: dict[str, str] | None
     valid_until: dt.datetime
-
-
-class GenerationCache:
-    """An LRU cache of one generation: the versions every key shares (campaigns, tallies,
-    audiences...). Entries of another generation can never be asked for again, so a new
-    generation replaces the old entries at once instead of leaving them to fill the cache:
-    under a steady stream of redemptions the tallies' version moves several times a second,
-    and a cache of 100,000 entries kept filling with dead ones (hundreds of MB a worker,
-    bench/soak.py). Behind a lock (cachetools is not thread-safe)."""
-
-    def __init__(self, size: int) -> None:
-        self._lock = threading.Lock()
-        self._size = size
-        self._generation: tuple[Any, ...] | None = None
-        self._cache: LRUCache[tuple[Any, ...], Any] = LRUCache(maxsize=size)
-
-    def get(self, generation: tuple[Any, ...], key: tuple[Any, ...]) -> Any:
-        with self._lock:
-            return self._cache.get(key) if generation == self._generation else None
-
-    def put(self, generation: tuple[Any, ...], key: tuple[Any, ...], value: Any) -> None:
-        with self._lock:
-            if generation != self._generation:
-                self._generation = generation
-                self._cache = LRUCache(maxsize=self._size)
-            self._cache[key] = value
-
-    def __len__(self) -> int:
-        return len(self._cache)
 
 
 class OfferPlans:
@@ -360,7 +332,7 @@ def _reasons(runtime: "Runtime", affinity: Affinity | None, popular: Affinity, p
         code, product = found
         codes.append((code, runtime.stock.catalog.sku(product) if product is not None else None))
     elif popular.reason(promoted_at) is not None:
-        codes.append(("popular", None))
+        codes.append((POPULAR, None))
     codes += [(reason, None) for reason in targeting]
     if availability["location"] is not None:
         codes.append(("in_stock_at", availability["location"]))

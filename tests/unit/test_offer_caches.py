@@ -2,7 +2,7 @@
 tallies or audiences since changed) are dropped at once, not left to fill the cache."""
 from __future__ import annotations
 
-from promo.services.offers import GenerationCache
+from promo.services.generation_cache import GenerationCache
 
 
 def test_a_new_generation_replaces_the_old_entries():
