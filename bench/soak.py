@@ -16,9 +16,10 @@ random in wrk's Lua script (every write carries a fresh id, so nothing is a repe
   receipts keep it in stock.
 
 1. Warm-up: bursts of the mix with no pause between requests (wrk -t2 -c16, --warm-burst
-   seconds each) until the service is steady: the rate within 10% of the burst before
-   and the workers' memory within 2% (at most --warm-max seconds). The last burst is the
-   capacity.
+   seconds each) until the service is steady: the rate within 10% of the burst before,
+   the workers' memory within 2%, and their bounded caches no longer filling (from
+   promo_serving_cache_entries in /metrics; at most --warm-max seconds). The last burst
+   is the capacity.
 2. Soak: the same connections, each pausing between requests so that the whole comes to
    --share (0.7) of the capacity, for --minutes, measured in segments of --segment
    seconds. Worker memory (RSS, PSS) is read as the soak starts and at its end.
@@ -217,29 +218,54 @@ def top_up(port: int, headers: dict[str, str], targets: Sequence[tuple[str, str,
             raise BenchError(f"the stock top-up was not accepted: {str(answer)[:300]}")
 
 
+def cache_entries(port: int) -> dict[str, float]:
+    """{cache: entries, summed over the workers} from /metrics (promo_serving_cache_entries)."""
+    answer = get(port, "/metrics", {})
+    if answer.status != 200:
+        raise BenchError(f"GET /metrics answered {answer.status}")
+    entries: dict[str, float] = {}
+    for line in answer.body.decode().splitlines():
+        if line.startswith("promo_serving_cache_entries{"):
+            labels, value = line.rsplit(" ", 1)
+            cache = labels.split('cache="', 1)[1].split('"', 1)[0]
+            entries[cache] = entries.get(cache, 0.0) + float(value)
+    return entries
+
+
+def still_growing(before: dict[str, float], after: dict[str, float]) -> list[str]:
+    """The caches that gained more than 2% (and 50 entries) over a burst."""
+    return [cache for cache, n in after.items() if n - before.get(cache, 0.0) > max(50.0, 0.02 * n)]
+
+
 def warm_up(port: int, headers: dict[str, str], households: Sequence[Household], burst: Any,
             opts: argparse.Namespace, report: Report) -> Load:
     """Unthrottled bursts of the mix until the service is in its steady state: the rate
-    within 10% of the burst before and the workers' memory within 2%, or --warm-max
-    seconds. A worker first resolves every campaign's audience, computes each customer's
-    affinity on their first request, and fills its caches (the SQLite page cache of each
-    connection, up to 64 MB): before that, neither capacity nor memory growth means much.
-    Returns the last burst (the capacity)."""
+    within 10% of the burst before, the workers' memory within 2%, and their bounded
+    caches (offer plans and terms, affinities) no longer filling; or --warm-max seconds.
+    A worker first resolves every campaign's audience, computes each customer's affinity
+    on their first request, and fills its caches (up to their bounds, and the SQLite page
+    cache of each connection): before that, neither capacity nor memory growth means
+    much. Returns the last burst (the capacity)."""
     started = time.monotonic()
     previous: Load | None = None
     memory = worker_memory(port, headers, households)
+    entries = cache_entries(port)
     while True:
         load = burst(opts.warm_burst, 0)
-        now_memory = worker_memory(port, headers, households)
+        now_memory, now_entries = worker_memory(port, headers, households), cache_entries(port)
         grew = max((now_memory[p]["rss"] / memory[p]["rss"] - 1 for p in now_memory if p in memory), default=1.0)
+        filling = still_growing(entries, now_entries)
         rss = ", ".join(f"{m['rss']:.0f}" for m in now_memory.values())
-        log(f"warm-up: {load.rate:,.0f} req/s, p99 {load.p99_ms:.1f} ms, worker RSS {rss} MB ({grew:+.1%})")
-        steady = previous is not None and abs(load.rate / previous.rate - 1) < 0.10 and abs(grew) < 0.02
+        caches = ", ".join(f"{cache} {n:,.0f}" for cache, n in sorted(now_entries.items()))
+        log(f"warm-up: {load.rate:,.0f} req/s, p99 {load.p99_ms:.1f} ms, worker RSS {rss} MB ({grew:+.1%}); "
+            f"cache entries {caches}")
+        steady = previous is not None and abs(load.rate / previous.rate - 1) < 0.10 and abs(grew) < 0.02 \
+            and not filling
         if steady or time.monotonic() - started > opts.warm_max:
             report.add("warm-up", "until steady" if steady else f"stopped after {opts.warm_max} s, not steady",
-                       f"{time.monotonic() - started:.0f} s; worker RSS {rss} MB")
+                       f"{time.monotonic() - started:.0f} s; worker RSS {rss} MB; cache entries {caches}")
             return load
-        previous, memory = load, now_memory
+        previous, memory, entries = load, now_memory, now_entries
 
 
 def admin_key(url: str, model_dir: str) -> str:

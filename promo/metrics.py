@@ -55,6 +55,9 @@ EXPOSURES_PENDING = Gauge("promo_exposures_pending", "Exposures buffered in this
                           multiprocess_mode="liveall")
 SERVING_LIVE_CAMPAIGNS = Gauge("promo_serving_live_campaigns", "Active campaigns in this process's serving snapshot",
                                multiprocess_mode="liveall")
+SERVING_CACHE_ENTRIES = Gauge("promo_serving_cache_entries",
+                              "Entries in this process's bounded serving caches (offer plans and terms, affinities)",
+                              ["cache"], multiprocess_mode="liveall")
 SERVING_REFRESH_SECONDS = Histogram("promo_serving_refresh_seconds",
                                     "Time of one refresh of the serving snapshot's versions and changed parts",
                                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))

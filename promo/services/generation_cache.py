@@ -6,6 +6,8 @@ from typing import Any
 
 from cachetools import LRUCache
 
+from promo import metrics
+
 
 class GenerationCache:
     """An LRU cache of one generation: the versions every key shares (campaigns, tallies,
@@ -14,7 +16,8 @@ class GenerationCache:
     the cache: a cache of 100,000 entries kept filling with dead ones (hundreds of MB a
     worker, bench/soak.py). Behind a lock (cachetools is not thread-safe)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, name: str) -> None:
+        self._entries = metrics.SERVING_CACHE_ENTRIES.labels(name)
         self._lock = threading.Lock()
         self._size = size
         self._generation: tuple[Any, ...] | None = None
@@ -30,6 +33,7 @@ class GenerationCache:
                 self._generation = generation
                 self._cache = LRUCache(maxsize=self._size)
             self._cache[key] = value
+            self._entries.set(len(self._cache))
 
     def __len__(self) -> int:
         return len(self._cache)

@@ -84,8 +84,8 @@ class OfferAffinity:
         self._runtime = runtime
         self._lock = threading.Lock()
         # Both by (campaign snapshot, model version): a new one leaves nothing worth keeping.
-        self._customers = GenerationCache(CUSTOMER_CACHE_SIZE)
-        self._locations = GenerationCache(LOCATION_CACHE_SIZE)
+        self._customers = GenerationCache(CUSTOMER_CACHE_SIZE, "customer_affinity")
+        self._locations = GenerationCache(LOCATION_CACHE_SIZE, "location_affinity")
         # The item-to-item weights into the promoted products, per (snapshot, model version).
         self._index: tuple[tuple[Any, ...], ItemToItemIndex] | None = None
         self._skus_known_for: str | None = None

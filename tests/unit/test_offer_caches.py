@@ -4,6 +4,7 @@ what the offer affinity cache holds per customer is a few arrays."""
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY
 
 from promo.ml.recommender.common import BOUGHT_BEFORE, SIMILAR_TO
 from promo.services.generation_cache import GenerationCache
@@ -11,7 +12,7 @@ from promo.services.offer_affinity import POPULAR, Affinity
 
 
 def test_a_new_generation_replaces_the_old_entries():
-    cache = GenerationCache(size=10)
+    cache = GenerationCache(size=10, name="test")
     cache.put(("v1",), ("ann",), "plan 1")
     cache.put(("v1",), ("bob",), "plan 2")
     assert cache.get(("v1",), ("ann",)) == "plan 1" and len(cache) == 2
@@ -24,10 +25,13 @@ def test_a_new_generation_replaces_the_old_entries():
 
 
 def test_within_a_generation_the_cache_stays_within_its_size():
-    cache = GenerationCache(size=3)
+    cache = GenerationCache(size=3, name="test")
     for n in range(10):
         cache.put(("v1",), (n,), n)
     assert len(cache) == 3 and cache.get(("v1",), (9,)) == 9 and cache.get(("v1",), (0,)) is None
+    assert REGISTRY.get_sample_value("promo_serving_cache_entries", {"cache": "test"}) == 3
+    cache.put(("v2",), (0,), 0)
+    assert REGISTRY.get_sample_value("promo_serving_cache_entries", {"cache": "test"}) == 1
 
 
 def test_an_affinity_keeps_each_products_score_and_reason_in_arrays():
