@@ -355,11 +355,15 @@ def soak(opts: argparse.Namespace, tmp: Path, report: Report) -> list[str]:
             f"(a {delay_ms} ms pause per connection)")
         memory_first = worker_memory(port, headers, setup.households)
         segments: list[Load] = []
+        rss_by_segment: list[list[float]] = []      # each worker's, in pid order, at each segment's end
         ends = time.monotonic() + opts.minutes * 60
         while time.monotonic() < ends - opts.segment / 2:
             segments.append(burst(opts.segment, delay_ms))
             load = segments[-1]
-            log(f"segment {len(segments)}: {load.rate:,.0f} req/s, p99 {load.p99_ms:.1f} ms, {load.non2xx} non-2xx")
+            rss = [memory_of(pid)["rss"] for pid in sorted(memory_first)]
+            rss_by_segment.append(rss)
+            log(f"segment {len(segments)}: {load.rate:,.0f} req/s, p99 {load.p99_ms:.1f} ms, {load.non2xx} non-2xx; "
+                f"worker RSS {', '.join(f'{m:.0f}' for m in rss)} MB")
         memory_last = worker_memory(port, headers, setup.households)
 
     errors = sum(load.non2xx + load.socket_errors for load in segments)
@@ -389,6 +393,12 @@ def soak(opts: argparse.Namespace, tmp: Path, report: Report) -> list[str]:
                    growth < MEMORY_GROWTH)
         if growth >= MEMORY_GROWTH:
             problems.append(f"worker {pid}: RSS grew {growth:.1%}")
+    if len(rss_by_segment) >= 2:
+        half = len(rss_by_segment) // 2
+        report.add("soak", "worker RSS by segment",
+                   "; ".join(", ".join(f"{m:.0f}" for m in rss) for rss in rss_by_segment) + " MB; second half "
+                   + ", ".join(f"{last / mid - 1:+.1%}" for mid, last in zip(rss_by_segment[half - 1],
+                                                                            rss_by_segment[-1])))
     if len(set(memory_first) & set(memory_last)) < 2:
         problems.append("could not read both workers' memory at the start and at the end (a worker restarted?)")
     return problems
