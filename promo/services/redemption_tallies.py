@@ -12,7 +12,11 @@ steady stream of redemptions a worker's refreshes slowed its answers minute by m
   it): read whole once, then by the redemptions added since (by primary key). A
   cancellation, or a row that committed after a newer one was read (PostgreSQL hands out
   ids before commit), leaves the per-customer sum short of the counter or above it; that
-  campaign is then read whole again, so the tallies always come back to the counters.
+  campaign is then read whole again, so the tallies always come back to the counters. A
+  cancellation and a late row together can leave the sum right and two customers wrong:
+  each campaign is also read whole once a minute while redemptions come in, which bounds
+  how long that lasts (the redemption's own transaction holds the limit exactly
+  meanwhile).
 
 What changed is reported for the caches of answers derived from the tallies: a cap or
 budget that became reached (or no longer is) concerns every shopper, a per-customer count
@@ -21,10 +25,23 @@ only that customer.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+import time
+from typing import Any, NamedTuple, Sequence
 
 from promo.adapters import serving_data
 from promo.domain.offers import Limits, Tally, limit_refusal
+
+
+REREAD_SECONDS = 60.0
+
+
+class _Tracked(NamedTuple):
+    """A campaign tallied per customer."""
+
+    limit: int              # its per-customer limit when read
+    seen_id: int            # the newest redemption id its counts include
+    total: int              # the sum of its counts
+    read_at: float          # when it was last read whole (monotonic)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,9 +58,7 @@ class RedemptionTallies:
 
     def __init__(self) -> None:
         self._tallies: dict[int, Tally] = {}
-        # Campaigns tallied per customer: {campaign id: (its per-customer limit, the newest
-        # redemption id its counts include, their sum)}.
-        self._tracked: dict[int, tuple[int, int, int]] = {}
+        self._tracked: dict[int, _Tracked] = {}
 
     def refresh(self, session: Any, campaigns: Sequence[Any]) -> TallyChanges:
         """``campaigns``: the live ones, each with ``id`` and ``limits`` (promo.domain.offers.Limits)."""
@@ -56,8 +71,9 @@ class RedemptionTallies:
         _add_new_rows(session, tracked, by_customer, customers)
         for cid, lim in limits.items():
             found = tracked.get(cid)
-            if lim.per_customer is not None and (found is None or found[0] != lim.per_customer
-                                                 or found[2] != counters.get(cid, (0, 0.0))[0]):
+            if lim.per_customer is not None and (
+                    found is None or found.limit != lim.per_customer or found.total != counters.get(cid, (0, 0.0))[0]
+                    or time.monotonic() - found.read_at > REREAD_SECONDS):
                 tracked[cid], by_customer[cid] = _read_whole(session, cid, lim, by_customer.get(cid, {}), customers)
         tallies = {}
         for cid in limits:
@@ -74,38 +90,38 @@ class RedemptionTallies:
         return TallyChanges(tallies, moved, frozenset(customers))
 
 
-def _add_new_rows(session: Any, tracked: dict[int, tuple[int, int, int]], by_customer: dict[int, dict[int, int]],
+def _add_new_rows(session: Any, tracked: dict[int, _Tracked], by_customer: dict[int, dict[int, int]],
                   customers: set[int]) -> None:
     """Count the redemptions added since each tracked campaign's newest, into copies of
     the counts they change."""
     if not tracked:
         return
-    oldest = min(seen for _, seen, _ in tracked.values())
+    oldest = min(found.seen_id for found in tracked.values())
     rows = serving_data.redemptions_after(session, oldest, sorted(tracked))
     if not rows:
         return
     newest = max(id_ for id_, _, _ in rows)
     added: dict[int, int] = {}
     for id_, cid, customer in rows:
-        if id_ > tracked[cid][1]:
+        if id_ > tracked[cid].seen_id:
             if cid not in added:
                 by_customer[cid] = dict(by_customer[cid])
             counts = by_customer[cid]
             counts[customer] = counts.get(customer, 0) + 1
             added[cid] = added.get(cid, 0) + 1
             customers.add(customer)
-    for cid, (limit, seen, total) in tracked.items():
-        tracked[cid] = (limit, max(seen, newest), total + added.get(cid, 0))
+    for cid, found in tracked.items():
+        tracked[cid] = found._replace(seen_id=max(found.seen_id, newest), total=found.total + added.get(cid, 0))
 
 
 def _read_whole(session: Any, campaign_id: int, limits: Limits, before: dict[int, int],
-                customers: set[int]) -> tuple[tuple[int, int, int], dict[int, int]]:
+                customers: set[int]) -> tuple[_Tracked, dict[int, int]]:
     # The newest id first: a redemption added between the two reads is counted again by
     # the next incremental read, which then disagrees with the counter and reads again.
     newest = serving_data.newest_redemption_id(session)
     counts = serving_data.redemptions_by_customer(session, campaign_id)
     customers.update(c for c in counts.keys() | before.keys() if counts.get(c) != before.get(c))
-    return (limits.per_customer, newest, sum(counts.values())), counts  # type: ignore[return-value]
+    return _Tracked(limits.per_customer, newest, sum(counts.values()), time.monotonic()), counts  # type: ignore[arg-type]
 
 
 def _campaign_refusal(limits: Limits, tally: Tally | None) -> str | None:
