@@ -24,6 +24,7 @@ LOCATION_BITS = 24
 # The weight of an even spread mixed into the sales shares, so that a pair with no recent
 # sale still expects some demand (a promotion creates demand where there was none).
 EVEN_SPREAD_WEIGHT = 0.2
+READ_CHUNK = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,14 +48,19 @@ class RecentDemand:
             if latest is None:
                 return _Totals(np.zeros(0, np.int64), np.zeros(0, np.float64), time.monotonic())
             since = latest - dt.timedelta(days=self.days)
-            rows = session.execute(
+            # In chunks: the demo's 90k (product, location) rows as Python tuples took some
+            # 30 MB at once, every refresh, which a worker's memory kept (bench/soak.py).
+            result = session.execute(
                 select(Interaction.product_id, Interaction.location_id, func.sum(Interaction.quantity))
                 .where(Interaction.type == "purchase", Interaction.occurred_at >= since,
                        Interaction.location_id.is_not(None))
-                .group_by(Interaction.product_id, Interaction.location_id)).all()
-        if not rows:
+                .group_by(Interaction.product_id, Interaction.location_id)
+                .execution_options(yield_per=READ_CHUNK))
+            chunks = [np.array([(p, loc, max(float(u or 0), 0.0)) for p, loc, u in part], dtype=np.float64)
+                      for part in result.partitions()]
+        if not chunks:
             return _Totals(np.zeros(0, np.int64), np.zeros(0, np.float64), time.monotonic())
-        table = np.array([(p, loc, max(float(u or 0), 0.0)) for p, loc, u in rows], dtype=np.float64)
+        table = np.concatenate(chunks)
         keys = (table[:, 0].astype(np.int64) << LOCATION_BITS) | table[:, 1].astype(np.int64)
         order = np.argsort(keys)
         return _Totals(keys[order], table[order, 2], time.monotonic())

@@ -6,6 +6,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
+from promo.adapters import demand_index
 from promo.adapters.demand_index import EVEN_SPREAD_WEIGHT, RecentDemand
 from promo.services import catalog, interactions
 
@@ -54,3 +55,11 @@ def test_totals_are_read_again_only_once_stale(sold):
     demand.ttl = 0
     assert demand.refresh_if_stale() is True
     assert np.array_equal(demand.units(products, locations), np.array([[6, 2], [2, 4]]))
+
+
+def test_the_totals_are_the_same_read_in_chunks_of_one(sold, monkeypatch):
+    runtime, products, locations, _ = sold
+    whole = RecentDemand(runtime.session_factory).units(products, locations)
+    monkeypatch.setattr(demand_index, "READ_CHUNK", 1)
+    assert RecentDemand(runtime.session_factory).units(products, locations).tolist() == whole.tolist() \
+        == [[6, 2], [2, 0]]
