@@ -26,12 +26,12 @@ as before: the latest interaction seen, plus a microsecond).
 """
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import dataclasses
 import datetime as dt
 import threading
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,22 +43,13 @@ from promo.domain.errors import Conflict, InvalidInput
 from promo.ml.audience_features import PurchaseState, audience_features
 from promo.ml.purchase_facts import CatalogVocabulary, PurchaseFacts
 from promo.ml.response_features import demographic_features
+from promo.services.heap import give_back_memory
 from promo.services.model_server import RESPONSE, ModelServer, ServedModel
 
 TYPE_PREFIX = "campaign_type="
 # A delta past this share of the base's purchases is folded into a new base.
 FOLD_SHARE = 0.1
 FOLD_MIN_ROWS = 20_000
-
-
-def _give_back_memory() -> None:
-    """Return the freed heap to the system after a build. The build's temporaries (the
-    read chunks, sorts and sums over 1.5M purchases) come from glibc's heap, which keeps
-    ~200 MB of free pages otherwise; measured in docs/benchmarks.md (worker memory)."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):    # not glibc: nothing to do
-        pass
 
 
 def campaign_types_of(feature_names: Sequence[str]) -> list[str]:
@@ -139,6 +130,8 @@ class AudienceScorer:
         self._grace_ms = int(grace_seconds * 1000)
         self._lock = threading.Lock()
         self._state: _State | None = None
+        # Within reading_history_once(): whether the campaign history was looked at yet.
+        self._history_batch: bool | None = None
 
     # --- the interface -----------------------------------------------------------------
 
@@ -152,6 +145,20 @@ class AudienceScorer:
         if campaign_type is not None and campaign_type not in types:
             raise InvalidInput("unknown campaign type", {"campaign_type": [f"the model knows {types}"]})
         return served
+
+    @contextlib.contextmanager
+    def reading_history_once(self) -> Iterator[None]:
+        """Rank several promotions in a row with the campaign history (exposures and
+        redemptions, read whole) looked at again at most once. Resolving every live
+        campaign's audience re-read it for each, as redemptions kept changing it: 50 reads
+        of a growing history every audience refresh (bench/soak.py)."""
+        with self._lock:
+            self._history_batch = False
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._history_batch = None
 
     def rank(self, product_ids: Sequence[int], *, campaign_type: str | None = None,
              customer_ids: Sequence[int] | np.ndarray | None = None) -> ScoredAudience:
@@ -240,7 +247,7 @@ class AudienceScorer:
         if self._state is None or self._state.version != version:
             self._state = None          # let the old state go before building the new one
             self._state = self._build(session, version)
-            _give_back_memory()
+            give_back_memory()
         else:
             self._refresh(session, self._state)
         return self._state
@@ -314,7 +321,7 @@ class AudienceScorer:
             state.base_rows = len(everything.id)
             state.delta_rows = audience_data.no_purchases()
             del everything
-            _give_back_memory()
+            give_back_memory()
             return
         state.delta_rows = rows
         dirty = np.unique(rows.customer)
@@ -337,6 +344,10 @@ class AudienceScorer:
         state.demographics[ids] = rows[state.demographic_names].to_numpy(dtype=float)
 
     def _refresh_campaigns(self, session: Session, state: _State) -> None:
+        if self._history_batch:
+            return
+        if self._history_batch is False:
+            self._history_batch = True
         signature = audience_data.campaign_signature(session)
         if signature == state.campaign_signature:
             return

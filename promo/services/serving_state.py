@@ -34,6 +34,7 @@ from promo.domain.errors import Conflict
 from promo.domain.offers import NO_REDEMPTIONS, Limits, Tally
 from promo.services.background import log_failure
 from promo.services.campaign_check import FALLBACK_REDEMPTION_RATE
+from promo.services.heap import give_back_memory
 from promo.services.model_server import RESPONSE
 from promo.services.redemption_tallies import RedemptionTallies
 
@@ -362,22 +363,28 @@ class ServingState:
         with self._audience_lock:
             served = self._runtime.models.get(RESPONSE)
             model_version = served.version if served else None
-            for campaign in self.campaigns.campaigns:
-                found = self.audiences.get(campaign.id)
-                if found is not None and found.revision == campaign.revision \
-                        and found.model_version == model_version \
-                        and time.monotonic() - found.resolved_at < self.audience_refresh_seconds:
-                    continue
-                if self._stop.is_set():
-                    return
-                try:
-                    audience = self._resolve(resolve, campaign, model_version)
-                except Conflict as exc:     # e.g. model targeting while no response model is served
-                    log.warning("campaign audience not resolved", extra={"campaign": campaign.code,
-                                                                          "reason": exc.reason})
-                    continue
-                self.audiences = {**self.audiences, campaign.id: audience}
-                self.audiences_version += 1
+            due = [campaign for campaign in self.campaigns.campaigns if not self._audience_current(campaign,
+                                                                                                    model_version)]
+            if not due:
+                return
+            with self._runtime.audience_scorer.reading_history_once():
+                for campaign in due:
+                    if self._stop.is_set():
+                        return
+                    try:
+                        audience = self._resolve(resolve, campaign, model_version)
+                    except Conflict as exc:     # e.g. model targeting while no response model is served
+                        log.warning("campaign audience not resolved", extra={"campaign": campaign.code,
+                                                                              "reason": exc.reason})
+                        continue
+                    self.audiences = {**self.audiences, campaign.id: audience}
+                    self.audiences_version += 1
+            give_back_memory()      # the round's temporaries: else the worker keeps them (bench/soak.py)
+
+    def _audience_current(self, campaign: LiveCampaign, model_version: str | None) -> bool:
+        found = self.audiences.get(campaign.id)
+        return found is not None and found.revision == campaign.revision and found.model_version == model_version \
+            and time.monotonic() - found.resolved_at < self.audience_refresh_seconds
 
     def _resolve(self, resolve: Any, campaign: LiveCampaign, model_version: str | None) -> Audience:
         with self._runtime.unit_of_work() as uow:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from promo.adapters import training_data
+from promo.adapters import audience_data, training_data
 from promo.bootstrap import bootstrap
 from promo.domain.errors import Conflict, InvalidInput
 from promo.ml.response_features import promotion_features
@@ -210,3 +210,29 @@ def test_the_scorer_answers_the_http_route_as_before(trained, client, admin):
 def _ids(runtime, externals):
     with runtime.unit_of_work() as uow:
         return uow.customers.ids_for(externals)
+
+
+def test_ranking_in_a_row_reads_the_campaign_history_at_most_once(trained, monkeypatch):
+    runtime = trained
+    scorer = runtime.audience_scorer
+    promoted = product_ids(runtime, ["a"])
+    reads = []
+    whole = audience_data.read_campaigns
+    monkeypatch.setattr(audience_data, "read_campaigns", lambda session: reads.append(1) or whole(session))
+    scorer.rank(promoted, campaign_type="Type A")
+    later = DAY0 + dt.timedelta(days=200)
+
+    def redeemed(n):
+        campaign_history.record_redemptions(runtime.unit_of_work(write=True), [
+            {"event_id": f"row-{n}", "campaign": "k2", "customer": "shopper5", "redeemed_at": later}])
+
+    with scorer.reading_history_once():
+        redeemed(1)
+        scorer.rank(promoted, campaign_type="Type A")
+        redeemed(2)
+        scorer.rank(promoted, campaign_type="Type A")
+    assert len(reads) == 2          # the first ranking's build, then once in the row
+    redeemed(3)
+
+    assert_same_features(runtime, scorer, ["a"])        # outside a row: the history is current again
+    assert len(reads) == 3
