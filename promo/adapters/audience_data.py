@@ -8,7 +8,6 @@ and skips SQLAlchemy's row objects, which cost more than the query itself.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -19,6 +18,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from promo.adapters.bulk import naive_utc, sqlite_time
+from promo.adapters.scans import small_page_cache
 from promo.adapters.training_data import SQLITE_IN_CHUNK, _epoch_ms, _times
 from promo.ml.frames import DEMOGRAPHIC_COLUMNS, check_columns
 
@@ -105,27 +105,11 @@ def _fetch(session: Session, sql: str, params: Any = ()) -> PurchaseRows:
                         discount=np.abs(table[:, 5]), coupon=np.abs(table[:, 6]))   # as read_history does
 
 
-@contextlib.contextmanager
-def _small_page_cache(session: Session) -> Iterator[None]:
-    """On SQLite, scan the whole history through a 2 MB page cache: at the usual 64 MB
-    the scan would leave the connection's cache full of history pages for good."""
-    if _is_postgres(session):
-        yield
-        return
-    run = session.connection().exec_driver_sql
-    size = run("PRAGMA cache_size").scalar()
-    run("PRAGMA cache_size=-2000")
-    try:
-        yield
-    finally:
-        run(f"PRAGMA cache_size={int(size)}")
-
-
 def read_purchases(session: Session, customer_ids: Sequence[int] | None = None) -> PurchaseRows:
     """Every purchase, or those of ``customer_ids``."""
     select = _purchase_select(session)
     if customer_ids is None:
-        with _small_page_cache(session):
+        with small_page_cache(session):
             return _fetch(session, select)
     ids = sorted({int(c) for c in customer_ids})
     if _is_postgres(session):
@@ -197,12 +181,13 @@ def campaign_signature(session: Session) -> tuple[Any, ...]:
     """Changes whenever campaigns, their audiences or redemptions change (rows added,
     removed or re-dated): a few aggregates over three small tables."""
     run = session.connection().exec_driver_sql
-    return (
-        tuple(run("SELECT COUNT(*), MAX(updated_at), SUM(id) FROM campaigns").one()),
-        tuple(run("SELECT COUNT(*), SUM(customer_id), SUM(CAST(campaign_id AS BIGINT) * customer_id), "
-                  "SUM(campaign_id) FROM campaign_exposures").one()),
-        tuple(run("SELECT COUNT(*), MAX(id), SUM(customer_id) FROM redemptions").one()),
-    )
+    with small_page_cache(session):
+        return (
+            tuple(run("SELECT COUNT(*), MAX(updated_at), SUM(id) FROM campaigns").one()),
+            tuple(run("SELECT COUNT(*), SUM(customer_id), SUM(CAST(campaign_id AS BIGINT) * customer_id), "
+                      "SUM(campaign_id) FROM campaign_exposures").one()),
+            tuple(run("SELECT COUNT(*), MAX(id), SUM(customer_id) FROM redemptions").one()),
+        )
 
 
 def read_campaigns(session: Session) -> dict[str, pd.DataFrame]:
@@ -217,9 +202,10 @@ def read_campaigns(session: Session) -> dict[str, pd.DataFrame]:
             return _times(pd.Series(values, dtype=object))
         return np.asarray(values, dtype=np.int64) if kind is int else pd.Series(values, dtype=object)
 
-    campaigns = rows("SELECT id, type, starts_at, ends_at FROM campaigns")
-    exposures = rows("SELECT campaign_id, customer_id, cohort FROM campaign_exposures")
-    redemptions = rows("SELECT campaign_id, customer_id, redeemed_at FROM redemptions")
+    with small_page_cache(session):
+        campaigns = rows("SELECT id, type, starts_at, ends_at FROM campaigns")
+        exposures = rows("SELECT campaign_id, customer_id, cohort FROM campaign_exposures")
+        redemptions = rows("SELECT campaign_id, customer_id, redeemed_at FROM redemptions")
     frames = {
         "campaigns": pd.DataFrame({"campaign": column(campaigns, 0, int), "type": column(campaigns, 1),
                                    "starts_at": column(campaigns, 2, "time"), "ends_at": column(campaigns, 3, "time")}),

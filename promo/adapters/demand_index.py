@@ -18,6 +18,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from promo.adapters.scans import small_page_cache
 from promo.adapters.orm import Interaction
 
 LOCATION_BITS = 24
@@ -43,13 +44,14 @@ class RecentDemand:
         self._lock = threading.Lock()
 
     def _read(self) -> _Totals:
-        with self._session_factory() as session:
+        # Through a small page cache (both statements scan much of the history), and in
+        # chunks: the demo's 90k (product, location) rows as Python tuples took some 30 MB
+        # at once, every refresh, which a worker's memory kept (bench/soak.py).
+        with self._session_factory() as session, small_page_cache(session):
             latest = session.scalar(select(func.max(Interaction.occurred_at)).where(Interaction.type == "purchase"))
             if latest is None:
                 return _Totals(np.zeros(0, np.int64), np.zeros(0, np.float64), time.monotonic())
             since = latest - dt.timedelta(days=self.days)
-            # In chunks: the demo's 90k (product, location) rows as Python tuples took some
-            # 30 MB at once, every refresh, which a worker's memory kept (bench/soak.py).
             result = session.execute(
                 select(Interaction.product_id, Interaction.location_id, func.sum(Interaction.quantity))
                 .where(Interaction.type == "purchase", Interaction.occurred_at >= since,

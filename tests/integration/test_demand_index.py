@@ -63,3 +63,4 @@ def test_the_totals_are_the_same_read_in_chunks_of_one(sold, monkeypatch):
     monkeypatch.setattr(demand_index, "READ_CHUNK", 1)
     assert RecentDemand(runtime.session_factory).units(products, locations).tolist() == whole.tolist() \
         == [[6, 2], [2, 0]]
+
