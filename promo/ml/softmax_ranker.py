@@ -10,9 +10,9 @@ it is given (one over its re-bought products, as recall counts them).
 
 Optionally each candidate belongs to a category (the product's), and every category gets
 its own intercept and its own adjustment of every coefficient, shrunk towards the shared
-coefficients by a separate L2 penalty: the same feature can say different things about
-milk and about toys (a purchase last week makes milk likelier and a toy less likely), and
-a category seen rarely keeps close to the shared model.
+coefficients by a separate L2 penalty: the same feature (a purchase last week, say) need
+not mean the same for milk and for toys, and a category seen rarely keeps close to the
+shared model.
 
 Plain numpy and scipy's L-BFGS; the result is a coefficient vector over standardised
 features (and a matrix of category adjustments), stored like any other array.
