@@ -6,7 +6,8 @@ cut-offs or campaigns *before* the ones the documented evaluation reports.
     .venv/bin/python bench/tuning.py als      --url sqlite:///var/promo.db   # the ALS baseline
 
 ranker
-    Recommender repeat_objective, repeat_weeks, repeat_C and repeat_negatives around the defaults, fitted at four weekly
+    Recommender repeat_objective, repeat_weeks, repeat_C and repeat_negatives around the
+    defaults (with --categories: repeat_category_penalty instead), fitted at four weekly
     cut-offs ending four weeks before the evaluation's first (so the evaluation weeks
     are never looked at), served at the usual store in stock; mean repeat recall@10,
     beside buy-again by recency with its own tuned half-life.
@@ -51,14 +52,16 @@ def frames(url: str):
         runtime.close()
 
 
-def tune_ranker(data, weeks_before: int) -> None:
+def tune_ranker(data, weeks_before: int, categories: bool = False) -> None:
     from promo.ml.baselines import BuyAgainRecencyBaseline
     from promo.ml.multi_cutoff import compare_over_cutoffs, weekly_cutoffs
-    from promo.ml.recommender import Recommender
 
     evaluated = weekly_cutoffs(data.history)
     cutoffs = [cutoff - pd.Timedelta(weeks=weeks_before) for cutoff in evaluated]
     log(f"ranker: cut-offs {[str(c.date()) for c in cutoffs]} (the evaluation's are {[str(c.date()) for c in evaluated]})")
+    if categories:
+        tune_category_penalty(data, cutoffs)
+        return
     # (objective, weeks, C, negatives); the logistic rows are the previous default's family.
     grid = [("softmax", 2, 1.0, 1.0), ("softmax", 4, 1.0, 1.0), ("softmax", 2, 0.1, 1.0),
             ("softmax", 2, 10.0, 1.0), ("softmax", 2, 1.0, 0.3), ("logistic", 2, 1.0, 0.3),
@@ -66,14 +69,9 @@ def tune_ranker(data, weeks_before: int) -> None:
     results = {}
     for objective, weeks, C, negatives in grid:
         name = f"objective={objective} weeks={weeks} C={C} negatives={negatives}"
-        started = time.perf_counter()
-        comparison = compare_over_cutoffs(
-            data.history, cutoffs, lambda: {"ours": Recommender(repeat_objective=objective, repeat_weeks=weeks,
-                                                                repeat_C=C, repeat_negatives=negatives)},
-            products=data.products)
-        recall = comparison.table("ours").set_index(["mode", "model"]).loc[("repeat", "ours"), "recall"]
-        results[(objective, weeks, C, negatives)] = recall
-        log(f"ranker: {name}: repeat recall@10 {recall:.4f} ({time.perf_counter() - started:.0f} s)")
+        results[(objective, weeks, C, negatives)] = ranker_recall(
+            data, cutoffs, name, repeat_objective=objective, repeat_weeks=weeks, repeat_C=C,
+            repeat_negatives=negatives)
     baseline = compare_over_cutoffs(data.history, cutoffs, lambda: {"recency": BuyAgainRecencyBaseline()},
                                     products=data.products).table("recency")
     log(f"ranker: buy_again_recency: repeat recall@10 {baseline.loc[0, 'recall']:.4f}")
@@ -83,6 +81,36 @@ def tune_ranker(data, weeks_before: int) -> None:
     near = [key for key, recall in results.items() if recall >= top - 0.001]
     best = min(near, key=lambda key: (key[1], key[0] != "softmax", abs(key[2] - 1.0), abs(key[3] - 1.0)))
     log(f"ranker: best objective={best[0]} weeks={best[1]} C={best[2]} negatives={best[3]}: {results[best]:.4f}")
+
+
+def ranker_recall(data, cutoffs, name: str, **params) -> float:
+    """Mean repeat recall@10 over ``cutoffs`` of a Recommender with ``params``, logged."""
+    from promo.ml.multi_cutoff import compare_over_cutoffs
+    from promo.ml.recommender import Recommender
+
+    started = time.perf_counter()
+    comparison = compare_over_cutoffs(data.history, cutoffs, lambda: {"ours": Recommender(**params)},
+                                      products=data.products)
+    recall = comparison.table("ours").set_index(["mode", "model"]).loc[("repeat", "ours"), "recall"]
+    log(f"ranker: {name}: repeat recall@10 {recall:.4f} ({time.perf_counter() - started:.0f} s)")
+    return recall
+
+
+def tune_category_penalty(data, cutoffs) -> None:
+    """The ranker's per-category adjustments: none (the shared coefficients alone) against
+    a few penalties, the other parameters at their defaults."""
+    from promo.ml.baselines import BuyAgainRecencyBaseline
+    from promo.ml.multi_cutoff import compare_over_cutoffs
+
+    results = {penalty: ranker_recall(data, cutoffs, f"category_penalty={penalty}",
+                                      repeat_category_penalty=penalty)
+               for penalty in (None, 100.0, 300.0, 1000.0)}
+    baseline = compare_over_cutoffs(data.history, cutoffs, lambda: {"recency": BuyAgainRecencyBaseline()},
+                                    products=data.products).table("recency")
+    log(f"ranker: buy_again_recency: repeat recall@10 {baseline.loc[0, 'recall']:.4f}")
+    best = max(results, key=results.get)
+    log(f"ranker: best category_penalty={best}: {results[best]:.4f} "
+        f"({results[best] - results[None]:+.4f} over none)")
 
 
 def tune_response(data, before: str) -> None:
@@ -136,12 +164,14 @@ def main() -> None:
     parser.add_argument("--url", default=f"sqlite:///{ROOT}/var/promo.db")
     parser.add_argument("--weeks-before", type=int, default=4,
                         help="ranker: how many weeks before the evaluation's cut-offs the tuning ones are")
+    parser.add_argument("--categories", action="store_true",
+                        help="ranker: tune repeat_category_penalty (None: no per-category adjustments)")
     parser.add_argument("--response-before", default="2017-09-01",
                         help="response: judge only held-out campaigns starting before this date")
     args = parser.parse_args()
     data = frames(args.url)
     if args.grid == "ranker":
-        tune_ranker(data, args.weeks_before)
+        tune_ranker(data, args.weeks_before, args.categories)
     elif args.grid == "response":
         tune_response(data, args.response_before)
     else:

@@ -15,7 +15,8 @@ OBJECTIVES = ("softmax", "logistic")
 
 def learn_ranker(users: np.ndarray, items: np.ndarray, times: np.ndarray, locations: np.ndarray,
                  n_items: int, n_users: int, *, weeks: int = 2, horizon_days: float = 7.0,
-                 negatives: float = 1.0, C: float = 1.0, objective: str = "softmax", seed: int = 0
+                 negatives: float = 1.0, C: float = 1.0, objective: str = "softmax", seed: int = 0,
+                 item_category: np.ndarray | None = None, category_penalty: float | None = None
                  ) -> tuple[LinearRanker, dict[str, float]]:
     """Fit the ranker at ``weeks`` weekly cut-offs before the last purchase.
 
@@ -26,8 +27,11 @@ def learn_ranker(users: np.ndarray, items: np.ndarray, times: np.ndarray, locati
     the order within each customer's week (:func:`promo.ml.softmax_ranker.fit_softmax`);
     ``"logistic"`` a logistic regression over all those pairs. Either way each customer's
     week weighs one over the number of products they re-bought, as recall counts them: a
-    customer who re-buys forty products does not outweigh forty who re-buy one. Returns an
-    empty ranker when the history has no re-purchase to learn from.
+    customer who re-buys forty products does not outweigh forty who re-buy one. With
+    ``item_category`` (each item's category code, -1 for none) and a ``category_penalty``,
+    the softmax also learns each category's intercept and adjustment of every coefficient,
+    shrunk by that penalty (the logistic objective ignores them). Returns an empty ranker
+    when the history has no re-purchase to learn from.
 
     Returns
     -------
@@ -61,14 +65,17 @@ def learn_ranker(users: np.ndarray, items: np.ndarray, times: np.ndarray, locati
             # Only the latest week is kept whole (for the validation); the others as sampled.
             pairs, design, bought, keep = pairs[keep], design[keep], bought[keep], np.ones(keep.sum(), bool)
         weeks_data.append(_Week(pairs, design, bought, keep, 1.0 / rebought[pairs // n_items]))
-    ranker = _fit(weeks_data, C, objective, n_items)
+    categories = _Categories(item_category, category_penalty) \
+        if item_category is not None and category_penalty is not None and objective == "softmax" else None
+    ranker = _fit(weeks_data, C, objective, n_items, categories)
     validation = {}
     if ranker.learned and len(weeks_data) >= 2:
-        older = _fit(weeks_data[1:], C, objective, n_items)
+        older = _fit(weeks_data[1:], C, objective, n_items, categories)
         if older.learned:
             latest = weeks_data[0]
+            latest_categories = categories.of(latest.pairs % n_items) if categories is not None else None
             validation = {name: round(_recall(latest.pairs, score, latest.bought, n_items), 4) for name, score in (
-                ("ranker", older.score(latest.design)),
+                ("ranker", older.score(latest.design, latest_categories)),
                 ("buy_again_count", latest.design[:, FEATURES.index("log_rows")]),
                 ("buy_again_recency_30d", latest.design[:, FEATURES.index("log_w30")]))}
     return ranker, validation
@@ -86,7 +93,23 @@ class _Week:
     weight: np.ndarray
 
 
-def _fit(weeks_data: list[_Week], C: float, objective: str, n_items: int) -> LinearRanker:
+@dataclasses.dataclass(frozen=True)
+class _Categories:
+    """Each item's category code (-1: none) and the penalty of the categories' adjustments."""
+
+    of_item: np.ndarray
+    penalty: float
+
+    def of(self, items: np.ndarray) -> np.ndarray:
+        return self.of_item[items]
+
+    @property
+    def count(self) -> int:
+        return int(self.of_item.max()) + 1 if len(self.of_item) else 0
+
+
+def _fit(weeks_data: list[_Week], C: float, objective: str, n_items: int,
+         categories: _Categories | None = None) -> LinearRanker:
     if not weeks_data:
         return LinearRanker.empty()
     y = np.concatenate([week.bought[week.keep] for week in weeks_data])
@@ -101,8 +124,14 @@ def _fit(weeks_data: list[_Week], C: float, objective: str, n_items: int) -> Lin
     group_key = np.concatenate([week.pairs[week.keep] // n_items + offset * (2 ** 40)
                                 for offset, week in enumerate(weeks_data)])
     starts = np.r_[0, np.flatnonzero(np.diff(group_key)) + 1]
-    means, scales, coef = fit_softmax(design, y, starts, weight[starts], C=C)
-    return LinearRanker(means, scales, coef)
+    if categories is None or categories.count == 0:
+        means, scales, coef, _ = fit_softmax(design, y, starts, weight[starts], C=C)
+        return LinearRanker(means, scales, coef)
+    items = np.concatenate([week.pairs[week.keep] % n_items for week in weeks_data])
+    means, scales, coef, category_coef = fit_softmax(
+        design, y, starts, weight[starts], C=C, categories=categories.of(items),
+        n_categories=categories.count, category_penalty=categories.penalty)
+    return LinearRanker(means, scales, coef, category_coef)
 
 
 def _recall(pairs: np.ndarray, score: np.ndarray, bought: np.ndarray, n_items: int, k: int = 10) -> float:

@@ -16,8 +16,8 @@ Features of a (customer, product) pair, all known at the reference time:
 The model is learned on the training history alone (:mod:`promo.ml.repeat_learning`): at
 a few weekly cut-offs inside it (the last ``weeks`` weeks), features are computed from
 what came before each cut-off and the label is whether the pair was bought in the week
-after. Everything learned is a few arrays (standardisation and coefficients), stored with
-the recommender.
+after. Everything learned is a few arrays (standardisation and coefficients, and each
+product category's adjustment of them), stored with the recommender.
 """
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ import dataclasses
 import numpy as np
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
+
+from promo.ml.softmax_ranker import category_scores
 
 NS_PER_DAY = 86_400 * 10**9
 HALF_LIVES = (7.0, 30.0, 120.0)
@@ -170,15 +172,22 @@ def features(state: PairState, at_day: float, cycle_of_item: np.ndarray,
 
 @dataclasses.dataclass(frozen=True)
 class LinearRanker:
-    """Standardisation and logistic coefficients over :data:`FEATURES`."""
+    """Standardisation and coefficients over :data:`FEATURES`, and optionally each product
+    category's intercept and adjustment of them (:func:`promo.ml.softmax_ranker.fit_softmax`)."""
 
     means: np.ndarray
     scales: np.ndarray
     coef: np.ndarray
+    category_coef: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, len(FEATURES) + 1)))
 
-    def score(self, design: np.ndarray) -> np.ndarray:
-        """Logits (only their order within a customer matters)."""
-        return ((design - self.means) / self.scales) @ self.coef
+    def score(self, design: np.ndarray, categories: np.ndarray | None = None) -> np.ndarray:
+        """Logits (only their order within a customer matters); ``categories``, the
+        candidates' category codes (-1: none), adds their categories' adjustments."""
+        standard = (design - self.means) / self.scales
+        scores = standard @ self.coef
+        if categories is not None and len(self.category_coef):
+            scores += category_scores(standard, categories, self.category_coef)
+        return scores
 
     def probability(self, design: np.ndarray, intercept: float = 0.0) -> np.ndarray:
         return expit(self.score(design) + intercept)

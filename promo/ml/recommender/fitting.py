@@ -18,10 +18,12 @@ def fit_repeat_ranker(model, users, items, times, locations):
     ranker, model.repeat_validation_ = repeat_learning.learn_ranker(
         users, items, times, locations, n_items, len(model.customers_), weeks=model.repeat_weeks,
         horizon_days=model.repeat_horizon_days, negatives=model.repeat_negatives, C=model.repeat_C,
-        objective=model.repeat_objective) \
+        objective=model.repeat_objective, item_category=model.item_category_,
+        category_penalty=model.repeat_category_penalty) \
         if model.repeat_weeks > 0 else (repeat_ranker.LinearRanker.empty(), {})
     model.ranker_means_, model.ranker_scales_, model.ranker_coef_ = \
         ranker.means, ranker.scales, ranker.coef
+    model.ranker_category_coef_ = ranker.category_coef
     pairs, state = repeat_ranker.pair_state(users, items, times, n_items, until)
     stats = repeat_ranker.item_stats(pairs % n_items, state, n_items, users, items, times,
                                      locations, until)
@@ -42,6 +44,22 @@ def fit_repeat_ranker(model, users, items, times, locations):
         stats.cycle, stats.repurchase_rate, stats.buyers
     model.store_ids_, model.store_indptr_ = stats.stores, stats.store_indptr
     model.store_items_, model.store_buyers_ = stats.store_items, stats.store_buyers
+
+
+def item_categories(known_products: np.ndarray, products: pd.DataFrame | None) -> np.ndarray:
+    """Per item (position in ``known_products``), its category's code among the known
+    products' categories sorted by name; -1 without a category or a products frame."""
+    result = np.full(len(known_products), -1, np.int32)
+    if products is None or not len(known_products):
+        return result
+    named = products[products["category"].notna()]
+    ids = named["product"].to_numpy(np.int64)
+    position = np.searchsorted(known_products, ids).clip(max=len(known_products) - 1)
+    found = known_products[position] == ids
+    if found.any():
+        _, codes = np.unique(named["category"].to_numpy(str)[found], return_inverse=True)
+        result[position[found]] = codes
+    return result
 
 
 def fit_profiles(model, users, items, decayed, is_purchase):

@@ -59,6 +59,10 @@ class Recommender(BaseEstimator):
     repeat_objective : {"softmax", "logistic"}, default="softmax"
         How the ranker is learned: the order of each customer's servable products
         (:mod:`promo.ml.softmax_ranker`), or a logistic regression over all of them.
+    repeat_category_penalty : float or None, default=300
+        With ``products`` given to :meth:`fit`, the softmax ranker also learns each product
+        category's intercept and adjustment of every coefficient, shrunk towards the shared
+        ones by this L2 penalty (larger: closer to them); None learns shared ones only.
 
     Attributes
     ----------
@@ -93,7 +97,7 @@ class Recommender(BaseEstimator):
                  scoring_budget: int = 100_000, location_products: int = 200,
                  repeat_weeks: int = 2, repeat_horizon_days: float = 7.0,
                  repeat_negatives: float = 1.0, repeat_C: float = 1.0,
-                 repeat_objective: str = "softmax"):
+                 repeat_objective: str = "softmax", repeat_category_penalty: float | None = 300.0):
         self.half_life_days = half_life_days
         self.popularity_half_life_days = popularity_half_life_days
         self.cart_weight = cart_weight
@@ -109,6 +113,7 @@ class Recommender(BaseEstimator):
         self.repeat_negatives = repeat_negatives
         self.repeat_C = repeat_C
         self.repeat_objective = repeat_objective
+        self.repeat_category_penalty = repeat_category_penalty
 
     # --- fitting -----------------------------------------------------------------------
 
@@ -144,6 +149,7 @@ class Recommender(BaseEstimator):
         self.customers_, users = np.unique(history["customer"].to_numpy(np.int64)[keep],
                                            return_inverse=True)
         is_purchase = history["type"].eq("purchase").to_numpy(bool)[keep]
+        self.item_category_ = fitting.item_categories(self.products_, products)
         age_days = (until - times) / NS_PER_DAY
 
         decayed = type_weights[keep] * 0.5 ** (age_days / self.half_life_days)

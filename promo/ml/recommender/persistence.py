@@ -17,6 +17,9 @@ ARRAYS = ("products", "customers", "data_until", "profile_indptr", "profile_item
           "pair_days", "pair_first_day", "pair_last_day", "pair_decayed", "item_cycle",
           "item_rate", "item_buyers", "store_ids", "store_indptr", "store_items",
           "store_buyers")
+# Arrays added since the first artefacts, with what an artefact without them means: no
+# categories, so the ranker's shared coefficients alone.
+LATER_ARRAYS = ("item_category", "ranker_category_coef")
 
 
 def to_arrays(model: "Recommender") -> tuple[dict[str, np.ndarray], dict]:
@@ -31,7 +34,7 @@ def to_arrays(model: "Recommender") -> tuple[dict[str, np.ndarray], dict]:
         :meth:`get_params`.
     """
     check_is_fitted(model, "neighbour_items_")
-    arrays = {name: np.asarray(getattr(model, name + "_")) for name in ARRAYS}
+    arrays = {name: np.asarray(getattr(model, name + "_")) for name in ARRAYS + LATER_ARRAYS}
     return arrays, model.get_params()
 
 
@@ -43,6 +46,11 @@ def from_arrays(cls: type["Recommender"], arrays: Mapping[str, np.ndarray], para
     model = cls(**params)
     for name in ARRAYS:
         setattr(model, name + "_", np.asarray(arrays[name]))
+    names = set(arrays)
+    model.item_category_ = np.asarray(arrays["item_category"]) if "item_category" in names \
+        else np.full(len(model.products_), -1, np.int32)
+    model.ranker_category_coef_ = np.asarray(arrays["ranker_category_coef"]) \
+        if "ranker_category_coef" in names else np.zeros((0, len(model.ranker_coef_) + 1))
     # Scalars were saved as 0-d arrays; the model uses them as numpy scalars.
     model.data_until_ = model.data_until_[()]
     model.repurchase_prior_ = model.repurchase_prior_[()]

@@ -50,6 +50,7 @@ def repeat_learned(model, profile: Profile, limit, location, available
         cycle, rate = model.item_cycle_[item], model.item_rate_[item]
         buyers = model.item_buyers_[item]
         store_buyers = model._item_stats.at_store(location, item)
+        category = model.item_category_[item]
     else:
         # Products newer than the model: no figures of their own yet.
         item = np.where(is_item, keys, 0)
@@ -57,11 +58,13 @@ def repeat_learned(model, profile: Profile, limit, location, available
         rate = np.where(is_item, model.item_rate_[item], float(model.repurchase_prior_))
         buyers = np.where(is_item, model.item_buyers_[item], 0.0)
         store_buyers = np.where(is_item, model._item_stats.at_store(location, item), 0.0)
+        # No category either: the ranker's shared coefficients alone.
+        category = np.where(is_item, model.item_category_[item], -1)
     design = repeat_ranker.features(state, profile.at / NS_PER_DAY, cycle, rate, buyers, store_buyers,
                                     None, model.repeat_horizon_days)
     size = len(keys)
-    scores = repeat_ranker.LinearRanker(model.ranker_means_, model.ranker_scales_,
-                                        model.ranker_coef_).score(design)
+    scores = repeat_ranker.LinearRanker(model.ranker_means_, model.ranker_scales_, model.ranker_coef_,
+                                        model.ranker_category_coef_).score(design, category)
     if is_item.all():
         products = model.products_[keys]
     else:

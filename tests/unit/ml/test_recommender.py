@@ -260,6 +260,38 @@ def test_a_purchase_folded_in_at_request_time_makes_that_staple_not_due(fortnigh
     assert 5000 in ranked        # a product newer than the model can be bought again at once
 
 
+def test_with_a_catalogue_the_ranker_learns_per_category_adjustments_that_survive_a_round_trip(fortnightly):
+    from promo.ml.repeat_ranker import FEATURES
+
+    products = np.sort(fortnightly["product"].unique())
+    catalogue = pd.DataFrame({"product": products, "sku": products.astype(str),
+                              "category": np.where(products < 1000, "staples", "one-offs"), "brand": None})
+    model = Recommender(repeat_weeks=3).fit(fortnightly, catalogue)
+    # Categories are coded by name: "one-offs" 0, "staples" 1.
+    assert model.item_category_.tolist() == [1, 1] + [0] * (len(products) - 2)
+    assert model.ranker_category_coef_.shape == (2, len(FEATURES) + 1)
+    now = START + pd.Timedelta(days=134)
+    assert products_of(model.recommend(100, now=now, limit=50))[0] == FORTNIGHTLY_A
+
+    arrays, params = model.to_arrays()
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    buffer.seek(0)
+    with np.load(buffer, allow_pickle=False) as loaded:
+        restored = Recommender.from_arrays(loaded, params)
+        # An artefact from before the categories: the shared coefficients alone serve.
+        older = Recommender.from_arrays({name: loaded[name] for name in loaded.files
+                                         if name not in ("item_category", "ranker_category_coef")}, params)
+    for customer in range(100, 140):
+        assert restored.recommend(customer, now=now) == model.recommend(customer, now=now)
+    assert (older.item_category_ == -1).all() and len(older.ranker_category_coef_) == 0
+    assert products_of(older.recommend(100, now=now, limit=50))[0] == FORTNIGHTLY_A
+    # Without a catalogue (or with the penalty None) there are no categories to learn.
+    assert len(Recommender(repeat_weeks=3).fit(fortnightly).ranker_category_coef_) == 0
+    assert len(Recommender(repeat_weeks=3, repeat_category_penalty=None)
+               .fit(fortnightly, catalogue).ranker_category_coef_) == 0
+
+
 def test_without_anything_re_bought_to_learn_from_the_counting_rule_serves(shop):
     model = Recommender(repeat_weeks=0).fit(shop)
     assert len(model.ranker_coef_) == 0

@@ -1,5 +1,6 @@
-"""The buy-again ranker's learning: the softmax fit, the servable pairs it learns from, and
-the two objectives, on small data whose right answers are known."""
+"""The buy-again ranker's learning: the softmax fit (with its per-category adjustments), the
+servable pairs it learns from, and the two objectives, on small data whose right answers
+are known."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 
 from promo.ml.repeat_learning import learn_ranker
 from promo.ml.repeat_ranker import FEATURES, NS_PER_DAY, PurchaseIndex, design_at
-from promo.ml.softmax_ranker import fit_softmax
+from promo.ml.softmax_ranker import category_scores, fit_softmax
 
 
 def choice_data(seed: int = 0, groups: int = 400, size: int = 8):
@@ -25,11 +26,12 @@ def choice_data(seed: int = 0, groups: int = 400, size: int = 8):
 
 def test_the_softmax_fit_recovers_the_coefficients_that_made_the_choices():
     design, labels, starts = choice_data()
-    means, scales, coef = fit_softmax(design, labels, starts, np.ones(len(starts)), C=100.0)
+    means, scales, coef, category_coef = fit_softmax(design, labels, starts, np.ones(len(starts)), C=100.0)
     raw = coef / scales              # back on the scale of the design
     assert raw[0] == pytest.approx(2.0, abs=0.35)
     assert raw[1] == pytest.approx(-1.0, abs=0.3)
     assert abs(raw[2]) < 0.3
+    assert category_coef.shape == (0, 4)        # no categories, no adjustments
 
 
 def test_a_constant_within_each_group_changes_nothing_the_softmax_learns():
@@ -37,8 +39,8 @@ def test_a_constant_within_each_group_changes_nothing_the_softmax_learns():
     # A per-group offset (how much a customer shops) as an extra feature: it cannot tell
     # a group's candidates apart, so it gets no weight and the rest are unmoved.
     offset = np.repeat(np.random.default_rng(2).normal(size=len(starts)), 8)[:, None]
-    _, scales, plain = fit_softmax(design, labels, starts, np.ones(len(starts)))
-    _, scales_with, with_offset = fit_softmax(np.hstack([design, offset]), labels, starts, np.ones(len(starts)))
+    plain = fit_softmax(design, labels, starts, np.ones(len(starts)))[2]
+    with_offset = fit_softmax(np.hstack([design, offset]), labels, starts, np.ones(len(starts)))[2]
     assert abs(with_offset[3]) < 1e-3
     np.testing.assert_allclose(with_offset[:3], plain, atol=1e-3)
 
@@ -55,6 +57,46 @@ def test_a_stronger_penalty_shrinks_the_coefficients_and_groups_weigh_as_given()
     weighted = fit_softmax(design, labels, starts, weight, C=10.0)[2]
     alone = fit_softmax(design[:half * 8], labels[:half * 8], starts[:half], np.ones(half), C=10.0 * half / len(starts))[2]
     np.testing.assert_allclose(weighted, alone, rtol=0.05, atol=0.02)
+
+
+def categorised_choices(seed: int = 4, groups: int = 600, size: int = 8):
+    """Candidates of two categories; x0 makes one of category 0 likelier to be chosen
+    (+2) and one of category 1 less likely (-2): a shared coefficient can only average."""
+    rng = np.random.default_rng(seed)
+    design = rng.normal(size=(groups * size, 2))
+    categories = rng.integers(0, 2, size=groups * size)
+    score = (np.where(categories == 0, 2.0, -2.0) * design[:, 0] + design[:, 1]).reshape(groups, size)
+    share = np.exp(score - score.max(axis=1, keepdims=True))
+    share /= share.sum(axis=1, keepdims=True)
+    picked = np.array([rng.choice(size, p=row) for row in share])
+    labels = np.zeros((groups, size), bool)
+    labels[np.arange(groups), picked] = True
+    return design, labels.ravel(), np.arange(groups) * size, categories
+
+
+def test_each_category_learns_its_own_adjustment_of_the_shared_coefficients():
+    design, labels, starts, categories = categorised_choices()
+    ones = np.ones(len(starts))
+    _, scales, shared, _ = fit_softmax(design, labels, starts, ones, C=100.0)
+    assert abs(shared[0] / scales[0]) < 0.5     # +2 and -2 averaged away
+    _, scales, coef, adjust = fit_softmax(design, labels, starts, ones, C=100.0, categories=categories,
+                                          n_categories=2, category_penalty=1.0)
+    assert adjust.shape == (2, 3)               # per category: intercept, then one per feature
+    assert (coef[0] + adjust[0, 1]) / scales[0] == pytest.approx(2.0, abs=0.4)
+    assert (coef[0] + adjust[1, 1]) / scales[0] == pytest.approx(-2.0, abs=0.4)
+    assert (coef[1] + adjust[:, 2]) / scales[1] == pytest.approx([1.0, 1.0], abs=0.3)
+    # A prohibitive penalty keeps every category on the shared coefficients.
+    _, _, held, held_adjust = fit_softmax(design, labels, starts, ones, C=100.0, categories=categories,
+                                          n_categories=2, category_penalty=1e9)
+    assert np.abs(held_adjust).max() < 1e-4
+    np.testing.assert_allclose(held, shared, atol=5e-3)
+
+
+def test_a_candidate_without_a_known_category_gets_no_adjustment():
+    standard = np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]])
+    adjust = np.array([[0.5, 1.0, -1.0]])
+    # Category 0: 0.5 + 1 * 1 - 1 * 2; none (-1); one beyond those learned (a newer one).
+    np.testing.assert_allclose(category_scores(standard, np.array([0, -1, 1]), adjust), [-0.5, 0.0, 0.0])
 
 
 def test_a_group_with_nothing_chosen_is_refused():
@@ -117,6 +159,26 @@ def test_either_objective_learns_to_put_the_weekly_staple_ahead_of_one_offs(obje
     assert staple.min() > one_offs.max()
     assert set(validation) == {"ranker", "buy_again_count", "buy_again_recency_30d"}
     assert validation["ranker"] >= validation["buy_again_recency_30d"]
+
+
+def test_with_item_categories_the_softmax_learns_an_adjustment_per_category_and_still_ranks_the_staple_first():
+    (users, items, times, locations), n_items = weekly_shop()
+    # The two staples in one category, the one-offs in another but for a few with none.
+    item_category = np.where(np.arange(n_items) < 10, 0, 1)
+    item_category[n_items - 5:] = -1
+    ranker, validation = learn_ranker(users, items, times, locations, n_items, 30, weeks=3,
+                                      item_category=item_category, category_penalty=300.0)
+    assert ranker.category_coef.shape == (2, len(FEATURES) + 1)
+    index = PurchaseIndex.build(users, items, times, locations, n_items)
+    pairs, design, _ = design_at(index, 30, int(times.max()) + DAY, 7.0)
+    scores = ranker.score(design, item_category[pairs % n_items])
+    assert scores[pairs % n_items == 0].min() > scores[pairs % n_items >= 10].max()
+    assert validation["ranker"] >= validation["buy_again_recency_30d"]
+    # The logistic objective has no categories; nor has a ranker asked for none.
+    for options in ({"objective": "logistic", "category_penalty": 300.0}, {"category_penalty": None}):
+        plain, _ = learn_ranker(users, items, times, locations, n_items, 30, weeks=3,
+                                item_category=item_category, **options)
+        assert plain.learned and len(plain.category_coef) == 0
 
 
 def test_an_unknown_objective_is_refused_and_an_empty_history_learns_nothing():
