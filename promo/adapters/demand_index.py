@@ -18,8 +18,9 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from promo.adapters.scans import small_page_cache
+from promo.adapters.heap import give_back_memory
 from promo.adapters.orm import Interaction
+from promo.adapters.scans import small_page_cache
 
 LOCATION_BITS = 24
 # The weight of an even spread mixed into the sales shares, so that a pair with no recent
@@ -83,6 +84,7 @@ class RecentDemand:
         fresh = self._read()
         with self._lock:
             self._totals = fresh
+        give_back_memory()      # the read's temporaries: else every refresh raised a worker's memory (bench/soak.py)
         return True
 
     def units(self, product_ids: Sequence[int], location_ids: Sequence[int]) -> np.ndarray:

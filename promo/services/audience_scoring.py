@@ -38,12 +38,12 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from promo.adapters import audience_data
+from promo.adapters.heap import give_back_memory
 from promo.adapters.profile_repository import ProfileRepository
 from promo.domain.errors import Conflict, InvalidInput
 from promo.ml.audience_features import PurchaseState, audience_features
 from promo.ml.purchase_facts import CatalogVocabulary, PurchaseFacts
 from promo.ml.response_features import demographic_features
-from promo.services.heap import give_back_memory
 from promo.services.model_server import RESPONSE, ModelServer, ServedModel
 
 TYPE_PREFIX = "campaign_type="

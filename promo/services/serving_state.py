@@ -27,6 +27,7 @@ import numpy as np
 
 from promo import metrics
 from promo.adapters import serving_data
+from promo.adapters.heap import give_back_memory
 from promo.adapters.orm import Campaign
 from promo.domain import offers as offer_rules
 from promo.domain.campaigns import Discount, StockPolicy
@@ -34,7 +35,6 @@ from promo.domain.errors import Conflict
 from promo.domain.offers import NO_REDEMPTIONS, Limits, Tally
 from promo.services.background import log_failure
 from promo.services.campaign_check import FALLBACK_REDEMPTION_RATE
-from promo.services.heap import give_back_memory
 from promo.services.model_server import RESPONSE
 from promo.services.redemption_tallies import RedemptionTallies
 
