@@ -151,7 +151,8 @@ class AudienceScorer:
         """Rank several promotions in a row with the campaign history (exposures and
         redemptions, read whole) looked at again at most once. Resolving every live
         campaign's audience re-read it for each, as redemptions kept changing it: 50 reads
-        of a growing history every audience refresh (bench/soak.py)."""
+        of a growing history every audience refresh (bench/soak.py). Other rankings meanwhile
+        (a preview, the scoring endpoint) see the history as the row read it."""
         with self._lock:
             self._history_batch = False
         try:
