@@ -114,15 +114,15 @@ class Runtime:
     def code_guesses(self) -> FailedAttempts:
         from promo.services.attempts import TOO_MANY_GUESSES, FailedAttempts
 
-        return FailedAttempts(self.settings.code_guess_limit, self.settings.code_guess_window_s,
-                              reason=TOO_MANY_GUESSES, what="wrong coupon codes")
+        return FailedAttempts(self.unit_of_work, self.settings.code_guess_limit, self.settings.code_guess_window_s,
+                              kind="coupon_code", reason=TOO_MANY_GUESSES, what="wrong coupon codes")
 
     @functools.cached_property
     def sign_in_attempts(self) -> FailedAttempts:
         from promo.services.attempts import TOO_MANY_SIGN_INS, FailedAttempts
 
-        return FailedAttempts(self.settings.sign_in_attempt_limit, self.settings.sign_in_window_s,
-                              reason=TOO_MANY_SIGN_INS, what="failed sign-ins")
+        return FailedAttempts(self.unit_of_work, self.settings.sign_in_attempt_limit, self.settings.sign_in_window_s,
+                              kind="sign_in", reason=TOO_MANY_SIGN_INS, what="failed sign-ins")
 
     @functools.cached_property
     def key_requests(self) -> RequestRates:

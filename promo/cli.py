@@ -321,8 +321,6 @@ def evaluate_command(ctx: _Context, cutoffs: tuple[dt.datetime, ...], cutoff_cou
     Dates are the dataset's own: on the demo (stored moved into the present) the cut-offs
     given are translated, and the report shows the dataset's dates, so the figures and the
     tables are those of the unmoved data."""
-    import dataclasses
-
     from promo.services import demo_clock, evaluation
 
     say = (lambda _message: None) if quiet else (lambda message: click.echo(f"evaluate: {message}", err=True))

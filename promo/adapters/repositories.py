@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Table, func, or_, select
+from sqlalchemy import Table, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from promo.adapters.orm import (
     Customer,
     CustomerProfile,
     DatasetTimeline,
+    FailedAttempt,
     Interaction,
     Location,
     Product,
@@ -289,6 +290,25 @@ class StaffRepository:
 
     def all(self) -> list[StaffUser]:
         return list(self.session.scalars(select(StaffUser).order_by(StaffUser.email)))
+
+
+class FailedAttemptRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def latest(self, kind: str, subject: str, since: dt.datetime, limit: int) -> list[dt.datetime]:
+        """When ``subject`` failed since ``since``, newest first, at most ``limit`` of them."""
+        return list(self.session.scalars(
+            select(FailedAttempt.at).where(FailedAttempt.kind == kind, FailedAttempt.subject == subject,
+                                           FailedAttempt.at > since)
+            .order_by(FailedAttempt.at.desc()).limit(limit)))
+
+    def add(self, kind: str, subjects: Iterable[str], count: int, at: dt.datetime) -> None:
+        self.session.add_all([FailedAttempt(kind=kind, subject=subject, at=at)
+                              for subject in subjects for _ in range(count)])
+
+    def forget_before(self, kind: str, cutoff: dt.datetime) -> None:
+        self.session.execute(delete(FailedAttempt).where(FailedAttempt.kind == kind, FailedAttempt.at <= cutoff))
 
 
 class ActiveModelRepository:

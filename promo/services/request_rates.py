@@ -2,10 +2,11 @@
 to ``burst``. Past it, 429 ``rate_limited`` with Retry-After saying when one more request
 will be allowed.
 
-Like the failed-attempt counts (promo.services.attempts) it is kept per process: each
-gunicorn worker of each instance has its own buckets, so a key spread over W workers gets
-at most W times the rate. It costs one dictionary lookup under a lock, no write, which
-keeps it off the offers' latency.
+It is kept per process: each gunicorn worker of each instance has its own buckets, so a
+key spread over W workers gets at most W times the rate. It costs one dictionary lookup
+under a lock, no write, which keeps it off the offers' latency. (Failed attempts, which
+guard secrets rather than capacity, are counted in the database instead:
+promo.services.attempts.)
 """
 from __future__ import annotations
 

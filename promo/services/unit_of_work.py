@@ -14,6 +14,7 @@ from promo.adapters.repositories import (
     ApiKeyRepository,
     CustomerRepository,
     DatasetTimelineRepository,
+    FailedAttemptRepository,
     InteractionRepository,
     LocationRepository,
     ProductRepository,
@@ -51,6 +52,7 @@ class UnitOfWork:
         self.interactions = InteractionRepository(self.session)
         self.api_keys = ApiKeyRepository(self.session)
         self.staff = StaffRepository(self.session)
+        self.attempts = FailedAttemptRepository(self.session)
         self.profiles = ProfileRepository(self.session)
         self.campaigns = CampaignRepository(self.session)
         self.checkout = CheckoutRepository(self.session)

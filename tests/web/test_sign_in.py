@@ -9,7 +9,9 @@ import re
 import pytest
 from sqlalchemy import select
 
+from promo import create_app
 from promo.adapters.orm import StaffUser
+from promo.api.context import EXTENSION
 from promo.services import staff
 
 PASSWORD = "correct horse battery"
@@ -90,6 +92,30 @@ def test_failed_sign_ins_are_limited_per_account(client, runtime, anna, monkeypa
 
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) >= 1
     assert signed_out(client)
+
+
+@pytest.fixture
+def other_worker(settings_overrides):
+    """A second worker (or instance): its own app on the same database."""
+    app = create_app(settings_overrides)
+    try:
+        yield app.test_client()
+    finally:
+        app.extensions[EXTENSION].close()
+
+
+@pytest.mark.settings(sign_in_attempt_limit=3)
+def test_failed_sign_ins_count_across_workers(client, other_worker, anna):
+    sign_in(client, password="not the password")
+    sign_in(other_worker, password="not the password")
+    sign_in(client, password="still not it")
+
+    # Three failures in all, though no worker saw three: both refuse, the right password too.
+    for worker in (other_worker, client):
+        locked = sign_in(worker)
+        assert locked.status_code == 429 and int(locked.headers["Retry-After"]) >= 1
+        assert "Too many failed sign-ins" in locked.get_data(as_text=True)
+    assert signed_out(client) and signed_out(other_worker)
 
 
 def test_changing_the_password_or_disabling_the_account_ends_its_sessions(client, runtime, anna):

@@ -37,7 +37,7 @@ from promo.adapters.orm.models import (
     ActiveModel,
     DatasetTimeline,
 )
-from promo.adapters.orm.people import StaffUser
+from promo.adapters.orm.people import FailedAttempt, StaffUser
 from promo.adapters.orm.serving import (
     OfferEvent,
     ServedExposure,
@@ -77,6 +77,7 @@ __all__ = [
     "PromotedStockCursor",
     "Redemption",
     "ActiveModel",
+    "FailedAttempt",
     "DatasetTimeline",
     "OfferEvent",
     "ServedExposure",
