@@ -31,7 +31,7 @@ DATETIME_RANGE_ERROR = "Must be between 1970-01-01T00:00:00Z and 2100-01-01T00:0
 # UTF-8: no database driver could encode them).
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 CONTROL_CHARACTERS_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 # Ids appear in URL paths (/v1/products/<sku>): a '/' would split the path, '.' and '..'
 # are path segments of their own.
 ID_PATTERN = r"^(?!\.\.?\Z)[^/\x00-\x1f\x7f\ud800-\udfff]+\Z"
@@ -139,7 +139,7 @@ def _bounded_attributes(value: dict) -> None:  # type: ignore[type-arg]
         elif isinstance(item, list):
             for inner in item:
                 walk(inner, depth + 1)
-        elif isinstance(item, str) and _UNSTORABLE.search(item):
+        elif isinstance(item, str) and UNSTORABLE.search(item):
             raise ValidationError("Must not contain NUL characters or lone surrogates.")
         elif isinstance(item, int) and not -(2**63) <= item < 2**63:
             raise ValidationError("Must not hold integers past 64 bits.")

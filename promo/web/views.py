@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 
 from promo.api.context import runtime, uow
 from promo.api.errors import STATUS_OF
+from promo.api.schemas import UNSTORABLE
 from promo.domain.campaigns import CHANNELS
 from promo.domain.errors import PromoError, TooManyRequests
 from promo.services import campaigns as campaign_service
@@ -33,11 +34,20 @@ SECURITY_HEADERS = {
 
 
 @blueprint.before_request
-def _check_forms() -> None:
+def _check_requests():  # type: ignore[no-untyped-def]
     if request.method == "POST":
         from promo.web import csrf
 
         csrf.protect()
+    # No browser sends these, and PostgreSQL cannot even compare a text with them: refused
+    # here once rather than in every query a page makes.
+    given = [value for source in (request.args, request.form) for _, values in source.lists() for value in values]
+    given += (request.view_args or {}).values()
+    if any(isinstance(value, str) and UNSTORABLE.search(value) for value in given):
+        return render_template("error.html", title="Unreadable request",
+                               message="This address or form holds characters the app does not accept "
+                                       "(NUL or a lone surrogate)."), 400
+    return None
 
 
 @blueprint.after_request
@@ -121,12 +131,17 @@ def campaigns_list():  # type: ignore[no-untyped-def]
     status = request.args.get("status", "")
     status = status if status in STATUS_CHOICES else ""
     text = (request.args.get("q") or "").strip()[:200] or None
-    after = request.args.get("after", "")
-    page = campaign_service.list_campaigns(uow(), after=after if after.isdigit() else None, limit=PAGE_SIZE,
+    page = campaign_service.list_campaigns(uow(), after=_id_after(request.args.get("after", "")), limit=PAGE_SIZE,
                                            status=status or None, text=text)
     badges = coverage_badges(runtime(), [c["id"] for c in page.items])
     return render_template("campaigns.html", campaigns=page.items, badges=badges, status=status, q=text or "",
                            statuses=STATUS_CHOICES, next_after=page.next_after)
+
+
+def _id_after(text: str) -> str | None:
+    """The list's "next page" link carries the last id shown; anything else (a hand-made
+    URL: letters, other scripts' digits, a number past any id) starts from the top."""
+    return text if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 @blueprint.route("/customers")
