@@ -205,4 +205,8 @@ def bootstrap(settings: Settings | None = None, *, follow_stock: bool = False) -
         runtime.campaign_watch.start()
         runtime.exposures.start()
         runtime.serving.start()
+        if settings.audience_warm_up:
+            from promo.services.audience_scoring import warm_up_in_background
+
+            warm_up_in_background(runtime.audience_scorer)
     return runtime

@@ -52,6 +52,7 @@ class Settings:
     api_key_refresh_ms: int
     serving_refresh_ms: int
     offer_audience_refresh_ms: int
+    audience_warm_up: int
     exposure_flush_ms: int
     exposure_batch_size: int
     expose_worker_id: int
@@ -112,7 +113,7 @@ class Settings:
                               "'api_burst_per_key' at least 1")
         if self.stock_max_wait_ms < 0 or self.low_stock_threshold < 0:
             raise ConfigError("settings 'stock_max_wait_ms' and 'low_stock_threshold' must not be negative")
-        for name in ("expose_worker_id", "recommendation_answer_cache", "web_secure_cookies"):
+        for name in ("expose_worker_id", "recommendation_answer_cache", "web_secure_cookies", "audience_warm_up"):
             if getattr(self, name) not in (0, 1):
                 raise ConfigError(f"setting {name!r} must be 0 or 1")
         if self.webhook_sender_threads < 0:

@@ -85,6 +85,8 @@ def settings_overrides(database_url: str, request: pytest.FixtureRequest, tmp_pa
             # made outside the app (the CLI, direct inserts) reach it only then, so
             # recommendations are computed afresh unless a test asks for the cache.
             "serving_refresh_ms": 3_600_000, "recommendation_answer_cache": 0,
+            # Tests that rank audiences build the scoring state when they rank.
+            "audience_warm_up": 0,
             **(marker.kwargs if marker else {})}
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import logging
 import threading
 import time
 from typing import Any, Callable, Iterator, Sequence
@@ -44,12 +45,30 @@ from promo.domain.errors import Conflict, InvalidInput
 from promo.ml.audience_features import PurchaseState, audience_features
 from promo.ml.purchase_facts import CatalogVocabulary, PurchaseFacts
 from promo.ml.response_features import demographic_features
+from promo.services.background import log_failure
 from promo.services.model_server import RESPONSE, ModelServer, ServedModel
+
+log = logging.getLogger("promo.audiences")
 
 TYPE_PREFIX = "campaign_type="
 # A delta past this share of the base's purchases is folded into a new base.
 FOLD_SHARE = 0.1
 FOLD_MIN_ROWS = 20_000
+
+
+def warm_up_in_background(scorer: "AudienceScorer") -> threading.Thread:
+    """Build ``scorer``'s state in a thread of its own, once (a serving process as it starts)."""
+    def run() -> None:
+        started = time.monotonic()
+        try:
+            if scorer.warm():
+                log.info("audience scoring state built in %.1f s", time.monotonic() - started)
+        except Exception as failed:  # noqa: BLE001 - the first ranking builds it instead
+            log_failure(log, "building the audience scoring state at start failed; the first ranking will", failed)
+
+    thread = threading.Thread(target=run, name="promo-audience-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def campaign_types_of(feature_names: Sequence[str]) -> list[str]:
@@ -145,6 +164,18 @@ class AudienceScorer:
         if campaign_type is not None and campaign_type not in types:
             raise InvalidInput("unknown campaign type", {"campaign_type": [f"the model knows {types}"]})
         return served
+
+    def warm(self) -> bool:
+        """Build the state now rather than in the first ranking, which would wait for it:
+        every customer's purchase figures, read from the whole history (about 4 s on the
+        demo). False when no response model is serving."""
+        served = self._models.get(RESPONSE)
+        if served is None:
+            return False
+        with self._lock:
+            with self._session_factory() as session:
+                self._current(session, served.version)
+        return True
 
     @contextlib.contextmanager
     def reading_history_once(self) -> Iterator[None]:

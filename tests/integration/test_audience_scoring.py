@@ -4,7 +4,9 @@ arrive (through the service functions, and from another runtime), and it follows
 active model version."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import time
 
 import numpy as np
 import pandas as pd
@@ -83,6 +85,26 @@ def test_ranking_without_a_model_is_a_conflict(runtime, shop):  # noqa: F811
     with pytest.raises(Conflict) as error:
         runtime.audience_scorer.rank([1])
     assert error.value.reason == "model_missing"
+
+
+def test_warming_without_a_model_builds_nothing(runtime, shop):  # noqa: F811
+    assert runtime.audience_scorer.warm() is False
+    assert runtime.audience_scorer.state_version is None
+
+
+def test_a_process_started_with_a_model_builds_the_state_before_its_first_ranking(trained):
+    runtime = trained
+    other = bootstrap(dataclasses.replace(runtime.settings, audience_warm_up=1), follow_stock=True)
+    try:
+        version = other.models.get(RESPONSE).version
+        deadline = time.monotonic() + 60
+        while other.audience_scorer.state_version != version:
+            assert time.monotonic() < deadline, "the warm-up never built the state"
+            time.sleep(0.05)
+        assert other.audience_scorer.nbytes > 0
+        assert_same_features(other, other.audience_scorer, ["m1"])      # and what it built is right
+    finally:
+        other.close()
 
 
 def test_features_stay_equal_to_the_from_scratch_ones_as_history_arrives(trained):
