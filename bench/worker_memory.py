@@ -23,6 +23,9 @@ Needs a database holding the demo and its trained models (`make run` makes both)
             purchase history. Baseline: the bare Flask app of bench/bare_app.py under
             the same gunicorn, after as many GET /healthz.
 
+Both run with PROMO_AUDIENCE_WARM_UP=0, so that the audience arrays show in the phase that
+uses them (the default builds them as a worker starts: see docs/deploy.md).
+
 Linux only (/proc).
 """
 from __future__ import annotations
@@ -139,7 +142,10 @@ def stages_child(url: str, model_dir: str, requests: int) -> None:
 
 
 def bench_stages(url: str, model_dir: str, requests: int) -> list[str]:
-    env = {**os.environ, "PROMO_DATABASE_URL": url, "PROMO_MODEL_DIR": model_dir, "PROMO_LOG_LEVEL": "WARNING"}
+    # Without the start-up warm-up, each stage shows what its own use costs (with it, the
+    # audience arrays come at start, in a thread, and mix into every stage).
+    env = {**os.environ, "PROMO_DATABASE_URL": url, "PROMO_MODEL_DIR": model_dir, "PROMO_LOG_LEVEL": "WARNING",
+           "PROMO_AUDIENCE_WARM_UP": "0"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     out = subprocess.run([sys.executable, __file__, "--stages-child", url, model_dir, str(requests)], cwd=ROOT,
                          env=env, check=True, capture_output=True, text=True).stdout
@@ -242,7 +248,8 @@ def bench_gunicorn(url: str, model_dir: str, requests: int) -> list[str]:
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PROMO_DATABASE_URL": url, "PROMO_MODEL_DIR": model_dir,
-               "PROMETHEUS_MULTIPROC_DIR": f"{tmp}/metrics", "PROMO_WORKERS": "2"}
+               "PROMETHEUS_MULTIPROC_DIR": f"{tmp}/metrics", "PROMO_WORKERS": "2",
+               "PROMO_AUDIENCE_WARM_UP": "0"}     # the scorings' cost shows in their own phase
         rows = []
         phases = [("started", lambda base: None), (f"{requests} recommendations", recommendations),
                   ("+ 6 audience scorings", scorings)]
