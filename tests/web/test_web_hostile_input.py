@@ -7,12 +7,10 @@ import re
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import func, select
 
-from promo.adapters.orm import Campaign
 from promo.services import staff
 from tests.api.test_offers import shop  # noqa: F401  (a fixture)
-from tests.web.test_campaign_builder import form
+from tests.web.test_campaign_builder import campaigns_in, form
 from tests.web.test_sign_in import PASSWORD, sign_in, token
 from tests.web.test_web_access import web_routes
 
@@ -37,11 +35,6 @@ def admin_signed_in(client, runtime, shop):  # noqa: F811
                       password=PASSWORD)
     sign_in(client, email="root@shop.example")
     return client
-
-
-def campaigns_in(runtime) -> int:
-    with runtime.unit_of_work() as uow:
-        return int(uow.session.scalar(select(func.count()).select_from(Campaign)))
 
 
 def answered_without_error(answer, what) -> None:
