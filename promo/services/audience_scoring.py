@@ -64,7 +64,8 @@ def warm_up_in_background(scorer: "AudienceScorer") -> threading.Thread:
             if scorer.warm():
                 log.info("audience scoring state built in %.1f s", time.monotonic() - started)
         except Exception as failed:  # noqa: BLE001 - the first ranking builds it instead
-            log_failure(log, "building the audience scoring state at start failed; the first ranking will", failed)
+            log_failure(log, "building the audience scoring state at start failed; the first ranking builds it",
+                        failed)
 
     thread = threading.Thread(target=run, name="promo-audience-warm-up", daemon=True)
     thread.start()
