@@ -28,10 +28,10 @@ class CartEvaluation(MethodView):
         """Which promotions apply to a cart, the discount per line and in total, and why the others do not
 
         Writes nothing but the count of wrong coupon codes. Stacking: higher `priority` first,
-        then exclusive ones; an exclusive promotion takes its lines for itself. Buy X get Y gives the cheapest units of each
-        full group free. Amounts are exact decimals rounded once per line to the currency's
-        minor unit, answered as strings. Wrong coupon codes count against a limit per key
-        and per customer (429 past it)."""
+        then exclusive ones; an exclusive promotion takes its lines for itself. Buy X get Y
+        gives the cheapest units of each full group free. Amounts are exact decimals rounded
+        once per line to the currency's minor unit, answered as strings. Wrong coupon codes
+        count against a limit per key and per customer (429 past it)."""
         # CartSchema is the contract; its fast twin parses (see cart_parser.py).
         try:
             body = load_cart(json_body())
