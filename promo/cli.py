@@ -332,7 +332,8 @@ def evaluate_command(ctx: _Context, cutoffs: tuple[dt.datetime, ...], cutoff_cou
         ctx.runtime, cutoffs=[_dataset_date(ctx, cutoff) for cutoff in cutoffs],
         cutoff_count=cutoff_count, horizon_days=horizon_days,
         response_cutoff=None if response_cutoff is None else _dataset_date(ctx, response_cutoff),
-        min_redeemers=min_redeemers, k=k, als=not no_als, replicates=replicates, say=say)
+        min_redeemers=min_redeemers, k=k, als=not no_als, replicates=replicates, say=say,
+        shown_earlier_by=shift)
     result = dataclasses.replace(result, shown_earlier_by=shift)
     click.echo(evaluation.as_markdown(result) if markdown else evaluation.as_text(result))
     shortfalls = result.shortfalls()

@@ -146,7 +146,8 @@ def evaluate(runtime: "Runtime", *, cutoffs: Sequence[dt.datetime] = (), cutoff_
              horizon_days: float = 7.0, response_cutoff: dt.datetime | None = None, min_redeemers: int = 10,
              k: int = 10, als: bool = True, replicates: int = 1000, data: TrainingData | None = None,
              progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
-             say: Callable[[str], None] = lambda _message: None) -> Evaluation:
+             say: Callable[[str], None] = lambda _message: None,
+             shown_earlier_by: dt.timedelta = dt.timedelta(0)) -> Evaluation:
     """Judge both models; see the module docstring.
 
     Parameters
@@ -159,6 +160,9 @@ def evaluate(runtime: "Runtime", *, cutoffs: Sequence[dt.datetime] = (), cutoff_
     response_cutoff : datetime, optional
         Hold out only campaigns starting on or after it (default: every campaign with
         ``min_redeemers`` redeemers and an earlier campaign to learn from).
+    shown_earlier_by : timedelta
+        How much earlier than stored the caller's dates are (the demo's shift), for the
+        dates an error names.
     """
     from promo.ml.multi_cutoff import compare_over_cutoffs, weekly_cutoffs
     from promo.ml.response_evaluation import evaluate_response, judged_campaigns
@@ -172,8 +176,12 @@ def evaluate(runtime: "Runtime", *, cutoffs: Sequence[dt.datetime] = (), cutoff_
     chosen = [_naive(cutoff) for cutoff in cutoffs] or weekly_cutoffs(data.history, cutoff_count, horizon_days)
     outside = [cutoff for cutoff in chosen if not first < cutoff <= last]
     if outside:
-        raise InvalidInput("the cut-off leaves nothing to learn from or to judge",
-                           {"cutoff": [f"{cutoff.date()} is outside the stored history" for cutoff in outside]})
+        def shown(moment: pd.Timestamp) -> dt.date:
+            return (moment - shown_earlier_by).date()
+
+        raise InvalidInput("the cut-off leaves nothing to learn from or to judge", {"cutoff": [
+            f"{shown(cutoff)} is outside the history, which runs from {shown(first)} to {shown(last)}"
+            for cutoff in outside]})
     start = None if response_cutoff is None else _naive(response_cutoff)
     _, held_out = judged_campaigns(data.campaigns, data.exposures, data.redemptions, data.history,
                                    min_redeemers, start)

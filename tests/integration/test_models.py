@@ -14,7 +14,7 @@ from sqlalchemy import text
 from promo.adapters.model_store import ArtefactError, ModelStore
 from promo.cli import cli
 from promo.domain.errors import InvalidInput
-from promo.services import campaign_history, catalog, interactions, stock
+from promo.services import campaign_history, catalog, evaluation, interactions, stock
 
 DAY0 = dt.datetime(2024, 1, 1, 9, 0, tzinfo=dt.timezone.utc)
 POPULAR = [f"p{i}" for i in range(6)]
@@ -482,7 +482,18 @@ def test_promo_evaluate_refuses_cutoffs_that_leave_nothing_to_judge(promo, campa
     assert result.exception.errors == {"response_cutoff": [
         "no campaign starting on or after 2030-01-01 has 10 redeemers and an earlier campaign to learn from"]}
     result = promo("evaluate", "--quiet", "--no-als", "--cutoff", "2030-01-01")
-    assert result.exception.errors == {"cutoff": ["2030-01-01 is outside the stored history"]}
+    assert result.exception.errors == {"cutoff": [
+        "2030-01-01 is outside the history, which runs from 2024-01-01 to 2024-05-19"]}
+
+
+def test_evaluate_names_dates_as_the_caller_gave_them(runtime, campaigns):
+    # The demo is stored later than its dataset: its dates are the dataset's in the errors too.
+    week = dt.timedelta(days=7)
+    with pytest.raises(InvalidInput) as refused:
+        evaluation.evaluate(runtime, cutoffs=[dt.datetime(2030, 1, 8, tzinfo=dt.timezone.utc)], als=False,
+                            shown_earlier_by=week)
+    assert refused.value.errors == {"cutoff": [
+        "2030-01-01 is outside the history, which runs from 2023-12-25 to 2024-05-12"]}
 
 
 def test_train_until_learns_nothing_from_that_date_on(promo, shop, runtime):
