@@ -190,6 +190,7 @@ def test_the_campaign_page_shows_results_charts_timeline_and_exports_its_audienc
     page = signed_in.get(f"/app/campaigns/{code}").get_data(as_text=True)
 
     assert re.search(r'id="redemptions">2\b', page)
+    assert "<dt>Discount</dt><dd>10% off</dd>" in page
     assert "6.50 of 50.00" in page                                           # the budget's counter
     assert page.count("<svg") == 4 and "<script>" not in page.split("<main>")[1].split("</main>")[0]
     assert "Redemptions per day" in page and "Budget burn" in page and "Stock coverage per location" in page
@@ -286,3 +287,16 @@ def test_any_campaign_is_copied_into_a_new_draft_opened_in_the_builder(signed_in
     assert "Edit campaign" in builder and "Copied into a new draft" in builder
     with runtime.unit_of_work() as uow:
         assert uow.campaigns.get(new_code).created_by == "anna@shop.example"
+
+
+@pytest.mark.parametrize(("fields", "shown"), [
+    ({"discount_type": "percent", "discount_value": "12.5"}, "12.5% off"),
+    ({"discount_type": "amount_off", "discount_value": "1.5"}, "1.50 off each"),
+    ({"discount_type": "fixed_price", "discount_value": "2"}, "for 2.00 each"),
+    ({"discount_type": "buy_x_get_y", "discount_value": None, "discount_buy": "2", "discount_get": "1"},
+     "buy 2, get 1 free"),
+])
+def test_the_campaign_page_says_the_discount_as_a_shopper_would(signed_in, fields, shown):
+    code = created_code(signed_in.post("/app/campaigns/new", data=form(signed_in, **fields)))
+    page = signed_in.get(f"/app/campaigns/{code}").get_data(as_text=True)
+    assert f"<dt>Discount</dt><dd>{shown}</dd>" in page, re.findall(r"<dt>Discount</dt><dd>[^<]*</dd>", page)

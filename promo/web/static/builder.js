@@ -155,7 +155,7 @@
     setText("pv-holdout", audience.held_out.toLocaleString());
     setText("pv-expected", check.expected_redemptions.toLocaleString() + " (" + check.expected_from.replace("_", " ") + ")");
     setText("pv-products", String(check.products));
-    setText("pv-locations", check.locations + " (" + check.counts.short + " pairs short, " + check.counts.at_risk + " at risk)");
+    setText("pv-locations", check.locations + " (" + check.counts.short + (check.counts.short === 1 ? " pair" : " pairs") + " short, " + check.counts.at_risk + " at risk)");
     var verdict = document.getElementById("pv-verdict");
     verdict.textContent = "";
     verdict.appendChild(badge(check.verdict, check.policy_met));
