@@ -20,6 +20,8 @@ def test_a_customer_is_shown_with_their_offers_and_recommendations_and_nothing_i
     assert page.status_code == 200
     assert "Dairy days" in text and "Milk" in text              # her offer, at her home store S1
     assert "Offers at S1" in text and "Recommendations" in text
+    summary = " ".join(text[text.index("Home store"):text.index("</p>", text.index("Home store"))].split())
+    assert summary == "Home store S1 · 2 visits · spend 10.00 · last purchase less than a day ago · 0 redemptions"
     assert exposures(runtime) == []                             # staff looking is not a shopper served
 
 
