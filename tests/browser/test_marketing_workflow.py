@@ -163,3 +163,57 @@ def test_build_refuse_override_and_watch_a_stock_event_pause_the_campaign(pages,
     page.goto("/app/campaigns")
     expect(page.get_by_role("link", name="Breakfast week")).to_be_visible()
     page.screenshot(path=str(screenshots / "campaigns.png"), full_page=True)
+
+
+def test_sign_in_roles_and_csrf_are_enforced_in_the_browser(pages, shop):
+    from playwright.sync_api import expect
+
+    page = pages.new_page()
+    sign_in(page, password="not the password at all")
+    expect(page.get_by_text("That email and password do not match an active account.")).to_be_visible()
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Campaigns")).to_be_visible()
+
+    expect(page.get_by_role("link", name="Staff")).to_have_count(0)     # marketing: no staff page
+    pages.expect_status("/app/people", 403)
+    page.goto("/app/people")
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+
+    page.goto("/app/campaigns/new")
+    page.get_by_label("Name", exact=True).fill("Forged")
+    page.locator("#campaign-form input[name=csrf_token]").evaluate("input => { input.value = 'forged'; }")
+    pages.expect_status("/app/campaigns/new", 400)
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_role("heading", name="Form expired")).to_be_visible()
+    page.goto("/app/campaigns")
+    expect(page.get_by_role("link", name="Forged")).to_have_count(0)
+
+    admin = pages.new_page()
+    sign_in(admin, email="root@shop.example")
+    admin.get_by_role("link", name="Staff").click()
+    expect(admin.locator("#people")).to_contain_text("anna@shop.example")
+    admin.get_by_role("button", name="Disable anna@shop.example").click()
+    expect(admin.get_by_role("status")).to_contain_text("anna@shop.example is disabled")
+
+    page.goto("/app/campaigns")                                       # Anna's session ended
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+
+@pytest.mark.parametrize("path", ["/app/campaigns", "/app/campaigns/new", "/app/stock-watch",
+                                  "/app/customers?customer=c01"])
+def test_pages_fit_a_tablet_and_are_usable_from_the_keyboard(pages, shop, path):
+    from playwright.sync_api import expect
+
+    page = pages.new_page(width=768, height=1024)
+    sign_in(page)
+    expect(page.get_by_role("heading", name="Campaigns")).to_be_visible()
+    page.goto(path)
+
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), "scrolls sideways"
+    unlabelled = page.evaluate("""() => Array.from(document.querySelectorAll('input, select, textarea'))
+        .filter(e => e.type !== 'hidden' && !e.labels?.length && !e.getAttribute('aria-label'))
+        .map(e => e.name || e.id)""")
+    assert unlabelled == []
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement && document.activeElement.tagName") in ("A", "INPUT", "BUTTON")
