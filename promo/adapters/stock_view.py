@@ -92,11 +92,13 @@ class StockView:
         self._expiring: dict[int, dict[str, tuple[int, float]]] = {}
         self._inbound: dict[int, list[list[Any]]] = {}                      # key -> [[eta, quantity], ...]
         self._in_stock: LRUCache[int, np.ndarray] = LRUCache(maxsize=IN_STOCK_LOCATIONS)
-        # Per location, the count of changes at the last one that touched it (events,
-        # expiries), and an epoch bumped by every load: together they version what is
-        # available at a set of locations, so answers derived from it can be cached.
+        # Per location and per product, the count of changes at the last one that touched
+        # it (events, expiries), and an epoch bumped by every load: together they version
+        # what is available at a set of locations, or of a set of products, so answers
+        # derived from it can be cached or skipped.
         self._changes = 0
         self._changed_at: dict[int, int] = {}
+        self._product_changed_at: dict[int, int] = {}
         self._epoch = 0
         self.as_of_seq = 0
 
@@ -126,7 +128,7 @@ class StockView:
                 self._add_inbound(position_key(product_id, location_id), eta, seq, pending, inbound_id)
             self._in_stock.clear()
             self._epoch += 1
-            self._changed_at = {}
+            self._changed_at, self._product_changed_at = {}, {}
             if trailing is not None and len(trailing):
                 self._add_many((trailing[:, 0] << LOCATION_BITS) | trailing[:, 1], trailing[:, 2:])
                 if self._recent:
@@ -406,6 +408,7 @@ class StockView:
         locations = keys & LOCATION_MASK
         self._changes += 1
         self._changed_at.update(dict.fromkeys(np.unique(locations).tolist(), self._changes))
+        self._product_changed_at.update(dict.fromkeys(np.unique(keys >> LOCATION_BITS).tolist(), self._changes))
         if not self._in_stock:
             return
         cached = np.fromiter(self._in_stock.keys(), dtype=np.int64, count=len(self._in_stock))
@@ -481,6 +484,14 @@ class StockView:
             self._expire_until((now or dt.datetime.now(dt.timezone.utc)).timestamp())
             changed_at = self._changed_at
             return (self._epoch, *(changed_at.get(location_id, 0) for location_id in location_ids))
+
+    def product_versions(self, product_ids: Sequence[int], now: dt.datetime | None = None) -> tuple[int, ...]:
+        """A tuple that changes whenever anything available of one of ``product_ids``, at
+        any location, may have changed (an event, an expired reservation, a new snapshot)."""
+        with self._lock:
+            self._expire_until((now or dt.datetime.now(dt.timezone.utc)).timestamp())
+            changed_at = self._product_changed_at
+            return (self._epoch, *(changed_at.get(product_id, 0) for product_id in product_ids))
 
     def next_inbound(self, product_id: int, location_id: int) -> list[tuple[dt.datetime, int]]:
         with self._lock:

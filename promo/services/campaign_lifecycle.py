@@ -207,19 +207,22 @@ def _system_change(runtime: "Runtime", code: str, values: dict[str, Any], action
         return True
 
 
-# A campaign is judged again when its revision or the stock moved, or after this long
-# (the clock alone moves its expected demand, slowly).
+# A campaign is judged again when its revision or the stock of one of its products moved,
+# or after this long (the clock alone moves its expected demand, slowly; so do the demand
+# refresh and changes to the locations of its channels).
 REJUDGE_SECONDS = 30.0
 
 
 class StockJudgements:
-    """What the watch of one process last judged each campaign on, so that a tick skips
-    the campaigns for which nothing changed, and each campaign's products are read once
-    per revision (they change only with an edit)."""
+    """What the watch of one process last judged each campaign on (its revision and its
+    products' stock versions), so that a tick skips the campaigns for which nothing
+    changed; stock events on products no campaign promotes then cost the watch nothing.
+    Each campaign's products are read once per revision (they change only with an edit)."""
 
     def __init__(self) -> None:
-        self._judged: dict[int, tuple[int, int, float]] = {}
+        self._judged: dict[int, tuple[int, tuple[int, ...], float]] = {}
         self._products: dict[tuple[int, int], list[int]] = {}
+        self.judged_count = 0       # judgements made, for the bench and the tests
 
     def products(self, uow: UnitOfWork, campaign: Campaign) -> list[int]:
         key = (campaign.id, campaign.revision)
@@ -227,12 +230,15 @@ class StockJudgements:
             self._products[key] = uow.campaigns.product_ids(campaign.id)
         return self._products[key]
 
-    def unchanged(self, campaign: Campaign, seq: int) -> bool:
+    def unchanged(self, campaign: Campaign, versions: tuple[int, ...]) -> bool:
         seen = self._judged.get(campaign.id)
-        return seen is not None and seen[:2] == (campaign.revision, seq) and time.monotonic() - seen[2] < REJUDGE_SECONDS
+        return (seen is not None and seen[:2] == (campaign.revision, versions)
+                and time.monotonic() - seen[2] < REJUDGE_SECONDS)
 
-    def judged(self, campaign: Campaign, seq: int) -> None:
-        self._judged[campaign.id] = (campaign.revision, seq, time.monotonic())
+    def judged(self, campaign: Campaign, versions: tuple[int, ...]) -> None:
+        """Only a judgement that called for no change is remembered: a change made moves
+        the revision, and one that failed (the database away) is tried at the next tick."""
+        self._judged[campaign.id] = (campaign.revision, versions, time.monotonic())
 
 
 def watch_stock(runtime: "Runtime", now: dt.datetime | None = None,
@@ -244,35 +250,46 @@ def watch_stock(runtime: "Runtime", now: dt.datetime | None = None,
     made at and the short pairs."""
     now = now or utcnow()
     judgements = judgements or StockJudgements()
-    seq = runtime.stock.view.as_of_seq
+    view = runtime.stock.view
+    watched = []
     with runtime.unit_of_work() as uow:
-        watched = [(c, judgements.products(uow, c)) for c in uow.campaigns.running()
-                   if not judgements.unchanged(c, seq)]
-        for campaign, _ in watched:
-            uow.session.expunge(campaign)
+        for campaign in uow.campaigns.running():
+            product_ids = judgements.products(uow, campaign)
+            # Read before the judgement: a change while it runs makes the next tick judge again.
+            versions = view.product_versions(product_ids, now)
+            if not judgements.unchanged(campaign, versions):
+                uow.session.expunge(campaign)
+                watched.append((campaign, product_ids, versions))
     done = []
-    for campaign, product_ids in watched:
+    for campaign, product_ids, versions in watched:
         if not product_ids or campaign.ends_at <= now:
             continue
         try:
-            step = _judge(runtime, campaign, product_ids, now, judgements)
+            step = _judge(runtime, campaign, product_ids, now)
         except Exception:
             log.exception("campaign %s could not be judged; retrying at the next tick", campaign.code)
             continue
-        if step is not None and _watched_change(runtime, campaign, *step):
+        judgements.judged_count += 1
+        if step is None:
+            judgements.judged(campaign, versions)
+        elif step is not _BEHIND and _watched_change(runtime, campaign, *step):
             done.append((campaign.code, step[1]))
     return done
 
 
-def _judge(runtime: "Runtime", campaign: Campaign, product_ids: list[int], now: dt.datetime,
-           judgements: StockJudgements) -> tuple[dict[str, Any], str, str, int, dict[str, Any]] | None:
+# What _judge says of a view behind the stock a campaign's latest decision was made at:
+# no change, and no judgement to remember (the next tick judges again).
+_BEHIND: Any = object()
+
+
+def _judge(runtime: "Runtime", campaign: Campaign, product_ids: list[int], now: dt.datetime
+           ) -> tuple[dict[str, Any], str, str, int, dict[str, Any]] | None:
     """The change live stock calls for (values, action, reason, stock seq, details), if any;
-    none from a view behind the stock the campaign's latest decision was made at."""
+    _BEHIND from a view behind the stock the campaign's latest decision was made at."""
     locations = campaign_locations(runtime, campaign)
     found = cover(runtime, campaign, product_ids, locations, campaign.expected_redemptions or 0.0, now)
     if found.as_of_seq < (campaign.stock_judged_seq or 0):
-        return None
-    judgements.judged(campaign, found.as_of_seq)
+        return _BEHIND
     step = _stock_step(campaign, found.verdict.policy_met)
     if step is None:
         return None

@@ -103,6 +103,32 @@ def test_a_stock_out_pauses_the_campaign_and_a_restock_resumes_it_each_audited_w
     assert campaign(runtime, code)["status"] == "active"
 
 
+def test_a_tick_judges_again_only_the_campaigns_whose_products_moved_or_changed(shop):
+    """Stock events on products a campaign does not promote cost its watch nothing."""
+    runtime = shop
+    catalog.upsert_products(runtime.unit_of_work(write=True), [
+        {"sku": "bread", "name": "bread", "price": 2.0, "currency": "USD", "category": "BAKERY"}])
+    set_stock(runtime, **FULL, bread_S1=10, bread_S2=10)
+    dairy = make(runtime)
+    make(runtime, name="Bread", products={"categories": ["BAKERY"]})
+    judgements = campaign_lifecycle.StockJudgements()
+
+    def watch() -> tuple[list, int]:
+        done = campaign_lifecycle.watch_stock(runtime, judgements=judgements)
+        return done, judgements.judged_count
+
+    assert watch() == ([], 2)
+    assert watch() == ([], 2)                     # nothing moved
+    set_stock(runtime, bread_S1=9)
+    assert watch() == ([], 3)                     # the bread campaign alone
+    set_stock(runtime, milk_S2=0)
+    assert watch() == ([(dairy, "paused")], 4)
+    assert watch() == ([], 5)                     # its revision moved: judged once more, paused
+    assert watch() == ([], 5)
+    set_stock(runtime, milk_S2=30)
+    assert watch() == ([(dairy, "resumed")], 6)
+
+
 def test_a_stock_out_and_its_restock_between_two_ticks_are_both_on_the_timeline(shop):
     """A loaded process may look at the log once for both: the watch walks each event, so
     the stock-out is not lost in the net change."""

@@ -391,3 +391,24 @@ def test_location_versions_change_with_whatever_changes_availability_there_and_o
 
     view.load(arrays((1, 1, 10, 0, 0, 0)), (), (), 20)
     assert view.location_versions([1, 2], now=NOW + dt.timedelta(minutes=6)) != expired   # a new snapshot
+
+
+def test_product_versions_change_with_whatever_changes_the_product_anywhere_and_only_it():
+    view = loaded((1, 1, 10, 0, 0, 0), (1, 2, 5, 0, 0, 0), (2, 1, 7, 0, 0, 0))
+    start = view.product_versions([1, 2], now=NOW)
+
+    view.apply([row(11, 1, 2, "sale", 1, on_hand=-1)])               # product 1, at its second store
+    after_sale = view.product_versions([1, 2], now=NOW)
+    assert after_sale[1] != start[1] and after_sale[2] == start[2]
+
+    view.apply([row(12, 2, 1, "reserve", 2, reserved=2, reservation_id="r", expires_at=NOW + dt.timedelta(minutes=5))])
+    held = view.product_versions([1, 2], now=NOW)
+    assert held[2] != after_sale[2] and held[1] == after_sale[1]
+    expired = view.product_versions([1, 2], now=NOW + dt.timedelta(minutes=6))
+    assert expired[2] != held[2] and expired[1] == held[1]          # the hold stopped counting
+
+    view.apply([row(13, 3, 1, "receipt", 4, on_hand=4)])             # a product nobody asked about
+    assert view.product_versions([1, 2], now=NOW + dt.timedelta(minutes=6)) == expired
+
+    view.load(arrays((1, 1, 10, 0, 0, 0)), (), (), 20)
+    assert view.product_versions([1, 2], now=NOW + dt.timedelta(minutes=6)) != expired   # a new snapshot
