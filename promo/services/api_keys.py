@@ -9,16 +9,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import threading
 import time
 from typing import Any, Callable
 
+from promo.adapters.database import DATABASE_DOWN
 from promo.adapters.orm import ApiKey, utcnow
 from promo.domain.access import Role
 from promo.domain.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from promo.services.background import log_failure
 from promo.services.unit_of_work import UnitOfWork
+
+log = logging.getLogger("promo.keys")
 
 TOKEN_PATTERN = re.compile(r"^promo_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -116,7 +121,11 @@ class KeyRing:
     """Every API key of the database, held by one process and read again every
     ``refresh_seconds``: requests authenticate without a database round trip, and a
     revoked or replaced key stops working within that delay in every process. A prefix
-    the ring does not hold (a key created since the last read) is looked up at once."""
+    the ring does not hold (a key created since the last read) is looked up at once.
+
+    While the database is away the keys held keep working (nobody can revoke one
+    meanwhile), so what is served from memory keeps answering; one request per interval
+    tries to read them again, the others go on with the keys held."""
 
     def __init__(self, uow_factory: Callable[[], UnitOfWork], refresh_seconds: float):
         self._uow_factory = uow_factory
@@ -142,8 +151,17 @@ class KeyRing:
         with self._lock:
             if time.monotonic() - self._read_at < self.refresh_seconds:
                 return self._keys
-        with self._uow_factory() as uow:
-            keys = {key.prefix: _known(key) for key in uow.api_keys.all()}
+            held = self._keys if self._read_at > float("-inf") else None
+            if held is not None:
+                self._read_at = time.monotonic()     # this request reads again; the others go on
+        try:
+            with self._uow_factory() as uow:
+                keys = {key.prefix: _known(key) for key in uow.api_keys.all()}
+        except DATABASE_DOWN as error:
+            if held is None:
+                raise
+            log_failure(log, "reading the API keys again failed; the keys held keep working", error)
+            return held
         with self._lock:
             self._keys, self._read_at = keys, time.monotonic()
             return keys

@@ -330,3 +330,44 @@ def test_a_wrong_secret_for_a_known_prefix_is_refused_from_memory(client, runtim
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     response = client.get("/v1/locations", headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401 and response.json["message"] == "unknown API key"
+
+
+def unreachable_database():
+    """A session factory for a PostgreSQL server that is not there: every connection is refused."""
+    from promo.adapters.database import create_db_engine, create_session_factory
+    from promo.config import load_settings
+
+    return create_session_factory(create_db_engine(load_settings(
+        {"database_url": "postgresql://promo@127.0.0.1:1/promo"}, environ={})))
+
+
+def test_while_the_database_is_away_the_keys_held_keep_working_and_an_unknown_one_cannot_be_checked(runtime):
+    from promo.adapters.database import DATABASE_DOWN
+    from promo.services.unit_of_work import UnitOfWork
+
+    _, till = api_keys.create_key(runtime.unit_of_work(write=True), name="till", role="channel")
+    database = [runtime.session_factory]
+    ring = api_keys.KeyRing(lambda: UnitOfWork(database[0]), refresh_seconds=0)    # reads again every time
+    assert ring.authenticate(till) == ("till", Role.CHANNEL)
+    _, kiosk = api_keys.create_key(runtime.unit_of_work(write=True), name="kiosk", role="channel")
+
+    database[0] = unreachable_database()
+    assert ring.authenticate(till) == ("till", Role.CHANNEL)          # the keys held
+    with pytest.raises(DATABASE_DOWN):
+        ring.authenticate(kiosk)                                       # created since: it cannot be checked
+    with pytest.raises(AuthenticationFailed):
+        ring.authenticate(till[:-4] + ("AAAA" if not till.endswith("AAAA") else "BBBB"))   # still checked
+
+    database[0] = runtime.session_factory
+    assert ring.authenticate(kiosk) == ("kiosk", Role.CHANNEL)
+
+
+def test_a_key_ring_that_never_read_the_keys_fails_while_the_database_is_away(runtime):
+    from promo.adapters.database import DATABASE_DOWN
+    from promo.services.unit_of_work import UnitOfWork
+
+    _, till = api_keys.create_key(runtime.unit_of_work(write=True), name="till", role="channel")
+    away = unreachable_database()
+    ring = api_keys.KeyRing(lambda: UnitOfWork(away), refresh_seconds=1)
+    with pytest.raises(DATABASE_DOWN):
+        ring.authenticate(till)
