@@ -44,11 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from offers import (  # noqa: E402  (a sibling script: the same set-up as the offers bench)
     BenchError,
-    choose_products,
-    create_campaigns,
+    live_campaigns,
     prepare_database,
     setup_runtime,
-    usual_stores,
 )
 from stock import log, percentile  # noqa: E402  (bench/stock.py)
 
@@ -113,14 +111,8 @@ def bench(opts: argparse.Namespace, tmp: Path) -> list[str]:
     rng = random.Random(opts.seed)
     runtime = setup_runtime(url, model_dir)
     try:
-        households = usual_stores(runtime)
-        if not households:
-            raise BenchError("no customer with purchases at a store: is this the demo database?")
-        products = choose_products(runtime, households, opts.pool)
-        skus = runtime.stock.catalog.skus(products.pool + products.web)
         started = time.perf_counter()
-        codes, _ = create_campaigns(runtime, opts.campaigns, [skus[p] for p in products.pool],
-                                    [skus[p] for p in products.web], rng)
+        households, _, codes, _ = live_campaigns(runtime, opts.campaigns, opts.pool, rng)
         log(f"set-up: {len(codes)} active campaigns in {time.perf_counter() - started:.1f} s")
         runtime.demand.refresh_if_stale()
 

@@ -327,19 +327,27 @@ def create_keys(runtime: Any) -> tuple[str, str]:
                                      role=role)[1] for role in ("channel", "inventory"))   # type: ignore[return-value]
 
 
+def live_campaigns(runtime: Any, count: int, pool: int, rng: random.Random
+                   ) -> tuple[list[Household], Products, list[str], set[str]]:
+    """(the demo households at their usual stores, the products chosen, the ids of ``count``
+    campaigns created and activated on them, the skus of the campaigns for everyone)."""
+    households = usual_stores(runtime)
+    if not households:
+        raise BenchError("no customer with purchases at a store: is this the demo database?")
+    products = choose_products(runtime, households, pool)
+    skus = runtime.stock.catalog.skus(products.pool + products.web)
+    codes, everyone_skus = create_campaigns(runtime, count, [skus[p] for p in products.pool],
+                                            [skus[p] for p in products.web], rng)
+    return households, products, codes, everyone_skus
+
+
 def seed(url: str, model_dir: str, opts: argparse.Namespace) -> Setup:
     """Campaigns and keys on the copy; the households the requests will pick from."""
     rng = random.Random(opts.seed)
     started = time.perf_counter()
     runtime = setup_runtime(url, model_dir)
     try:
-        households = usual_stores(runtime)
-        if not households:
-            raise BenchError("no customer with purchases at a store: is this the demo database?")
-        products = choose_products(runtime, households, opts.pool)
-        skus = runtime.stock.catalog.skus(products.pool + products.web)
-        codes, everyone_skus = create_campaigns(runtime, opts.campaigns, [skus[p] for p in products.pool],
-                                                [skus[p] for p in products.web], rng)
+        households, products, codes, everyone_skus = live_campaigns(runtime, opts.campaigns, opts.pool, rng)
         everyone_ids = set(runtime.stock.catalog.product_ids(everyone_skus).values())
         channel_key, inventory_key = create_keys(runtime)
         promoted_ids = set(products.pool) | set(products.web)
